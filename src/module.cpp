@@ -1,0 +1,13 @@
+// ualign._core: wires the binding areas together.
+#include "bindings.hpp"
+
+namespace ualign::bind {
+void register_ranking(py::module_& m);
+void register_info(py::module_& m);
+}  // namespace ualign::bind
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "ualign's compiled core (private: use the ualign package).";
+  ualign::bind::register_info(m);
+  ualign::bind::register_ranking(m);
+}

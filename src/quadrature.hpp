@@ -1,0 +1,49 @@
+// Gauss-Legendre rules on [0, 1]; a q-node rule integrates polynomials of degree
+// <= 2q - 1 exactly, which is how tie shares c/(c+d) = int_0^1 c t^(c+d-1) dt are
+// evaluated without enumerating counts.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+namespace ualign {
+
+struct GaussLegendre {
+  std::vector<double> nodes;    // in (0, 1)
+  std::vector<double> weights;  // sum to 1
+
+  explicit GaussLegendre(int q) : nodes(static_cast<size_t>(q)), weights(static_cast<size_t>(q)) {
+    const double pi = 3.14159265358979323846;
+    for (int i = 0; i < q; ++i) {
+      // Newton iteration on P_q from the Tricomi initial guess.
+      double x = std::cos(pi * (i + 0.75) / (q + 0.5));
+      double dp = 1.0;
+      for (int it = 0; it < 100; ++it) {
+        double p0 = 1.0, p1 = x;
+        for (int j = 2; j <= q; ++j) {
+          const double p2 = ((2.0 * j - 1.0) * x * p1 - (j - 1.0) * p0) / j;
+          p0 = p1;
+          p1 = p2;
+        }
+        dp = q * (x * p1 - p0) / (x * x - 1.0);
+        const double dx = p1 / dp;
+        x -= dx;
+        if (std::fabs(dx) < 1e-17) break;
+      }
+      {
+        double p0 = 1.0, p1 = x;
+        for (int j = 2; j <= q; ++j) {
+          const double p2 = ((2.0 * j - 1.0) * x * p1 - (j - 1.0) * p0) / j;
+          p0 = p1;
+          p1 = p2;
+        }
+        dp = q * (x * p1 - p0) / (x * x - 1.0);
+      }
+      nodes[static_cast<size_t>(i)] = 0.5 * (1.0 - x);
+      weights[static_cast<size_t>(i)] = 1.0 / ((1.0 - x * x) * dp * dp);  // 2/((1-x^2)P'^2) halved
+    }
+  }
+  int size() const { return static_cast<int>(nodes.size()); }
+};
+
+}  // namespace ualign

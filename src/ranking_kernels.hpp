@@ -1,0 +1,248 @@
+// Exact kernels for a population of (weak) rankings stored as dense levels.
+//
+// levels[i*m + y] is voter i's level of response y: 0 is the best, equal levels
+// are ties, and the levels of a voter are exactly 0..n_levels[i]-1. Every kernel
+// is a closed form over the distribution of a voter's best level (SPEC.md §2.1):
+// nothing is enumerated and nothing of size n*m is allocated.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "operand.hpp"
+#include "parallel.hpp"
+#include "quadrature.hpp"
+#include "ties.hpp"
+
+namespace ualign {
+
+template <class Level>
+struct RankingView {
+  const Level* levels;
+  const int32_t* n_levels;
+  const double* weights;  // normalised to sum 1
+  int64_t n;
+  int64_t m;
+  const Level* row(int64_t i) const { return levels + i * m; }
+};
+
+// ---------------------------------------------------------------------------
+// "Single" law: for each level r of one voter, P_i[y > X] for a response y at r.
+// Cost per voter: O(m + R*k) per product term, O(size) per multiset term.
+// ---------------------------------------------------------------------------
+template <class Level>
+class SingleLaw {
+ public:
+  explicit SingleLaw(int64_t m)
+      : value_(static_cast<size_t>(m + 1)), mass_(static_cast<size_t>(m + 1)),
+        above_(static_cast<size_t>(m + 2)) {}
+
+  // Fills value()[0..R) for voter row `row` with R levels against operand `op`.
+  void build(const Level* row, int64_t R, const Operand& op, Ties ties) {
+    std::fill_n(value_.begin(), R, 0.0);
+    for (int64_t t = 0; t < op.n_products; ++t) {
+      const double p = op.product_probs[t];
+      if (p == 0.0) continue;
+      add_product(row, R, op.m, op.policies + t * op.m, op.ks[t], p, ties);
+    }
+    if (op.n_multisets > 0) {
+      // above_[b] collects the mass of multisets whose best level is b; a response
+      // strictly above b (level < b) beats them, so the value is a suffix sum.
+      std::fill_n(above_.begin(), R + 1, 0.0);
+      for (int64_t t = 0; t < op.n_multisets; ++t) {
+        const double p = op.multiset_probs[t];
+        if (p == 0.0) continue;
+        const int64_t begin = op.offsets[t], end = op.offsets[t + 1];
+        if (begin == end) {  // empty multiset: every response beats it
+          above_[R] += p;
+          continue;
+        }
+        int64_t best = R, count = 0;
+        for (int64_t j = begin; j < end; ++j) {
+          const int64_t level = row[op.items[j]];
+          if (level < best) { best = level; count = 1; }
+          else if (level == best) { ++count; }
+        }
+        above_[best] += p;
+        value_[best] += p * tie_share(1, count, ties);
+      }
+      double beaten = 0.0;
+      for (int64_t r = R - 1; r >= 0; --r) {
+        beaten += above_[r + 1];
+        value_[r] += beaten;
+      }
+    }
+  }
+
+  const double* value() const { return value_.data(); }
+
+ private:
+  void add_product(const Level* row, int64_t R, int64_t m, const double* pi, int64_t k, double p,
+                   Ties ties) {
+    std::fill_n(mass_.begin(), R, 0.0);
+    for (int64_t y = 0; y < m; ++y) mass_[row[y]] += pi[y];
+    double below = 0.0;  // policy mass strictly worse than level r
+    for (int64_t r = R - 1; r >= 0; --r) {
+      const double tied = mass_[r];
+      value_[r] += p * single_vs_product(below, tied, k, ties);
+      below += tied;
+    }
+  }
+
+  std::vector<double> value_, mass_, above_;
+};
+
+// utilities / beats: out[y] = sum_i w_i P_i[y > X].
+template <class Level>
+void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
+  const int64_t m = data.m;
+  sum_over_voters(data.n, m, out, [&]() {
+    return [&data, &op, ties, m, law = SingleLaw<Level>(m)](int64_t i, double* acc) mutable {
+      const Level* row = data.row(i);
+      law.build(row, data.n_levels[i], op, ties);
+      const double* value = law.value();
+      const double w = data.weights[i];
+      for (int64_t y = 0; y < m; ++y) acc[y] += w * value[row[y]];
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// "Pair" law: the distribution of one voter's best level under an operand,
+// with the count generating function g_r(t) = E[t^c ; best = r] (c = members
+// tied at the best level) evaluated at Gauss-Legendre nodes, for "uniform" ties.
+// Level R stands for "no member" (the empty multiset).
+// ---------------------------------------------------------------------------
+template <class Level>
+class PairLaw {
+ public:
+  PairLaw(int64_t m, int q)
+      : q_(q), at_(static_cast<size_t>(m + 1)), below_(static_cast<size_t>(m + 1)),
+        mass_(static_cast<size_t>(m + 1)), gval_(static_cast<size_t>((m + 1) * q)),
+        gder_(static_cast<size_t>((m + 1) * q)) {}
+
+  void build(const Level* row, int64_t R, const Operand& op, Ties ties, const GaussLegendre& gl) {
+    const bool counts = ties == Ties::uniform;
+    std::fill_n(at_.begin(), R + 1, 0.0);
+    std::fill_n(below_.begin(), R + 1, 0.0);
+    if (counts) {
+      std::fill_n(gval_.begin(), (R + 1) * q_, 0.0);
+      std::fill_n(gder_.begin(), (R + 1) * q_, 0.0);
+    }
+    for (int64_t t = 0; t < op.n_products; ++t) {
+      const double p = op.product_probs[t];
+      if (p == 0.0) continue;
+      const int64_t k = op.ks[t];
+      const double* pi = op.policies + t * op.m;
+      std::fill_n(mass_.begin(), R, 0.0);
+      for (int64_t y = 0; y < op.m; ++y) mass_[row[y]] += pi[y];
+      double L = 0.0;
+      for (int64_t r = R - 1; r >= 0; --r) {
+        const double E = mass_[r];
+        below_[r] += p * ipow(L, k);
+        if (E > 0.0) {
+          // P(best = r) = (L+E)^k - L^k, written without cancellation.
+          at_[r] += p * E * geometric_sum(L + E, L, k - 1);
+          if (counts) {
+            double* gv = gval_.data() + r * q_;
+            double* gd = gder_.data() + r * q_;
+            for (int j = 0; j < q_; ++j) {
+              const double x = gl.nodes[j];
+              const double a = L + E * x;
+              gv[j] += p * E * x * geometric_sum(a, L, k - 1);       // (L+Ex)^k - L^k
+              gd[j] += p * static_cast<double>(k) * E * ipow(a, k - 1);  // its derivative
+            }
+          }
+        }
+        L += E;
+      }
+    }
+    if (op.n_multisets > 0) {
+      std::fill_n(mass_.begin(), R + 1, 0.0);  // reused: mass of multisets by best level
+      for (int64_t t = 0; t < op.n_multisets; ++t) {
+        const double p = op.multiset_probs[t];
+        if (p == 0.0) continue;
+        int64_t best = R, count = 0;
+        for (int64_t j = op.offsets[t]; j < op.offsets[t + 1]; ++j) {
+          const int64_t level = row[op.items[j]];
+          if (level < best) { best = level; count = 1; }
+          else if (level == best) { ++count; }
+        }
+        at_[best] += p;
+        mass_[best] += p;
+        if (counts && best < R) {
+          double* gv = gval_.data() + best * q_;
+          double* gd = gder_.data() + best * q_;
+          for (int j = 0; j < q_; ++j) {
+            const double x = gl.nodes[j];
+            gv[j] += p * ipow(x, count);
+            gd[j] += p * static_cast<double>(count) * ipow(x, count - 1);
+          }
+        }
+      }
+      double worse = 0.0;
+      for (int64_t r = R - 1; r >= 0; --r) {
+        worse += mass_[r + 1];
+        below_[r] += worse;
+      }
+    }
+  }
+
+  // P_i[A > B] for A = *this, B = other, both built on the same voter.
+  double beats(const PairLaw& other, int64_t R, Ties ties, const GaussLegendre& gl) const {
+    double total = 0.0;
+    for (int64_t r = 0; r <= R; ++r) {
+      const double a = at_[r];
+      if (a == 0.0) continue;
+      total += a * other.below_[r];
+      const double b = other.at_[r];
+      if (b == 0.0) continue;
+      switch (ties) {
+        case Ties::strict: break;
+        case Ties::weak: total += a * b; break;
+        case Ties::half: total += 0.5 * a * b; break;
+        case Ties::uniform:
+          if (r == R) {  // two empty multisets: no member on either side
+            total += 0.5 * a * b;
+          } else {
+            // E[c_A/(c_A+c_B); both best at r] = int_0^1 g_A'(t) g_B(t) dt
+            const double* gd = gder_.data() + r * q_;
+            const double* gv = other.gval_.data() + r * q_;
+            double tie = 0.0;
+            for (int j = 0; j < q_; ++j) tie += gl.weights[j] * gd[j] * gv[j];
+            total += tie;
+          }
+          break;
+      }
+    }
+    return total;
+  }
+
+ private:
+  int q_;
+  std::vector<double> at_, below_, mass_, gval_, gder_;
+};
+
+// win_rate: sum_i w_i P_i[A > B].
+template <class Level>
+double win_rate_kernel(const RankingView<Level>& data, const Operand& a, const Operand& b,
+                       Ties ties) {
+  const int64_t degree = a.max_size() + b.max_size();  // integrand degree + 1
+  const int q = static_cast<int>(std::max<int64_t>(1, (degree + 1) / 2));
+  const GaussLegendre gl(q);
+  double out = 0.0;
+  sum_over_voters(data.n, 1, &out, [&]() {
+    return [&data, &a, &b, &gl, ties, law_a = PairLaw<Level>(data.m, q),
+            law_b = PairLaw<Level>(data.m, q)](int64_t i, double* acc) mutable {
+      const Level* row = data.row(i);
+      const int64_t R = data.n_levels[i];
+      law_a.build(row, R, a, ties, gl);
+      law_b.build(row, R, b, ties, gl);
+      acc[0] += data.weights[i] * law_a.beats(law_b, R, ties, gl);
+    };
+  });
+  return out;
+}
+
+}  // namespace ualign

@@ -1,0 +1,137 @@
+// Bindings of the ranking-population store and its kernels.
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+
+#include "bindings.hpp"
+#include "ranking_store.hpp"
+
+namespace ualign::bind {
+
+namespace {
+
+std::shared_ptr<RankingStore> new_store(const py::array& a, const std::string& name) {
+  require_ndim(a, 2, name);
+  return std::make_shared<RankingStore>(a.shape(0), a.shape(1));
+}
+
+template <class Key>
+std::shared_ptr<RankingStore> store_from_keys(const exact_array<Key>& keys, bool better_is_lower,
+                                              const std::string& name) {
+  auto store = new_store(keys, name);
+  if constexpr (std::is_floating_point_v<Key>) {
+    const Key* data = keys.data();
+    for (py::ssize_t j = 0; j < keys.size(); ++j)
+      if (std::isnan(data[j])) throw std::invalid_argument(name + ": NaN is not a rank or score");
+  }
+  {
+    py::gil_scoped_release release;
+    store->fill_from_keys(keys.data(), better_is_lower);
+  }
+  return store;
+}
+
+template <class Index>
+std::shared_ptr<RankingStore> store_from_orders(const exact_array<Index>& orders) {
+  auto store = new_store(orders, "orders");
+  {
+    py::gil_scoped_release release;
+    store->fill_from_orders(orders.data());
+  }
+  return store;
+}
+
+template <class Key>
+void def_from_keys(py::class_<RankingStore, std::shared_ptr<RankingStore>>& cls) {
+  cls.def_static("from_ranks", [](const exact_array<Key>& a) { return store_from_keys<Key>(a, true, "ranks"); });
+  cls.def_static("from_scores", [](const exact_array<Key>& a) { return store_from_keys<Key>(a, false, "scores"); });
+}
+
+template <class Index>
+void def_from_orders(py::class_<RankingStore, std::shared_ptr<RankingStore>>& cls) {
+  cls.def_static("from_orders", [](const exact_array<Index>& a) { return store_from_orders<Index>(a); });
+}
+
+py::array levels_view(const std::shared_ptr<RankingStore>& store) {
+  // A read-only view on the store's own buffer; the store outlives it.
+  py::object owner = py::cast(store);
+  py::array view = std::visit(
+      [&](const auto& levels) {
+        using Level = typename std::decay_t<decltype(levels)>::value_type;
+        return py::array(py::dtype::of<Level>(), {store->n(), store->m()}, levels.data(), owner);
+      },
+      store->storage());
+  py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return view;
+}
+
+}  // namespace
+
+void register_ranking(py::module_& m) {
+  py::class_<RankingStore, std::shared_ptr<RankingStore>> cls(m, "RankingStore",
+      "Compact dense-level storage of a ranking population (private; use ualign.RankingPopulation).");
+
+  // Exact-dtype overloads first (no copy), then one converting fallback.
+  def_from_keys<int64_t>(cls);
+  def_from_keys<int32_t>(cls);
+  def_from_keys<uint16_t>(cls);
+  def_from_keys<uint8_t>(cls);
+  def_from_keys<double>(cls);
+  def_from_orders<int64_t>(cls);
+  def_from_orders<int32_t>(cls);
+  def_from_orders<uint32_t>(cls);
+  def_from_orders<uint16_t>(cls);
+  def_from_orders<uint8_t>(cls);
+
+  cls.def("set_weights", [](RankingStore& s, const array_of<double>& w) {
+    require_ndim(w, 1, "weights");
+    if (w.shape(0) != s.n()) throw std::invalid_argument("weights: need one weight per voter");
+    const double* data = w.data();
+    for (int64_t i = 0; i < s.n(); ++i)
+      if (!std::isfinite(data[i]) || data[i] < 0.0) throw std::invalid_argument("weights: must be finite and >= 0");
+    s.set_weights(data);
+  });
+
+  cls.def_property_readonly("n", &RankingStore::n);
+  cls.def_property_readonly("m", &RankingStore::m);
+  cls.def_property_readonly("storage_bytes", &RankingStore::storage_bytes);
+  cls.def_property_readonly("levels", &levels_view);
+  cls.def_property_readonly("n_levels", [](const RankingStore& s) {
+    return py::array_t<int32_t>(s.n(), s.n_levels().data());
+  });
+  cls.def_property_readonly("weights", [](const RankingStore& s) {
+    return py::array_t<double>(s.n(), s.weights().data());
+  });
+
+  cls.def("beats", [](const RankingStore& s, const py::tuple& operand, int ties) {
+    const Ties convention = ties_from_int(ties);
+    const OperandArrays op(operand, s.m(), "operand");
+    py::array_t<double> out(s.m());
+    double* result = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      s.visit([&](const auto& view) { beats_kernel(view, op.view, convention, result); });
+    }
+    return out;
+  }, "out[y] = P[y > operand] for every response y.");
+
+  cls.def("win_rate", [](const RankingStore& s, const py::tuple& a, const py::tuple& b, int ties) {
+    const Ties convention = ties_from_int(ties);
+    const OperandArrays op_a(a, s.m(), "a"), op_b(b, s.m(), "b");
+    py::gil_scoped_release release;
+    return s.visit([&](const auto& view) { return win_rate_kernel(view, op_a.view, op_b.view, convention); });
+  }, "P[a > b].");
+
+  cls.def("less_matrix", [](const RankingStore& s) {
+    py::array_t<double> out({s.m(), s.m()});
+    double* result = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      s.visit([&](const auto& view) { less_matrix_kernel(view, result); });
+    }
+    return out;
+  }, "S[y, z] = P_i[level(y) < level(z)] averaged over voters.");
+}
+
+}  // namespace ualign::bind

@@ -1,0 +1,60 @@
+// Tie conventions (SPEC.md §2.1) and the small closed forms shared by kernels.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+
+namespace ualign {
+
+enum class Ties : int { uniform = 0, half = 1, strict = 2, weak = 3 };
+
+inline Ties ties_from_int(int code) {
+  if (code < 0 || code > 3) throw std::invalid_argument("ties: unknown tie convention code");
+  return static_cast<Ties>(code);
+}
+
+// x^k for integer k >= 0 by squaring.
+inline double ipow(double x, int64_t k) {
+  double result = 1.0;
+  while (k > 0) {
+    if (k & 1) result *= x;
+    x *= x;
+    k >>= 1;
+  }
+  return result;
+}
+
+// sum_{j=0..d} a^j b^(d-j): every term is nonnegative for a, b >= 0, so
+// (a^(d+1) - b^(d+1)) / (a - b) is evaluated without cancellation.
+inline double geometric_sum(double a, double b, int64_t d) {
+  double sum = 1.0, a_pow = 1.0;
+  for (int64_t j = 1; j <= d; ++j) {
+    a_pow *= a;
+    sum = b * sum + a_pow;
+  }
+  return sum;
+}
+
+// P[y > pi^(k)] for one voter, where L is the policy mass strictly below y and
+// E the mass tied with y (y included).
+inline double single_vs_product(double L, double E, int64_t k, Ties ties) {
+  switch (ties) {
+    case Ties::strict: return ipow(L, k);
+    case Ties::weak: return ipow(L + E, k);
+    case Ties::half: return 0.5 * (ipow(L, k) + ipow(L + E, k));
+    case Ties::uniform: default: return geometric_sum(L + E, L, k) / static_cast<double>(k + 1);
+  }
+}
+
+// The value of a tie between c members of S and d members of T, counted for S.
+inline double tie_share(int64_t c, int64_t d, Ties ties) {
+  switch (ties) {
+    case Ties::strict: return 0.0;
+    case Ties::weak: return 1.0;
+    case Ties::half: return 0.5;
+    case Ties::uniform: default:
+      return (c + d == 0) ? 0.5 : static_cast<double>(c) / static_cast<double>(c + d);
+  }
+}
+
+}  // namespace ualign

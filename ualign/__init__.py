@@ -1,0 +1,38 @@
+"""ualign: exact asymptotic universal alignment.
+
+Win rates between responses, multisets, k-sample product policies and
+multi-output policies; the utilities ``P[y ≻ pi^{⊗k}]`` of the (k+1)-player
+alignment game; robust alignment levels, best responses and exploitability —
+all computed exactly by a C++ core. See SPEC.md-derived docs in README.md.
+"""
+
+from __future__ import annotations
+
+from ._core_loader import core as _load_core
+
+_core = _load_core()
+
+from ._validate import TIES  # noqa: E402
+from .game import best_response, exploitability, robust_level, worst_case_opponent  # noqa: E402
+from .model import PreferenceModel  # noqa: E402
+from .operands import MultisetPolicy, Product, ProductMixture  # noqa: E402
+from .ranking import RankingPopulation  # noqa: E402
+
+#: True when the core was compiled with OpenMP.
+has_openmp: bool = bool(_core.has_openmp)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TIES",
+    "MultisetPolicy",
+    "PreferenceModel",
+    "Product",
+    "ProductMixture",
+    "RankingPopulation",
+    "best_response",
+    "exploitability",
+    "has_openmp",
+    "robust_level",
+    "worst_case_opponent",
+]

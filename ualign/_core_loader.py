@@ -1,0 +1,23 @@
+"""Imports the compiled core once, with a message that says how to build it."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+_BUILD_HINT = (
+    "ualign's compiled core (ualign._core) is missing. Install the package so that it is "
+    "built: `pip install .` from the repository root (needs a C++17 compiler and CMake; "
+    "they are fetched automatically by pip's build isolation). If you are running from a "
+    "source checkout, run your code or `pytest` from a directory where `import ualign` "
+    "finds the installed package rather than the source tree (e.g. use `pytest`, not "
+    "`python -m pytest`, from the repository root)."
+)
+
+
+def core() -> ModuleType:
+    """The ``ualign._core`` extension module."""
+    try:
+        from . import _core
+    except ImportError as error:
+        raise ImportError(f"{_BUILD_HINT}\n(original error: {error})") from error
+    return _core

@@ -1,0 +1,188 @@
+"""Validation and dtype policy: the one place where user input becomes kernel input.
+
+Every check raises ``ValueError`` or ``TypeError`` whose message starts with the
+name of the offending argument.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Optional
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: Tie conventions of SPEC.md §2.1 and their codes in ``ualign._core``.
+TIES = ("uniform", "half", "strict", "weak")
+_TIE_CODES = {name: code for code, name in enumerate(TIES)}
+_MIRROR = {"uniform": "uniform", "half": "half", "strict": "weak", "weak": "strict"}
+
+#: How far a probability vector may sum from 1 before it is rejected.
+SIMPLEX_TOLERANCE = 1e-9
+
+# Integer dtypes the core reads without a copy; others are converted to int64.
+_EXACT_RANK_DTYPES = (np.int64, np.int32, np.uint16, np.uint8)
+_EXACT_ORDER_DTYPES = (np.int64, np.int32, np.uint32, np.uint16, np.uint8)
+
+
+def tie_code(ties: Any) -> int:
+    """The core's code for a tie convention name."""
+    if not isinstance(ties, str):
+        raise TypeError(f"ties: expected one of {TIES}, got {type(ties).__name__}")
+    try:
+        return _TIE_CODES[ties]
+    except KeyError:
+        raise ValueError(f"ties: unknown tie convention {ties!r}; expected one of {TIES}") from None
+
+
+def mirror_ties(ties: str) -> str:
+    """The convention under which ``P[A > B] = 1 - P[B >' A]`` (strict <-> weak)."""
+    tie_code(ties)
+    return _MIRROR[ties]
+
+
+def as_count(value: Any, name: str, minimum: int = 1) -> int:
+    """A Python int >= minimum; bools and non-integral numbers are rejected."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    return value
+
+
+def as_index(value: Any, m: int, name: str) -> int:
+    """A response index in [0, m)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: a response index must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if not 0 <= value < m:
+        raise ValueError(f"{name}: response index {value} is out of range [0, {m})")
+    return value
+
+
+def _numeric_array(value: Any, name: str) -> NDArray[Any]:
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # ragged nested sequences and the like
+        raise ValueError(f"{name}: not an array ({error})") from None
+    if array.dtype == object:
+        raise TypeError(f"{name}: expected numbers, got objects (ragged or mixed input?)")
+    if array.dtype.kind == "b":
+        raise TypeError(f"{name}: expected numbers, got booleans")
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: expected a numeric array, got dtype {array.dtype}")
+    return array
+
+
+def _require_2d(array: NDArray[Any], name: str) -> None:
+    if array.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-d array (voters x responses), got {array.ndim}-d")
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise ValueError(f"{name}: needs at least one voter and one response, got shape {array.shape}")
+
+
+def as_ranks(value: Any, name: str = "ranks") -> NDArray[Any]:
+    """Ranks (lower is better): integers, or finite floats compared as they are."""
+    array = _numeric_array(value, name)
+    _require_2d(array, name)
+    if array.dtype.kind == "f":
+        array = np.ascontiguousarray(array, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name}: contains NaN or infinite values")
+        return array
+    if array.dtype.type in _EXACT_RANK_DTYPES:
+        return np.ascontiguousarray(array)
+    if array.dtype.kind == "u" and array.size and int(array.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: values exceed the int64 range")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def as_scores(value: Any, name: str = "scores") -> NDArray[np.float64]:
+    """Scores (higher is better), finite, as float64."""
+    array = _numeric_array(value, name)
+    _require_2d(array, name)
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return array
+
+
+def as_orders(value: Any, name: str = "orders") -> NDArray[Any]:
+    """Orders (best first): integer response indices; permutations are checked by the core."""
+    array = _numeric_array(value, name)
+    _require_2d(array, name)
+    if array.dtype.kind == "f":
+        raise TypeError(f"{name}: response indices must be integers, got dtype {array.dtype}")
+    if array.dtype.type in _EXACT_ORDER_DTYPES:
+        return np.ascontiguousarray(array)
+    if array.dtype.kind == "u" and array.size and int(array.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: row 0 is not a permutation (index out of range)")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def as_weights(value: Any, n: int, name: str = "weights") -> Optional[NDArray[np.float64]]:
+    """Nonnegative finite weights, one per voter, with a positive sum (None: uniform)."""
+    if value is None:
+        return None
+    array = _numeric_array(value, name).astype(np.float64, copy=False)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise ValueError(f"{name}: expected shape ({n},), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    if (array < 0).any():
+        raise ValueError(f"{name}: must be >= 0")
+    if not array.sum() > 0:
+        raise ValueError(f"{name}: must not all be zero")
+    return np.ascontiguousarray(array)
+
+
+def as_distribution(value: Any, name: str, size: Optional[int] = None) -> NDArray[np.float64]:
+    """A probability vector: finite, >= 0, summing to 1 within SIMPLEX_TOLERANCE.
+
+    It is used exactly as given: nothing is renormalised.
+    """
+    array = _numeric_array(value, name).astype(np.float64, copy=False)
+    if array.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-d probability vector, got {array.ndim}-d")
+    if size is not None and array.shape[0] != size:
+        raise ValueError(f"{name}: expected {size} entries, got {array.shape[0]}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name}: is empty")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    if (array < 0).any():
+        raise ValueError(f"{name}: has negative entries (min {array.min():.3g})")
+    total = float(np.sum(array))
+    if abs(total - 1.0) > SIMPLEX_TOLERANCE:
+        raise ValueError(f"{name}: must sum to 1 (off by {total - 1.0:.3g}); it is not renormalised")
+    return np.ascontiguousarray(array)
+
+
+def as_multiset(value: Any, m: Optional[int], name: str) -> NDArray[np.int64]:
+    """A multiset of response indices (repeats allowed, may be empty)."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name}: expected a sequence of response indices, got {type(value).__name__}")
+    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if array.dtype == object:
+        raise TypeError(f"{name}: expected a flat sequence of response indices")
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.dtype.kind == "b" or array.dtype.kind not in "iu":
+        raise TypeError(f"{name}: response indices must be integers, got dtype {array.dtype}")
+    if array.ndim != 1:
+        raise ValueError(f"{name}: expected a flat sequence of response indices, got {array.ndim}-d")
+    if array.dtype.kind == "u" and int(array.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: response index out of range")
+    array = array.astype(np.int64)
+    if (array < 0).any():
+        raise ValueError(f"{name}: negative response index {int(array.min())}")
+    if m is not None and (array >= m).any():
+        raise ValueError(f"{name}: response index {int(array.max())} is out of range [0, {m})")
+    return array
+
+
+def check_responses(size: int, m: int, name: str) -> None:
+    """An operand built for `size` responses used with a model of `m`."""
+    if size != m:
+        raise ValueError(f"{name}: policy has {size} entries but the model has {m} responses")

@@ -1,0 +1,81 @@
+"""Game-theoretic quantities of the (k+1)-player alignment game (SPEC.md §3)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._validate import as_count, as_distribution, mirror_ties, tie_code
+from .model import PreferenceModel
+from .operands import MultisetPolicy, Product, ProductMixture
+
+Policy = Union[ArrayLike, Product, MultisetPolicy, ProductMixture]
+
+
+def _check_model(model: Any) -> PreferenceModel:
+    if not isinstance(model, PreferenceModel):
+        raise TypeError(f"model: expected a preference model (e.g. RankingPopulation), got {type(model).__name__}")
+    return model
+
+
+def as_k_sample_policy(model: PreferenceModel, policy: Policy, k: Optional[int]) -> Any:
+    """A single-output policy with ``k``, or a multi-output operand (``k`` must then be
+    omitted or agree with it)."""
+    if isinstance(policy, (Product, ProductMixture)):
+        if k is not None and as_count(k, "k") != policy.k:
+            raise ValueError(f"k: {k} does not match the policy's k = {policy.k}")
+        return policy
+    if isinstance(policy, MultisetPolicy):
+        if k is not None:
+            raise ValueError("k: a MultisetPolicy already fixes its draws; pass k=None")
+        return policy
+    if k is None:
+        raise TypeError("k: required for a single-output policy vector")
+    return Product(as_distribution(policy, "policy", size=model.n_responses), as_count(k, "k"))
+
+
+def robust_level(model: PreferenceModel, policy: Policy, k: Optional[int] = None,
+                 ties: str = "uniform") -> float:
+    """The robust alignment level ``f(pi, k) = min_y P[pi^{⊗k} ≻ y]`` (Def. 1.1).
+
+    ``policy`` is a probability vector (with ``k``), a :class:`Product`, a
+    :class:`ProductMixture` or a :class:`MultisetPolicy`. Computed as
+    ``1 - max_y P[y ≻' pi^{⊗k}]`` under the mirrored convention (strict <-> weak).
+    """
+    model = _check_model(model)
+    operand = as_k_sample_policy(model, policy, k)
+    return float(1.0 - model.beats(operand, mirror_ties(ties)).max())
+
+
+def worst_case_opponent(model: PreferenceModel, policy: Policy, k: Optional[int] = None,
+                        ties: str = "uniform") -> Tuple[int, float]:
+    """The response ``y`` attaining the robust level and ``P[pi^{⊗k} ≻ y]``."""
+    model = _check_model(model)
+    operand = as_k_sample_policy(model, policy, k)
+    losses = model.beats(operand, mirror_ties(ties))
+    y = int(np.argmax(losses))
+    return y, float(1.0 - losses[y])
+
+
+def best_response(model: PreferenceModel, policy: ArrayLike, k: int,
+                  ties: str = "uniform") -> Tuple[int, float]:
+    """The deviation ``y`` maximising ``u_y(pi) = P[y ≻ pi^{⊗k}]`` and that utility
+    (the smallest such index when several attain the maximum)."""
+    u = _check_model(model).utilities(policy, k, ties)
+    y = int(np.argmax(u))
+    return y, float(u[y])
+
+
+def exploitability(model: PreferenceModel, policy: ArrayLike, k: int, ties: str = "uniform") -> float:
+    """NashConv of the symmetric profile: ``max_y u_y(pi) - sum_y pi(y) u_y(pi) >= 0``.
+
+    Zero iff ``pi`` is a symmetric Nash equilibrium (MPNE); under ``"uniform"`` and
+    ``"strict"`` ties, ``robust_level >= k/(k+1) - exploitability``.
+    """
+    model = _check_model(model)
+    tie_code(ties)
+    pi = as_distribution(policy, "policy", size=model.n_responses)
+    u = model.utilities(pi, k, ties)
+    return float(u.max() - np.dot(pi, u))

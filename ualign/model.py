@@ -1,0 +1,74 @@
+"""The preference-model interface every solver and audit is written against."""
+
+from __future__ import annotations
+
+import abc
+from typing import Tuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._validate import TIES, as_count, as_distribution, tie_code
+from .operands import KernelOperand, Operand, Product, as_operand
+
+
+class PreferenceModel(abc.ABC):
+    """A population preference over ``n_responses`` responses (SPEC.md §2).
+
+    Subclasses provide three exact kernels over :class:`KernelOperand`; the public
+    methods validate their arguments once, here, for every model.
+    """
+
+    #: Tie conventions a model accepts (SPEC.md §2.1).
+    TIES: Tuple[str, ...] = TIES
+
+    @property
+    @abc.abstractmethod
+    def n_voters(self) -> int:
+        """Number of voters (or preference types) in the population."""
+
+    @property
+    @abc.abstractmethod
+    def n_responses(self) -> int:
+        """Number of responses ``m``."""
+
+    # -- kernels -------------------------------------------------------------
+    @abc.abstractmethod
+    def _beats(self, operand: KernelOperand, ties: int) -> NDArray[np.float64]:
+        """out[y] = P[y > operand] for every response."""
+
+    @abc.abstractmethod
+    def _win_rate(self, a: KernelOperand, b: KernelOperand, ties: int) -> float:
+        """P[a > b]."""
+
+    @abc.abstractmethod
+    def _pairwise(self, ties: int) -> NDArray[np.float64]:
+        """M[y, z] = P[y > z]."""
+
+    # -- public API ------------------------------------------------------------
+    def utilities(self, policy: ArrayLike, k: int, ties: str = "uniform") -> NDArray[np.float64]:
+        """``u[y] = P[y ≻ pi^{⊗k}]`` for every response ``y``: the payoff of deviating
+        to ``y`` in the (k+1)-player alignment game (SPEC.md §3)."""
+        code = tie_code(ties)
+        product = Product(as_distribution(policy, "policy", size=self.n_responses), as_count(k, "k"))
+        return self._beats(as_operand(product, self.n_responses, "policy"), code)
+
+    def beats(self, multiset: Operand, ties: str = "uniform") -> NDArray[np.float64]:
+        """``P[y ≻ X]`` for every response ``y``; ``X`` is a multiset (sequence of response
+        indices, repeats allowed), a response index, a :class:`Product`, a
+        :class:`MultisetPolicy` or a :class:`ProductMixture`."""
+        code = tie_code(ties)
+        return self._beats(as_operand(multiset, self.n_responses, "multiset"), code)
+
+    def win_rate(self, a: Operand, b: Operand, ties: str = "uniform") -> float:
+        """``P[a ≻ b]`` for any two operands (response, multiset, Product,
+        MultisetPolicy, ProductMixture)."""
+        code = tie_code(ties)
+        return self._win_rate(as_operand(a, self.n_responses, "a"), as_operand(b, self.n_responses, "b"), code)
+
+    def pairwise(self, ties: str = "uniform") -> NDArray[np.float64]:
+        """The ``m x m`` matrix ``M[y, z] = P[y ≻ z]``."""
+        return self._pairwise(tie_code(ties))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_voters={self.n_voters}, n_responses={self.n_responses})"

@@ -1,0 +1,91 @@
+"""Populations of (weak) rankings (SPEC.md §2.1)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _core_loader
+from ._validate import as_orders, as_ranks, as_scores, as_weights
+from .model import PreferenceModel
+from .operands import KernelOperand
+
+_STRICT, _WEAK = 2, 3
+
+
+class RankingPopulation(PreferenceModel):
+    """A weighted population of rankings; ``ranks[i, y]`` is voter ``i``'s rank of
+    response ``y``, lower is better, equal ranks are ties (weak orders).
+
+    The ranks are stored once, as dense levels in the narrowest unsigned integer
+    type that holds ``m - 1``; weights are normalised to sum to 1.
+    """
+
+    def __init__(self, ranks: ArrayLike, weights: Optional[ArrayLike] = None) -> None:
+        array = as_ranks(ranks)
+        self._init(_core_loader.core().RankingStore.from_ranks(array), weights)
+
+    @classmethod
+    def from_orders(cls, orders: ArrayLike, weights: Optional[ArrayLike] = None) -> "RankingPopulation":
+        """From ``orders[i, p]`` = the response voter ``i`` puts at position ``p``
+        (best first); each row must be a permutation of ``0..m-1``."""
+        array = as_orders(orders)
+        return cls._from_store(_core_loader.core().RankingStore.from_orders(array), weights)
+
+    @classmethod
+    def from_scores(cls, scores: ArrayLike, weights: Optional[ArrayLike] = None) -> "RankingPopulation":
+        """From ``scores[i, y]``: higher is better, equal scores tie."""
+        array = as_scores(scores)
+        return cls._from_store(_core_loader.core().RankingStore.from_scores(array), weights)
+
+    @classmethod
+    def _from_store(cls, store: Any, weights: Optional[ArrayLike]) -> "RankingPopulation":
+        population = cls.__new__(cls)
+        population._init(store, weights)
+        return population
+
+    def _init(self, store: Any, weights: Optional[ArrayLike]) -> None:
+        checked = as_weights(weights, store.n)
+        if checked is not None:
+            store.set_weights(checked)
+        self._store = store
+
+    @property
+    def n_voters(self) -> int:
+        return int(self._store.n)
+
+    @property
+    def n_responses(self) -> int:
+        return int(self._store.m)
+
+    @property
+    def ranks(self) -> NDArray[Any]:
+        """Dense levels (read-only view of the compact storage): 0 is each voter's best."""
+        return self._store.levels  # type: ignore[no-any-return]
+
+    @property
+    def weights(self) -> NDArray[np.float64]:
+        """Normalised voter weights (a copy)."""
+        return self._store.weights  # type: ignore[no-any-return]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the compact rank storage."""
+        return int(self._store.storage_bytes)
+
+    def _beats(self, operand: KernelOperand, ties: int) -> NDArray[np.float64]:
+        return self._store.beats(operand.parts(), ties)  # type: ignore[no-any-return]
+
+    def _win_rate(self, a: KernelOperand, b: KernelOperand, ties: int) -> float:
+        return float(self._store.win_rate(a.parts(), b.parts(), ties))
+
+    def _pairwise(self, ties: int) -> NDArray[np.float64]:
+        # One strict kernel serves every convention: S[y,z] + S[z,y] + tie mass = 1.
+        less = self._store.less_matrix()
+        if ties == _STRICT:
+            return less  # type: ignore[no-any-return]
+        if ties == _WEAK:
+            return 1.0 - less.T  # type: ignore[no-any-return]
+        return 0.5 * (1.0 + less - less.T)  # type: ignore[no-any-return]
