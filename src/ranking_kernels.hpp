@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "level_kernels.hpp"
 #include "operand.hpp"
 #include "parallel.hpp"
 #include "quadrature.hpp"
@@ -35,16 +36,19 @@ template <class Level>
 class SingleLaw {
  public:
   explicit SingleLaw(int64_t m)
-      : value_(static_cast<size_t>(m + 1)), mass_(static_cast<size_t>(m + 1)),
-        above_(static_cast<size_t>(m + 2)) {}
+      : value_(static_cast<size_t>(padded_levels(m + 1))), mass_(value_.size()),
+        below_(value_.size()), above_(value_.size()) {}
 
-  // Fills value()[0..R) for voter row `row` with R levels against operand `op`.
-  void build(const Level* row, int64_t R, const Operand& op, Ties ties) {
-    std::fill_n(value_.begin(), R, 0.0);
+  // Fills value()[0..R) with scale * P_i[y > X] for a response y at each level of
+  // voter row `row` (R levels), X the operand.
+  void build(const Level* row, int64_t R, const Operand& op, Ties ties, double scale) {
+    const int64_t size = padded_levels(R);
+    std::fill_n(value_.begin(), size, 0.0);
     for (int64_t t = 0; t < op.n_products; ++t) {
       const double p = op.product_probs[t];
       if (p == 0.0) continue;
-      add_product(row, R, op.m, op.policies + t * op.m, op.ks[t], p, ties);
+      add_product_levels(row, op.m, R, op.policies + t * op.m, op.ks[t], scale * p, ties, mass_.data(),
+                         below_.data(), value_.data());
     }
     if (op.n_multisets > 0) {
       // above_[b] collects the mass of multisets whose best level is b; a response
@@ -65,12 +69,12 @@ class SingleLaw {
           else if (level == best) { ++count; }
         }
         above_[best] += p;
-        value_[best] += p * tie_share(1, count, ties);
+        value_[best] += scale * p * tie_share(1, count, ties);
       }
       double beaten = 0.0;
       for (int64_t r = R - 1; r >= 0; --r) {
         beaten += above_[r + 1];
-        value_[r] += beaten;
+        value_[r] += scale * beaten;
       }
     }
   }
@@ -78,19 +82,7 @@ class SingleLaw {
   const double* value() const { return value_.data(); }
 
  private:
-  void add_product(const Level* row, int64_t R, int64_t m, const double* pi, int64_t k, double p,
-                   Ties ties) {
-    std::fill_n(mass_.begin(), R, 0.0);
-    for (int64_t y = 0; y < m; ++y) mass_[row[y]] += pi[y];
-    double below = 0.0;  // policy mass strictly worse than level r
-    for (int64_t r = R - 1; r >= 0; --r) {
-      const double tied = mass_[r];
-      value_[r] += p * single_vs_product(below, tied, k, ties);
-      below += tied;
-    }
-  }
-
-  std::vector<double> value_, mass_, above_;
+  std::vector<double> value_, mass_, below_, above_;
 };
 
 // utilities / beats: out[y] = sum_i w_i P_i[y > X].
@@ -100,10 +92,8 @@ void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, 
   sum_over_voters(data.n, m, out, [&]() {
     return [&data, &op, ties, m, law = SingleLaw<Level>(m)](int64_t i, double* acc) mutable {
       const Level* row = data.row(i);
-      law.build(row, data.n_levels[i], op, ties);
-      const double* value = law.value();
-      const double w = data.weights[i];
-      for (int64_t y = 0; y < m; ++y) acc[y] += w * value[row[y]];
+      law.build(row, data.n_levels[i], op, ties, data.weights[i]);
+      gather_add(row, m, law.value(), acc);
     };
   });
 }

@@ -21,7 +21,7 @@ _MIRROR = {"uniform": "uniform", "half": "half", "strict": "weak", "weak": "stri
 SIMPLEX_TOLERANCE = 1e-9
 
 # Integer dtypes the core reads without a copy; others are converted to int64.
-_EXACT_RANK_DTYPES = (np.int64, np.int32, np.uint16, np.uint8)
+_EXACT_KEY_DTYPES = (np.int64, np.int32, np.uint16, np.uint8)
 _EXACT_ORDER_DTYPES = (np.int64, np.int32, np.uint32, np.uint16, np.uint8)
 
 
@@ -82,8 +82,9 @@ def _require_2d(array: NDArray[Any], name: str) -> None:
         raise ValueError(f"{name}: needs at least one voter and one response, got shape {array.shape}")
 
 
-def as_ranks(value: Any, name: str = "ranks") -> NDArray[Any]:
-    """Ranks (lower is better): integers, or finite floats compared as they are."""
+def as_keys(value: Any, name: str) -> NDArray[Any]:
+    """Ranks or scores: integers kept exact (no float rounding of large values), or
+    finite floats compared as they are."""
     array = _numeric_array(value, name)
     _require_2d(array, name)
     if array.dtype.kind == "f":
@@ -91,21 +92,11 @@ def as_ranks(value: Any, name: str = "ranks") -> NDArray[Any]:
         if not np.isfinite(array).all():
             raise ValueError(f"{name}: contains NaN or infinite values")
         return array
-    if array.dtype.type in _EXACT_RANK_DTYPES:
+    if array.dtype.type in _EXACT_KEY_DTYPES:
         return np.ascontiguousarray(array)
     if array.dtype.kind == "u" and array.size and int(array.max()) > np.iinfo(np.int64).max:
         raise ValueError(f"{name}: values exceed the int64 range")
     return np.ascontiguousarray(array, dtype=np.int64)
-
-
-def as_scores(value: Any, name: str = "scores") -> NDArray[np.float64]:
-    """Scores (higher is better), finite, as float64."""
-    array = _numeric_array(value, name)
-    _require_2d(array, name)
-    array = np.ascontiguousarray(array, dtype=np.float64)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    return array
 
 
 def as_orders(value: Any, name: str = "orders") -> NDArray[Any]:

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core_loader
-from ._validate import as_orders, as_ranks, as_scores, as_weights
+from ._validate import as_keys, as_orders, as_weights
 from .model import PreferenceModel
 from .operands import KernelOperand
 
@@ -24,7 +24,7 @@ class RankingPopulation(PreferenceModel):
     """
 
     def __init__(self, ranks: ArrayLike, weights: Optional[ArrayLike] = None) -> None:
-        array = as_ranks(ranks)
+        array = as_keys(ranks, "ranks")
         self._init(_core_loader.core().RankingStore.from_ranks(array), weights)
 
     @classmethod
@@ -37,7 +37,7 @@ class RankingPopulation(PreferenceModel):
     @classmethod
     def from_scores(cls, scores: ArrayLike, weights: Optional[ArrayLike] = None) -> "RankingPopulation":
         """From ``scores[i, y]``: higher is better, equal scores tie."""
-        array = as_scores(scores)
+        array = as_keys(scores, "scores")
         return cls._from_store(_core_loader.core().RankingStore.from_scores(array), weights)
 
     @classmethod

@@ -1,0 +1,164 @@
+#include "level_kernels.hpp"
+
+#include <cstring>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define UALIGN_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define UALIGN_MULTIVERSION
+#endif
+
+// Helpers must be inlined into each clone to be compiled for its instruction set.
+#if defined(__GNUC__) || defined(__clang__)
+#define UALIGN_INLINE __attribute__((always_inline)) inline
+#else
+#define UALIGN_INLINE inline
+#endif
+
+namespace ualign {
+
+namespace {
+
+#if defined(__GNUC__) || defined(__clang__)
+// Four doubles; GCC/Clang lower this to the widest vectors of the target
+// (two SSE2 registers on baseline x86-64, one AVX2 register in the avx2 clone).
+typedef double vec4 __attribute__((vector_size(32)));
+UALIGN_INLINE vec4 load4(const double* p) { vec4 v; std::memcpy(&v, p, sizeof v); return v; }
+UALIGN_INLINE void store4(double* p, vec4 v) { std::memcpy(p, &v, sizeof v); }
+UALIGN_INLINE vec4 splat4(double x) { return vec4{x, x, x, x}; }
+#else
+struct vec4 {
+  double v[4];
+  friend vec4 operator*(vec4 a, vec4 b) { for (int i = 0; i < 4; ++i) a.v[i] *= b.v[i]; return a; }
+  friend vec4 operator+(vec4 a, vec4 b) { for (int i = 0; i < 4; ++i) a.v[i] += b.v[i]; return a; }
+  vec4& operator*=(vec4 b) { return *this = *this * b; }
+};
+UALIGN_INLINE vec4 load4(const double* p) { vec4 v; std::memcpy(v.v, p, sizeof v.v); return v; }
+UALIGN_INLINE void store4(double* p, vec4 v) { std::memcpy(p, v.v, sizeof v.v); }
+UALIGN_INLINE vec4 splat4(double x) { return vec4{{x, x, x, x}}; }
+#endif
+
+static_assert(kLevelPad == 16, "blocks are four vec4");
+constexpr int kLanes = 4;  // vec4 per block: independent chains hide multiply latency
+
+UALIGN_INLINE void pow_block(vec4* x, int64_t k) {
+  vec4 r[kLanes];
+  for (int l = 0; l < kLanes; ++l) r[l] = splat4(1.0);
+  for (int64_t e = k; e > 0; e >>= 1) {
+    if (e & 1) for (int l = 0; l < kLanes; ++l) r[l] *= x[l];
+    for (int l = 0; l < kLanes; ++l) x[l] *= x[l];
+  }
+  for (int l = 0; l < kLanes; ++l) x[l] = r[l];
+}
+
+// out = sum_{j=0..k} a^j b^(k-j) per lane: all terms nonnegative, so there is no
+// cancellation; the lanes are interleaved so their chains run in parallel.
+UALIGN_INLINE void geometric_block(const vec4* a, const vec4* b, int64_t k, vec4* out) {
+  vec4 s[kLanes], p[kLanes];
+  for (int l = 0; l < kLanes; ++l) { s[l] = splat4(1.0); p[l] = splat4(1.0); }
+  for (int64_t j = 1; j <= k; ++j) {
+    for (int l = 0; l < kLanes; ++l) {
+      p[l] *= a[l];
+      s[l] = b[l] * s[l] + p[l];
+    }
+  }
+  for (int l = 0; l < kLanes; ++l) out[l] = s[l];
+}
+
+template <Ties T>
+UALIGN_INLINE void add_single_vs_product_impl(const double* below, const double* mass, int64_t size,
+                                              int64_t k, double scale, double* value) {
+  const vec4 factor = splat4(T == Ties::uniform ? scale / static_cast<double>(k + 1)
+                             : T == Ties::half  ? 0.5 * scale
+                                                : scale);
+  for (int64_t r = 0; r < size; r += kLevelPad) {
+    vec4 L[kLanes], A[kLanes], f[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      L[l] = load4(below + r + 4 * l);
+      A[l] = L[l] + load4(mass + r + 4 * l);
+    }
+    if constexpr (T == Ties::strict) {
+      for (int l = 0; l < kLanes; ++l) f[l] = L[l];
+      pow_block(f, k);
+    } else if constexpr (T == Ties::weak) {
+      for (int l = 0; l < kLanes; ++l) f[l] = A[l];
+      pow_block(f, k);
+    } else if constexpr (T == Ties::half) {
+      pow_block(L, k);
+      pow_block(A, k);
+      for (int l = 0; l < kLanes; ++l) f[l] = L[l] + A[l];
+    } else {
+      geometric_block(A, L, k, f);
+    }
+    for (int l = 0; l < kLanes; ++l) store4(value + r + 4 * l, load4(value + r + 4 * l) + factor * f[l]);
+  }
+}
+
+// below[r] = sum_{r' > r} mass[r']. Four interleaved chains hide the latency of a
+// serial running sum; segment totals are then added back, worst segment first.
+UALIGN_INLINE void suffix_below(const double* mass, int64_t size, double* below) {
+  constexpr int kSegments = 8;
+  static_assert(kLevelPad % kSegments == 0, "segments split padded sizes evenly");
+  const int64_t seg = size / kSegments;
+  double run[kSegments] = {};
+  for (int64_t j = seg - 1; j >= 0; --j) {
+    for (int s = 0; s < kSegments; ++s) {
+      const int64_t r = s * seg + j;
+      below[r] = run[s];
+      run[s] += mass[r];
+    }
+  }
+  double offset = 0.0;
+  for (int s = kSegments - 1; s >= 0; --s) {
+    if (s < kSegments - 1) {
+      double* b = below + s * seg;
+      for (int64_t j = 0; j < seg; ++j) b[j] += offset;
+    }
+    offset += run[s];
+  }
+}
+
+template <class Level>
+UALIGN_INLINE void add_product_levels_impl(const Level* row, int64_t m, int64_t R, const double* pi,
+                                           int64_t k, double scale, Ties ties, double* mass,
+                                           double* below, double* value) {
+  const int64_t size = padded_levels(R);
+  if (R == m) {
+    // No ties: levels are a permutation, so the scatter is a plain store.
+    for (int64_t y = 0; y < m; ++y) mass[row[y]] = pi[y];
+    for (int64_t r = m; r < size; ++r) mass[r] = 0.0;
+  } else {
+    std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
+    for (int64_t y = 0; y < m; ++y) mass[row[y]] += pi[y];
+  }
+  suffix_below(mass, size, below);
+  switch (ties) {
+    case Ties::strict: add_single_vs_product_impl<Ties::strict>(below, mass, size, k, scale, value); break;
+    case Ties::weak: add_single_vs_product_impl<Ties::weak>(below, mass, size, k, scale, value); break;
+    case Ties::half: add_single_vs_product_impl<Ties::half>(below, mass, size, k, scale, value); break;
+    case Ties::uniform: add_single_vs_product_impl<Ties::uniform>(below, mass, size, k, scale, value); break;
+  }
+}
+
+template <class Level>
+UALIGN_INLINE void gather_add_impl(const Level* row, int64_t m, const double* value, double* acc) {
+  for (int64_t y = 0; y < m; ++y) acc[y] += value[row[y]];
+}
+
+}  // namespace
+
+#define UALIGN_DEFINE_LEVEL_KERNELS(Level)                                                          \
+  UALIGN_MULTIVERSION void add_product_levels(const Level* row, int64_t m, int64_t R,              \
+                                              const double* pi, int64_t k, double scale, Ties ties, \
+                                              double* mass, double* below, double* value) {         \
+    add_product_levels_impl(row, m, R, pi, k, scale, ties, mass, below, value);                     \
+  }                                                                                                 \
+  UALIGN_MULTIVERSION void gather_add(const Level* row, int64_t m, const double* value, double* acc) { \
+    gather_add_impl(row, m, value, acc);                                                            \
+  }
+
+UALIGN_DEFINE_LEVEL_KERNELS(uint8_t)
+UALIGN_DEFINE_LEVEL_KERNELS(uint16_t)
+UALIGN_DEFINE_LEVEL_KERNELS(uint32_t)
+
+}  // namespace ualign

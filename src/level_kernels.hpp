@@ -1,0 +1,35 @@
+// Per-voter inner loops of the ranking kernels, over one voter's row of levels.
+//
+// They are plain (non-template) functions so that each is compiled once per
+// instruction set — AVX2 and the baseline, chosen at run time where the
+// toolchain supports it (GCC on x86-64 Linux). Floating-point contraction is
+// off (ISO C++ mode), so every instruction set produces the same bits.
+#pragma once
+
+#include <cstdint>
+
+#include "ties.hpp"
+
+namespace ualign {
+
+// Per-level arrays are padded to a multiple of this, with zero mass in the padding.
+inline constexpr int64_t kLevelPad = 16;
+
+inline int64_t padded_levels(int64_t R) { return (R + kLevelPad - 1) / kLevelPad * kLevelPad; }
+
+// For a voter with R levels: value[r] += scale * P[a response at level r > pi^(k)]
+// for r < padded_levels(R) (SPEC.md §2.1 closed forms). mass and below are
+// scratch of the same padded size.
+#define UALIGN_DECLARE_LEVEL_KERNELS(Level)                                                     \
+  void add_product_levels(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, \
+                          double scale, Ties ties, double* mass, double* below, double* value); \
+  /* acc[y] += value[row[y]] for y < m */                                                       \
+  void gather_add(const Level* row, int64_t m, const double* value, double* acc);
+
+UALIGN_DECLARE_LEVEL_KERNELS(uint8_t)
+UALIGN_DECLARE_LEVEL_KERNELS(uint16_t)
+UALIGN_DECLARE_LEVEL_KERNELS(uint32_t)
+
+#undef UALIGN_DECLARE_LEVEL_KERNELS
+
+}  // namespace ualign

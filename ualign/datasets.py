@@ -1,0 +1,40 @@
+"""Built-in example populations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ranking import RankingPopulation
+
+#: Responses in the default population.
+DEFAULT_RESPONSES = 12
+#: (share of the population, best-first order) of its three groups.
+_DEFAULT_GROUPS = (
+    (0.5, list(range(12))),                      # majority: 0 is its favourite
+    (0.3, list(range(6, 12)) + list(range(6))),  # a minority that prefers 6..11
+    (0.2, list(range(11, -1, -1))),              # a minority with the reverse taste
+)
+_VOTERS_PER_GROUP = 40
+
+
+def default_population() -> RankingPopulation:
+    """The population ``ualign audit`` uses when given no input.
+
+    Twelve responses and 120 voters in three groups: a majority (50%) ranking
+    0, 1, …, 11, a minority (30%) ranking 6, …, 11, 0, …, 5 and a minority (20%)
+    ranking 11, …, 0. Each voter of a group is the group's order with one adjacent
+    pair swapped (voter j swaps positions j mod 11 and j mod 11 + 1), so every
+    group is a small cloud of nearby orders. Response 0 is a Condorcet winner,
+    so NLHF puts all its mass there, while k samples can serve the minorities.
+    Fully deterministic (no random numbers).
+    """
+    orders = []
+    weights = []
+    for share, order in _DEFAULT_GROUPS:
+        for j in range(_VOTERS_PER_GROUP):
+            voter = list(order)
+            p = j % (DEFAULT_RESPONSES - 1)
+            voter[p], voter[p + 1] = voter[p + 1], voter[p]
+            orders.append(voter)
+            weights.append(share / _VOTERS_PER_GROUP)
+    return RankingPopulation.from_orders(np.array(orders, dtype=np.int64), weights=np.array(weights))
