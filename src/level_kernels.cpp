@@ -145,6 +145,68 @@ UALIGN_INLINE void gather_add_impl(const Level* row, int64_t m, const double* va
   for (int64_t y = 0; y < m; ++y) acc[y] += value[row[y]];
 }
 
+// f = P[level > pi^(k)] and its partial derivatives in L (mass strictly below)
+// and E (mass tied), for one level; every sum has nonnegative terms only.
+struct LevelDerivatives {
+  double f, df_dL, df_dE;
+};
+
+UALIGN_INLINE LevelDerivatives level_derivatives(double L, double E, int64_t k, Ties ties) {
+  const double a = L + E, kd = static_cast<double>(k);
+  switch (ties) {
+    case Ties::strict: {
+      const double Lk1 = ipow(L, k - 1);
+      return {Lk1 * L, kd * Lk1, 0.0};
+    }
+    case Ties::weak: {
+      const double ak1 = ipow(a, k - 1);
+      return {ak1 * a, kd * ak1, kd * ak1};
+    }
+    case Ties::half: {
+      const double Lk1 = ipow(L, k - 1), ak1 = ipow(a, k - 1);
+      return {0.5 * (Lk1 * L + ak1 * a), 0.5 * kd * (Lk1 + ak1), 0.5 * kd * ak1};
+    }
+    case Ties::uniform:
+    default: {
+      // f = int_0^1 (L + E t)^k dt = S_k / (k+1) with S_j = sum_{i<=j} a^i L^(j-i);
+      // df/dL = S_(k-1); df/dE = sum_{j=1..k} j a^(j-1) L^(k-j) / (k+1).
+      double s = 1.0, d = 0.0, a_pow = 1.0, s_prev = 0.0;
+      for (int64_t j = 1; j <= k; ++j) {
+        d = L * d + static_cast<double>(j) * a_pow;
+        a_pow *= a;
+        s_prev = s;
+        s = L * s + a_pow;
+      }
+      return {s / (kd + 1.0), s_prev, d / (kd + 1.0)};
+    }
+  }
+}
+
+template <class Level>
+UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m, int64_t R,
+                                                     const double* pi, const double* q, int64_t k,
+                                                     double scale, Ties ties, double* mass,
+                                                     double* below, double* weight, double* value,
+                                                     double* grad) {
+  const int64_t size = padded_levels(R);
+  std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
+  std::memset(weight, 0, sizeof(double) * static_cast<size_t>(size));
+  for (int64_t y = 0; y < m; ++y) {
+    mass[row[y]] += pi[y];
+    weight[row[y]] += q[y];
+  }
+  suffix_below(mass, size, below);
+  // d/dpi_z of sum_y q_y f(L_y, E_y): every better level r < level(z) counts z in
+  // its L, the own level counts z in its E. A prefix sum over levels.
+  double better = 0.0;
+  for (int64_t r = 0; r < R; ++r) {
+    const LevelDerivatives d = level_derivatives(below[r], mass[r], k, ties);
+    value[r] = scale * d.f;
+    grad[r] = scale * (better + weight[r] * d.df_dE);
+    better += weight[r] * d.df_dL;
+  }
+}
+
 }  // namespace
 
 #define UALIGN_DEFINE_LEVEL_KERNELS(Level)                                                          \
@@ -155,6 +217,13 @@ UALIGN_INLINE void gather_add_impl(const Level* row, int64_t m, const double* va
   }                                                                                                 \
   UALIGN_MULTIVERSION void gather_add(const Level* row, int64_t m, const double* value, double* acc) { \
     gather_add_impl(row, m, value, acc);                                                            \
+  }                                                                                                 \
+  UALIGN_MULTIVERSION void product_levels_with_gradient(                                            \
+      const Level* row, int64_t m, int64_t R, const double* pi, const double* q, int64_t k,         \
+      double scale, Ties ties, double* mass, double* below, double* weight, double* value,          \
+      double* grad) {                                                                               \
+    product_levels_with_gradient_impl(row, m, R, pi, q, k, scale, ties, mass, below, weight, value, \
+                                      grad);                                                        \
   }
 
 UALIGN_DEFINE_LEVEL_KERNELS(uint8_t)

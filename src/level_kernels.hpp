@@ -24,7 +24,13 @@ inline int64_t padded_levels(int64_t R) { return (R + kLevelPad - 1) / kLevelPad
   void add_product_levels(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, \
                           double scale, Ties ties, double* mass, double* below, double* value); \
   /* acc[y] += value[row[y]] for y < m */                                                       \
-  void gather_add(const Level* row, int64_t m, const double* value, double* acc);
+  void gather_add(const Level* row, int64_t m, const double* value, double* acc);               \
+  /* value[r] = scale * P[level r > pi^(k)] and grad[r] = scale * d/dpi_z sum_y q_y u_y for  */  \
+  /* any z at level r, r < R. mass, below and weight are scratch.                            */  \
+  void product_levels_with_gradient(const Level* row, int64_t m, int64_t R, const double* pi,   \
+                                    const double* q, int64_t k, double scale, Ties ties,        \
+                                    double* mass, double* below, double* weight, double* value, \
+                                    double* grad);
 
 UALIGN_DECLARE_LEVEL_KERNELS(uint8_t)
 UALIGN_DECLARE_LEVEL_KERNELS(uint16_t)

@@ -98,6 +98,27 @@ void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, 
   });
 }
 
+// utilities and their vector-Jacobian product in one pass:
+// out[0..m) = u_y(pi) = sum_i w_i P_i[y > pi^(k)],
+// out[m..2m) = d/dpi sum_y q_y u_y(pi).
+template <class Level>
+void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, const double* q, int64_t k,
+                          Ties ties, double* out) {
+  const int64_t m = data.m;
+  const size_t scratch = static_cast<size_t>(padded_levels(m + 1));
+  sum_over_voters(data.n, 2 * m, out, [&]() {
+    return [&data, pi, q, k, ties, m, mass = std::vector<double>(scratch), below = std::vector<double>(scratch),
+            weight = std::vector<double>(scratch), value = std::vector<double>(scratch),
+            grad = std::vector<double>(scratch)](int64_t i, double* acc) mutable {
+      const Level* row = data.row(i);
+      product_levels_with_gradient(row, m, data.n_levels[i], pi, q, k, data.weights[i], ties, mass.data(),
+                                   below.data(), weight.data(), value.data(), grad.data());
+      gather_add(row, m, value.data(), acc);
+      gather_add(row, m, grad.data(), acc + m);
+    };
+  });
+}
+
 // ---------------------------------------------------------------------------
 // "Pair" law: the distribution of one voter's best level under an operand,
 // with the count generating function g_r(t) = E[t^c ; best = r] (c = members

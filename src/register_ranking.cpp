@@ -116,6 +116,26 @@ void register_ranking(py::module_& m) {
     return out;
   }, "out[y] = P[y > operand] for every response y.");
 
+  cls.def("utilities_vjp", [](const RankingStore& s, const array_of<double>& pi, const array_of<double>& q,
+                              int64_t k, int ties) {
+    const Ties convention = ties_from_int(ties);
+    require_ndim(pi, 1, "policy");
+    require_ndim(q, 1, "q");
+    if (pi.shape(0) != s.m() || q.shape(0) != s.m())
+      throw std::invalid_argument("policy, q: need one entry per response");
+    if (k < 1) throw std::invalid_argument("k: must be >= 1");
+    for (int64_t y = 0; y < s.m(); ++y)
+      if (!(pi.at(y) >= 0.0) || !std::isfinite(pi.at(y)) || !std::isfinite(q.at(y)))
+        throw std::invalid_argument("policy, q: entries must be finite (policy >= 0)");
+    py::array_t<double> out(2 * s.m());
+    double* result = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      s.visit([&](const auto& view) { utilities_vjp_kernel(view, pi.data(), q.data(), k, convention, result); });
+    }
+    return py::make_tuple(out[py::slice(0, s.m(), 1)], out[py::slice(s.m(), 2 * s.m(), 1)]);
+  }, "(u, g): u[y] = P[y > pi^(k)] and g = d/dpi sum_y q[y] u[y], in one pass.");
+
   cls.def("win_rate", [](const RankingStore& s, const py::tuple& a, const py::tuple& b, int ties) {
     const Ties convention = ties_from_int(ties);
     const OperandArrays op_a(a, s.m(), "a"), op_b(b, s.m(), "b");

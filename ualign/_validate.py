@@ -45,20 +45,20 @@ def as_count(value: Any, name: str, minimum: int = 1) -> int:
     """A Python int >= minimum; bools and non-integral numbers are rejected."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
-    return value
+    count = int(value)
+    if count < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {count}")
+    return count
 
 
 def as_index(value: Any, m: int, name: str) -> int:
     """A response index in [0, m)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: a response index must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if not 0 <= value < m:
-        raise ValueError(f"{name}: response index {value} is out of range [0, {m})")
-    return value
+    index = int(value)
+    if not 0 <= index < m:
+        raise ValueError(f"{name}: response index {index} is out of range [0, {m})")
+    return index
 
 
 def _numeric_array(value: Any, name: str) -> NDArray[Any]:
@@ -147,6 +147,16 @@ def as_distribution(value: Any, name: str, size: Optional[int] = None) -> NDArra
     total = float(np.sum(array))
     if abs(total - 1.0) > SIMPLEX_TOLERANCE:
         raise ValueError(f"{name}: must sum to 1 (off by {total - 1.0:.3g}); it is not renormalised")
+    return np.ascontiguousarray(array)
+
+
+def as_finite_vector(value: Any, name: str, size: int) -> NDArray[np.float64]:
+    """A finite float vector of the given length."""
+    array = _numeric_array(value, name).astype(np.float64, copy=False)
+    if array.ndim != 1 or array.shape[0] != size:
+        raise ValueError(f"{name}: expected shape ({size},), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
     return np.ascontiguousarray(array)
 
 

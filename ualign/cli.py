@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def load_npz(path: str) -> Tuple[PreferenceModel, Optional[np.ndarray]]:
     return model, policy
 
 
-def audit_rows(model: PreferenceModel, policy: np.ndarray, max_k: int, ties: str) -> List[dict]:
+def audit_rows(model: PreferenceModel, policy: np.ndarray, max_k: int, ties: str) -> List[Dict[str, Any]]:
     """One row per k: robust level, bound, worst-case opponent and its win rate."""
     from .game import worst_case_opponent
 
@@ -69,6 +69,7 @@ def _audit(args: argparse.Namespace) -> int:
     from ._validate import as_distribution
     from .datasets import default_population
 
+    model: PreferenceModel
     if args.input is None:
         model, policy = default_population(), None
         source = "built-in default population"

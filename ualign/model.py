@@ -8,7 +8,7 @@ from typing import Tuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import TIES, as_count, as_distribution, tie_code
+from ._validate import TIES, as_count, as_distribution, as_finite_vector, tie_code
 from .operands import KernelOperand, Operand, Product, as_operand
 
 
@@ -45,6 +45,11 @@ class PreferenceModel(abc.ABC):
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
         """M[y, z] = P[y > z]."""
 
+    @abc.abstractmethod
+    def _utilities_vjp(self, policy: NDArray[np.float64], q: NDArray[np.float64], k: int,
+                       ties: int) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(u, g) with u[y] = P[y > pi^(k)] and g = d/dpi sum_y q[y] u[y], one pass."""
+
     # -- public API ------------------------------------------------------------
     def utilities(self, policy: ArrayLike, k: int, ties: str = "uniform") -> NDArray[np.float64]:
         """``u[y] = P[y ≻ pi^{⊗k}]`` for every response ``y``: the payoff of deviating
@@ -52,6 +57,16 @@ class PreferenceModel(abc.ABC):
         code = tie_code(ties)
         product = Product(as_distribution(policy, "policy", size=self.n_responses), as_count(k, "k"))
         return self._beats(as_operand(product, self.n_responses, "policy"), code)
+
+    def utilities_vjp(self, policy: ArrayLike, k: int, q: ArrayLike,
+                      ties: str = "uniform") -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(u, g)``: the utilities ``u[y] = P[y ≻ pi^{⊗k}]`` and the gradient
+        ``g = ∇_pi Σ_y q[y] u_y(pi)`` (a vector–Jacobian product), in one pass over
+        the voters — what a first-order solver step needs."""
+        code = tie_code(ties)
+        pi = as_distribution(policy, "policy", size=self.n_responses)
+        weights = as_finite_vector(q, "q", self.n_responses)
+        return self._utilities_vjp(pi, weights, as_count(k, "k"), code)
 
     def beats(self, multiset: Operand, ties: str = "uniform") -> NDArray[np.float64]:
         """``P[y ≻ X]`` for every response ``y``; ``X`` is a multiset (sequence of response

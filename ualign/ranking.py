@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -80,6 +80,11 @@ class RankingPopulation(PreferenceModel):
 
     def _win_rate(self, a: KernelOperand, b: KernelOperand, ties: int) -> float:
         return float(self._store.win_rate(a.parts(), b.parts(), ties))
+
+    def _utilities_vjp(self, policy: NDArray[np.float64], q: NDArray[np.float64], k: int,
+                       ties: int) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
+        u, g = self._store.utilities_vjp(policy, q, k, ties)
+        return u, g
 
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
         # One strict kernel serves every convention: S[y,z] + S[z,y] + tie mass = 1.
