@@ -1,5 +1,6 @@
 #include "level_kernels.hpp"
 
+#include <cmath>
 #include <cstring>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -39,7 +40,9 @@ UALIGN_INLINE vec4 splat4(double x) { return vec4{{x, x, x, x}}; }
 #endif
 
 static_assert(kLevelPad == 16, "blocks are four vec4");
-constexpr int kLanes = 4;  // vec4 per block: independent chains hide multiply latency
+constexpr int kLanes = 4;
+// Above this k the uniform closed form switches from the O(k) geometric sum.
+constexpr int64_t kGeometricMaxK = 64;  // vec4 per block: independent chains hide multiply latency
 
 UALIGN_INLINE void pow_block(vec4* x, int64_t k) {
   vec4 r[kLanes];
@@ -87,8 +90,23 @@ UALIGN_INLINE void add_single_vs_product_impl(const double* below, const double*
       pow_block(L, k);
       pow_block(A, k);
       for (int l = 0; l < kLanes; ++l) f[l] = L[l] + A[l];
-    } else {
+    } else if (k <= kGeometricMaxK) {
       geometric_block(A, L, k, f);
+    } else {
+      // Large k: S_k(a, L) = a^k (1 - (1-t)^(k+1)) / t with t = E/a, evaluated
+      // with expm1/log1p so that small t loses nothing: O(1) instead of O(k).
+      for (int l = 0; l < kLanes; ++l) {
+        double av[4], out[4];
+        store4(av, A[l]);
+        const double* E = mass + r + 4 * l;
+        for (int i = 0; i < 4; ++i) {
+          const double a = av[i], t = a > 0.0 ? E[i] / a : 0.0;
+          const double kp1 = static_cast<double>(k + 1);
+          const double h = t > 0.0 ? -std::expm1(kp1 * std::log1p(-t)) / t : kp1;
+          out[i] = ipow(a, k) * h;
+        }
+        f[l] = load4(out);
+      }
     }
     for (int l = 0; l < kLanes; ++l) store4(value + r + 4 * l, load4(value + r + 4 * l) + factor * f[l]);
   }

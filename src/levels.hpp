@@ -7,6 +7,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "parallel.hpp"
@@ -31,7 +32,7 @@ template <class Key, class Level>
 void dense_levels(const Key* keys, int64_t n, int64_t m, bool better_is_lower, Level* levels,
                   int32_t* n_levels) {
 #ifdef UALIGN_HAS_OPENMP
-#pragma omp parallel
+#pragma omp parallel if (n * m >= kParallelMinWork)
 #endif
   {
     std::vector<int64_t> index(static_cast<size_t>(m));
@@ -63,7 +64,7 @@ int64_t levels_from_orders(const Index* orders, int64_t n, int64_t m, Level* lev
                            int32_t* n_levels) {
   RowError error;
 #ifdef UALIGN_HAS_OPENMP
-#pragma omp parallel
+#pragma omp parallel if (n * m >= kParallelMinWork)
 #endif
   {
     std::vector<unsigned char> seen(static_cast<size_t>(m));
@@ -76,7 +77,10 @@ int64_t levels_from_orders(const Index* orders, int64_t n, int64_t m, Level* lev
       for (int64_t p = 0; p < m; ++p) {
         const Index raw = orders[i * m + p];
         // Compare before converting so negative or huge values of any type fail.
-        if (!(raw >= 0) || static_cast<uint64_t>(raw) >= static_cast<uint64_t>(m)) { ok = false; break; }
+        if constexpr (std::is_signed_v<Index>) {
+          if (raw < 0) { ok = false; break; }
+        }
+        if (static_cast<uint64_t>(raw) >= static_cast<uint64_t>(m)) { ok = false; break; }
         const int64_t y = static_cast<int64_t>(raw);
         if (seen[y]) { ok = false; break; }
         seen[y] = 1;

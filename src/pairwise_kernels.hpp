@@ -84,7 +84,7 @@ void less_matrix_tiled(const RankingView<Level>& data, double* out) {
       }
     }
 #ifdef UALIGN_HAS_OPENMP
-#pragma omp parallel for schedule(dynamic, 8)
+#pragma omp parallel for schedule(dynamic, 8) if (m * m >= kParallelMinWork / 16)
 #endif
     for (int64_t y = 0; y < m; ++y) {
       const Tile* a = tile.data() + y * kTileVoters;

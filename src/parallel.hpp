@@ -47,6 +47,10 @@ inline void neumaier_add(double& sum, double& comp, double x) {
   sum = t;
 }
 
+// Parallel regions below this many elements of work run on one thread: waking
+// a team costs more than it saves (and much more when the cores are busy).
+inline constexpr int64_t kParallelMinWork = int64_t(1) << 16;
+
 inline int max_threads() {
 #ifdef UALIGN_HAS_OPENMP
   return omp_get_max_threads();

@@ -3,6 +3,7 @@
 // of each voter, and the normalised weights. Built once, never converted again.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -46,11 +47,14 @@ class RankingStore {
 
   // Weights are validated (finite, >= 0, positive sum) by the caller; stored normalised.
   void set_weights(const double* weights) {
+    // Scaled by the largest weight first, so that huge finite weights cannot overflow the sum.
+    double largest = 0.0;
+    for (int64_t i = 0; i < n_; ++i) largest = std::max(largest, weights[i]);
+    if (!(largest > 0.0)) throw std::invalid_argument("weights: must not all be zero");
     double sum = 0.0, comp = 0.0;
-    for (int64_t i = 0; i < n_; ++i) neumaier_add(sum, comp, weights[i]);
+    for (int64_t i = 0; i < n_; ++i) neumaier_add(sum, comp, weights[i] / largest);
     sum += comp;
-    if (!(sum > 0.0)) throw std::invalid_argument("weights: must have a positive sum");
-    for (int64_t i = 0; i < n_; ++i) weights_[static_cast<size_t>(i)] = weights[i] / sum;
+    for (int64_t i = 0; i < n_; ++i) weights_[static_cast<size_t>(i)] = (weights[i] / largest) / sum;
   }
 
   // Calls f(RankingView<Level>) with the stored level type.

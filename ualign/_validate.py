@@ -123,7 +123,7 @@ def as_weights(value: Any, n: int, name: str = "weights") -> Optional[NDArray[np
         raise ValueError(f"{name}: contains NaN or infinite values")
     if (array < 0).any():
         raise ValueError(f"{name}: must be >= 0")
-    if not array.sum() > 0:
+    if not array.max(initial=0.0) > 0:
         raise ValueError(f"{name}: must not all be zero")
     return np.ascontiguousarray(array)
 
@@ -160,19 +160,30 @@ def as_finite_vector(value: Any, name: str, size: int) -> NDArray[np.float64]:
     return np.ascontiguousarray(array)
 
 
+def as_distributions(value: Any, name: str) -> NDArray[np.float64]:
+    """A non-empty 2-d array whose rows are probability vectors."""
+    array = _numeric_array(value, name)
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name}: expected a non-empty 2-d array (components x responses), got shape {array.shape}")
+    return np.ascontiguousarray(np.stack([as_distribution(row, f"{name}[{t}]") for t, row in enumerate(array)]))
+
+
 def as_multiset(value: Any, m: Optional[int], name: str) -> NDArray[np.int64]:
     """A multiset of response indices (repeats allowed, may be empty)."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name}: expected a sequence of response indices, got {type(value).__name__}")
-    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged nesting
+        raise ValueError(f"{name}: expected a flat sequence of response indices (got nested sequences)") from None
     if array.dtype == object:
         raise TypeError(f"{name}: expected a flat sequence of response indices")
-    if array.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if array.dtype.kind == "b" or array.dtype.kind not in "iu":
-        raise TypeError(f"{name}: response indices must be integers, got dtype {array.dtype}")
     if array.ndim != 1:
         raise ValueError(f"{name}: expected a flat sequence of response indices, got {array.ndim}-d")
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name}: response indices must be integers, got dtype {array.dtype}")
     if array.dtype.kind == "u" and int(array.max()) > np.iinfo(np.int64).max:
         raise ValueError(f"{name}: response index out of range")
     array = array.astype(np.int64)

@@ -71,8 +71,12 @@ def best_response(model: PreferenceModel, policy: ArrayLike, k: int,
 def exploitability(model: PreferenceModel, policy: ArrayLike, k: int, ties: str = "uniform") -> float:
     """NashConv of the symmetric profile: ``max_y u_y(pi) - sum_y pi(y) u_y(pi) >= 0``.
 
-    Zero iff ``pi`` is a symmetric Nash equilibrium (MPNE); under ``"uniform"`` and
-    ``"strict"`` ties, ``robust_level >= k/(k+1) - exploitability``.
+    Zero iff ``pi`` is a symmetric Nash equilibrium (MPNE). It certifies a level:
+    under ``"uniform"`` ties ``robust_level(…, "uniform") = k/(k+1) - exploitability``
+    exactly, and for the strict game (the paper's Definition 4.2)
+    ``robust_level(…, "weak") >= k/(k+1) - exploitability(…, "strict")`` — the
+    paper's robust level, not the strict one (a voter who ties everything has
+    strict level 0 at exploitability 0).
     """
     model = _check_model(model)
     tie_code(ties)

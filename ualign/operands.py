@@ -10,7 +10,7 @@ from typing import Any, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_count, as_distribution, as_index, as_multiset, check_responses
+from ._validate import as_count, as_distribution, as_distributions, as_index, as_multiset, check_responses
 
 
 class Product:
@@ -64,11 +64,7 @@ class ProductMixture:
     __slots__ = ("policies", "probabilities", "k")
 
     def __init__(self, policies: ArrayLike, probabilities: ArrayLike, k: int) -> None:
-        array = np.asarray(policies, dtype=np.float64) if not isinstance(policies, np.ndarray) else policies
-        if array.ndim != 2:
-            raise ValueError(f"policies: expected a 2-d array (components x responses), got {np.ndim(array)}-d")
-        self.policies: NDArray[np.float64] = np.ascontiguousarray(
-            np.stack([as_distribution(row, f"policies[{t}]") for t, row in enumerate(array)]))
+        self.policies: NDArray[np.float64] = as_distributions(policies, "policies")
         self.probabilities: NDArray[np.float64] = as_distribution(
             probabilities, "probabilities", size=self.policies.shape[0])
         self.k: int = as_count(k, "k")
