@@ -225,6 +225,98 @@ UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m
   }
 }
 
+// P[level > pi^(k)] for kLanes vec4 of (L, E) pairs at once, for a fixed
+// convention; the lanes are independent chains, interleaved for latency.
+template <Ties T>
+UALIGN_INLINE void single_vs_product_lanes(const vec4* L, const vec4* E, int64_t k, vec4* out) {
+  vec4 A[kLanes];
+  for (int l = 0; l < kLanes; ++l) A[l] = L[l] + E[l];
+  if constexpr (T == Ties::strict || T == Ties::weak) {
+    for (int l = 0; l < kLanes; ++l) out[l] = T == Ties::strict ? L[l] : A[l];
+    pow_block(out, k);
+  } else if constexpr (T == Ties::half) {
+    vec4 x[kLanes];
+    for (int l = 0; l < kLanes; ++l) x[l] = L[l];
+    pow_block(x, k);
+    pow_block(A, k);
+    for (int l = 0; l < kLanes; ++l) out[l] = x[l] + A[l];
+  } else {
+    vec4 Lc[kLanes];
+    for (int l = 0; l < kLanes; ++l) Lc[l] = L[l];
+    geometric_block(A, Lc, k, out);
+  }
+}
+
+// Four voters at once, their levels interleaved (slot 4*r + v): the running sum
+// over levels, the closed form and the weighting are one vec4 per level, and the
+// scatter reads each policy entry once for the four voters.
+template <Ties T, class Level>
+UALIGN_INLINE void product_levels_x4_impl(const Level* row0, int64_t m, int64_t size, bool strict_rows,
+                                          const double* pi, int64_t k, const double* w4,
+                                          double* mass4, double* value4) {
+  const Level* row1 = row0 + m;
+  const Level* row2 = row1 + m;
+  const Level* row3 = row2 + m;
+  if (strict_rows) {
+    // No ties in any of the four: every level holds exactly one response.
+    for (int64_t r = 4 * m; r < 4 * size; ++r) mass4[r] = 0.0;
+    for (int64_t y = 0; y < m; ++y) {
+      const double p = pi[y];
+      mass4[4 * static_cast<int64_t>(row0[y])] = p;
+      mass4[4 * static_cast<int64_t>(row1[y]) + 1] = p;
+      mass4[4 * static_cast<int64_t>(row2[y]) + 2] = p;
+      mass4[4 * static_cast<int64_t>(row3[y]) + 3] = p;
+    }
+  } else {
+    std::memset(mass4, 0, sizeof(double) * static_cast<size_t>(4 * size));
+    for (int64_t y = 0; y < m; ++y) {
+      const double p = pi[y];
+      mass4[4 * static_cast<int64_t>(row0[y])] += p;
+      mass4[4 * static_cast<int64_t>(row1[y]) + 1] += p;
+      mass4[4 * static_cast<int64_t>(row2[y]) + 2] += p;
+      mass4[4 * static_cast<int64_t>(row3[y]) + 3] += p;
+    }
+  }
+  const double norm = T == Ties::uniform ? 1.0 / static_cast<double>(k + 1) : T == Ties::half ? 0.5 : 1.0;
+  const vec4 w = load4(w4) * splat4(norm);
+  // Levels from the worst up, kLanes at a time: the running sum is the only
+  // serial dependency; the closed forms of the kLanes levels run side by side.
+  vec4 running = splat4(0.0);
+  for (int64_t r0 = size - kLanes; r0 >= 0; r0 -= kLanes) {
+    vec4 L[kLanes], E[kLanes], f[kLanes];
+    for (int l = kLanes - 1; l >= 0; --l) {
+      E[l] = load4(mass4 + 4 * (r0 + l));
+      L[l] = running;
+      running = running + E[l];
+    }
+    single_vs_product_lanes<T>(L, E, k, f);
+    for (int l = 0; l < kLanes; ++l) store4(value4 + 4 * (r0 + l), w * f[l]);
+  }
+}
+
+template <class Level>
+UALIGN_INLINE void gather_add_x4_impl(const Level* row0, int64_t m, const double* value4, double* acc) {
+  const Level* row1 = row0 + m;
+  const Level* row2 = row1 + m;
+  const Level* row3 = row2 + m;
+  for (int64_t y = 0; y < m; ++y) {
+    acc[y] += (value4[4 * static_cast<int64_t>(row0[y])] + value4[4 * static_cast<int64_t>(row1[y]) + 1]) +
+              (value4[4 * static_cast<int64_t>(row2[y]) + 2] + value4[4 * static_cast<int64_t>(row3[y]) + 3]);
+  }
+}
+
+template <class Level>
+UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int64_t size, bool strict_rows,
+                                              const double* pi, int64_t k, const double* w4, Ties ties,
+                                              double* mass4, double* value4) {
+  switch (ties) {
+    case Ties::strict: product_levels_x4_impl<Ties::strict>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
+    case Ties::weak: product_levels_x4_impl<Ties::weak>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
+    case Ties::half: product_levels_x4_impl<Ties::half>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
+    case Ties::uniform: product_levels_x4_impl<Ties::uniform>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
+  }
+}
+
 }  // namespace
 
 #define UALIGN_DEFINE_LEVEL_KERNELS(Level)                                                          \
@@ -242,6 +334,16 @@ UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m
       double* grad) {                                                                               \
     product_levels_with_gradient_impl(row, m, R, pi, q, k, scale, ties, mass, below, weight, value, \
                                       grad);                                                        \
+  }                                                                                                 \
+  UALIGN_MULTIVERSION void product_levels_x4(const Level* row0, int64_t m, int64_t size,           \
+                                             bool strict_rows, const double* pi, int64_t k,         \
+                                             const double* w4, Ties ties, double* mass4,            \
+                                             double* value4) {                                      \
+    product_levels_x4_dispatch(row0, m, size, strict_rows, pi, k, w4, ties, mass4, value4);         \
+  }                                                                                                 \
+  UALIGN_MULTIVERSION void gather_add_x4(const Level* row0, int64_t m, const double* value4,       \
+                                         double* acc) {                                             \
+    gather_add_x4_impl(row0, m, value4, acc);                                                       \
   }
 
 UALIGN_DEFINE_LEVEL_KERNELS(uint8_t)

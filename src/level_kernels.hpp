@@ -30,7 +30,16 @@ inline int64_t padded_levels(int64_t R) { return (R + kLevelPad - 1) / kLevelPad
   void product_levels_with_gradient(const Level* row, int64_t m, int64_t R, const double* pi,   \
                                     const double* q, int64_t k, double scale, Ties ties,        \
                                     double* mass, double* below, double* weight, double* value, \
-                                    double* grad);
+                                    double* grad);                                              \
+  /* Four consecutive voters (rows row0 + v*m, v < 4) with at most `size` levels   */          \
+  /* (a multiple of kLevelPad): value4[4r+v] = w4[v] * P[level r of voter v > pi^(k)]. */      \
+  /* strict_rows: no voter of the four has ties. mass4 is scratch of 4*size; it may */          \
+  /* be the same buffer as value4.                                                  */          \
+  void product_levels_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows,         \
+                         const double* pi, int64_t k, const double* w4, Ties ties,              \
+                         double* mass4, double* value4);                                        \
+  /* acc[y] += sum_v value4[4*row_v[y] + v] */                                                  \
+  void gather_add_x4(const Level* row0, int64_t m, const double* value4, double* acc);
 
 UALIGN_DECLARE_LEVEL_KERNELS(uint8_t)
 UALIGN_DECLARE_LEVEL_KERNELS(uint16_t)

@@ -59,11 +59,12 @@ inline int max_threads() {
 #endif
 }
 
-// out[0..width) = sum over voters i of the contributions that
-// `worker(i, acc)` adds into acc[0..width). `make_worker()` is called once per
-// thread and returns an object owning that thread's scratch space.
+// out[0..width) = sum over voters of the contributions that `worker(begin, end,
+// acc)` adds into acc[0..width) for the voters [begin, end) (at most kChunk of
+// them). `make_worker()` is called once per thread and returns an object owning
+// that thread's scratch space.
 template <class MakeWorker>
-void sum_over_voters(int64_t n, int64_t width, double* out, MakeWorker make_worker) {
+void sum_over_voter_ranges(int64_t n, int64_t width, double* out, MakeWorker make_worker) {
   const VoterPartition part(n, width);
   std::vector<double> lane_sum(static_cast<size_t>(part.lanes * width), 0.0);
   std::vector<double> lane_comp(static_cast<size_t>(part.lanes * width), 0.0);
@@ -83,7 +84,7 @@ void sum_over_voters(int64_t n, int64_t width, double* out, MakeWorker make_work
       for (int64_t c0 = part.begin(lane); c0 < part.end(lane); c0 += kChunk) {
         const int64_t c1 = std::min(c0 + kChunk, part.end(lane));
         std::fill(chunk.begin(), chunk.end(), 0.0);
-        for (int64_t i = c0; i < c1; ++i) worker(i, chunk.data());
+        worker(c0, c1, chunk.data());
         for (int64_t j = 0; j < width; ++j) neumaier_add(sum[j], comp[j], chunk[static_cast<size_t>(j)]);
       }
     }
@@ -97,6 +98,16 @@ void sum_over_voters(int64_t n, int64_t width, double* out, MakeWorker make_work
     }
     out[j] = s + c;
   }
+}
+
+// The same with a per-voter worker: `worker(i, acc)` adds voter i's contribution.
+template <class MakeWorker>
+void sum_over_voters(int64_t n, int64_t width, double* out, MakeWorker make_worker) {
+  sum_over_voter_ranges(n, width, out, [&make_worker]() {
+    return [worker = make_worker()](int64_t begin, int64_t end, double* acc) mutable {
+      for (int64_t i = begin; i < end; ++i) worker(i, acc);
+    };
+  });
 }
 
 }  // namespace ualign

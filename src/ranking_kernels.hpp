@@ -91,15 +91,42 @@ class SingleLaw {
   std::vector<double> value_, mass_, below_, above_;
 };
 
+// Voters handled together by the interleaved product kernel.
+inline constexpr int64_t kGroup = 4;
+
 // utilities / beats: out[y] = sum_i w_i P_i[y > X].
 template <class Level>
 void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
   const int64_t m = data.m;
-  sum_over_voters(data.n, m, out, [&]() {
-    return [&data, &op, ties, m, law = SingleLaw<Level>(m)](int64_t i, double* acc) mutable {
-      const Level* row = data.row(i);
-      law.build(row, data.n_levels[i], op, ties, data.weights[i]);
-      gather_add(row, m, law.value(), acc);
+  // A single product (utilities) takes the interleaved four-voter path; its
+  // O(k) uniform sum is kept for k small enough that it beats O(1) libm calls.
+  const bool single_product = op.n_products == 1 && op.n_multisets == 0 && op.product_probs[0] == 1.0 &&
+                              (ties != Ties::uniform || op.ks[0] <= 64);
+  sum_over_voter_ranges(data.n, m, out, [&]() {
+    // One interleaved buffer: the level masses are overwritten by the level values
+    // (keeps the scratch of four voters within L1).
+    return [&data, &op, ties, m, single_product, law = SingleLaw<Level>(m),
+            levels4 = std::vector<double>(static_cast<size_t>(kGroup * padded_levels(m + 1)))](
+               int64_t begin, int64_t end, double* acc) mutable {
+      int64_t i = begin;
+      if (single_product) {
+        for (; i + kGroup <= end; i += kGroup) {
+          int64_t levels = 0;
+          bool strict_rows = true;
+          for (int64_t v = 0; v < kGroup; ++v) {
+            levels = std::max<int64_t>(levels, data.n_levels[i + v]);
+            strict_rows = strict_rows && data.n_levels[i + v] == m;
+          }
+          product_levels_x4(data.row(i), m, padded_levels(levels), strict_rows, op.policies, op.ks[0],
+                            data.weights + i, ties, levels4.data(), levels4.data());
+          gather_add_x4(data.row(i), m, levels4.data(), acc);
+        }
+      }
+      for (; i < end; ++i) {
+        const Level* row = data.row(i);
+        law.build(row, data.n_levels[i], op, ties, data.weights[i]);
+        gather_add(row, m, law.value(), acc);
+      }
     };
   });
 }
