@@ -36,11 +36,32 @@ void dense_levels(const Key* keys, int64_t n, int64_t m, bool better_is_lower, L
 #endif
   {
     std::vector<int64_t> index(static_cast<size_t>(m));
+    std::vector<int64_t> used;  // counting path: value - min -> level, or -1 if absent
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp for schedule(static)
 #endif
     for (int64_t i = 0; i < n; ++i) {
       const Key* row = keys + i * m;
+      if constexpr (std::is_integral_v<Key>) {
+        // Integer keys spanning few values (the usual ranks) take a counting pass.
+        const auto [lo, hi] = std::minmax_element(row, row + m);
+        const uint64_t span = static_cast<uint64_t>(*hi) - static_cast<uint64_t>(*lo);
+        if (span < static_cast<uint64_t>(4 * m)) {
+          used.assign(static_cast<size_t>(span + 1), 0);
+          for (int64_t y = 0; y < m; ++y) used[static_cast<uint64_t>(row[y]) - static_cast<uint64_t>(*lo)] = 1;
+          int64_t level = 0;
+          const int64_t first = better_is_lower ? 0 : static_cast<int64_t>(span);
+          const int64_t step = better_is_lower ? 1 : -1;
+          for (int64_t j = first; j >= 0 && j <= static_cast<int64_t>(span); j += step) {
+            if (used[static_cast<size_t>(j)]) used[static_cast<size_t>(j)] = level++;
+            else used[static_cast<size_t>(j)] = -1;
+          }
+          for (int64_t y = 0; y < m; ++y)
+            levels[i * m + y] = static_cast<Level>(used[static_cast<uint64_t>(row[y]) - static_cast<uint64_t>(*lo)]);
+          n_levels[i] = static_cast<int32_t>(level);
+          continue;
+        }
+      }
       std::iota(index.begin(), index.end(), int64_t(0));
       if (better_is_lower) {
         std::sort(index.begin(), index.end(), [row](int64_t a, int64_t b) { return row[a] < row[b]; });

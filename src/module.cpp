@@ -4,10 +4,12 @@
 namespace ualign::bind {
 void register_ranking(py::module_& m);
 void register_info(py::module_& m);
+void register_batch(py::module_& m);
 }  // namespace ualign::bind
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "ualign's compiled core (private: use the ualign package).";
   ualign::bind::register_info(m);
   ualign::bind::register_ranking(m);
+  ualign::bind::register_batch(m);
 }

@@ -59,6 +59,18 @@ inline int max_threads() {
 #endif
 }
 
+// True inside an active (multi-threaded) OpenMP region: a kernel called from a
+// loop that is already parallel (e.g. over the prompts of a batch audit) then
+// runs its voters on the calling thread instead of nesting a second team. The
+// lane partition, hence every bit of the result, is the same either way.
+inline bool in_parallel_region() {
+#ifdef UALIGN_HAS_OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
 // out[0..width) = sum over voters of the contributions that `worker(begin, end,
 // acc)` adds into acc[0..width) for the voters [begin, end) (at most kChunk of
 // them). `make_worker()` is called once per thread and returns an object owning
@@ -70,7 +82,7 @@ void sum_over_voter_ranges(int64_t n, int64_t width, double* out, MakeWorker mak
   std::vector<double> lane_comp(static_cast<size_t>(part.lanes * width), 0.0);
 
 #ifdef UALIGN_HAS_OPENMP
-#pragma omp parallel if (part.lanes > 1)
+#pragma omp parallel if (part.lanes > 1 && !in_parallel_region())
 #endif
   {
     auto worker = make_worker();

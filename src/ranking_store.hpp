@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -55,6 +56,15 @@ class RankingStore {
     for (int64_t i = 0; i < n_; ++i) neumaier_add(sum, comp, weights[i] / largest);
     sum += comp;
     for (int64_t i = 0; i < n_; ++i) weights_[static_cast<size_t>(i)] = (weights[i] / largest) / sum;
+  }
+
+  // Weights that set_weights already normalised (an unpickled store): copied bit
+  // for bit, so a population sent to another process computes identical results.
+  void restore_normalised_weights(const double* weights) {
+    for (int64_t i = 0; i < n_; ++i)
+      if (!(weights[i] >= 0.0) || !std::isfinite(weights[i]))
+        throw std::invalid_argument("weights: must be finite and >= 0");
+    std::copy(weights, weights + n_, weights_.begin());
   }
 
   // Calls f(RankingView<Level>) with the stored level type.

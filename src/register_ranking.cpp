@@ -66,6 +66,35 @@ py::array levels_view(const std::shared_ptr<RankingStore>& store) {
   return view;
 }
 
+// Pickling (for multiprocessing and Dask): the dense levels and the normalised
+// weights, restored bit for bit.
+py::tuple store_state(const RankingStore& s) {
+  py::array levels = std::visit(
+      [&](const auto& v) {
+        using Level = typename std::decay_t<decltype(v)>::value_type;
+        return py::array(py::dtype::of<Level>(), {s.n(), s.m()}, v.data());  // a copy
+      },
+      s.storage());
+  return py::make_tuple(levels, py::array_t<double>(s.n(), s.weights().data()));
+}
+
+std::shared_ptr<RankingStore> store_from_state(const py::tuple& state) {
+  if (state.size() != 2) throw std::invalid_argument("RankingStore: malformed pickle state");
+  const py::array levels = state[0].cast<py::array>();
+  std::shared_ptr<RankingStore> store;
+  if (levels.dtype().is(py::dtype::of<uint8_t>()))
+    store = store_from_keys<uint8_t>(levels.cast<exact_array<uint8_t>>(), true, "ranks");
+  else if (levels.dtype().is(py::dtype::of<uint16_t>()))
+    store = store_from_keys<uint16_t>(levels.cast<exact_array<uint16_t>>(), true, "ranks");
+  else
+    store = store_from_keys<int64_t>(levels.cast<array_of<int64_t>>(), true, "ranks");
+  const auto weights = state[1].cast<array_of<double>>();
+  require_ndim(weights, 1, "weights");
+  if (weights.shape(0) != store->n()) throw std::invalid_argument("weights: need one weight per voter");
+  store->restore_normalised_weights(weights.data());
+  return store;
+}
+
 }  // namespace
 
 void register_ranking(py::module_& m) {
@@ -92,6 +121,8 @@ void register_ranking(py::module_& m) {
       if (!std::isfinite(data[i]) || data[i] < 0.0) throw std::invalid_argument("weights: must be finite and >= 0");
     s.set_weights(data);
   });
+
+  cls.def(py::pickle(&store_state, &store_from_state));
 
   cls.def_property_readonly("n", &RankingStore::n);
   cls.def_property_readonly("m", &RankingStore::m);
