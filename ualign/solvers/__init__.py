@@ -1,0 +1,31 @@
+"""Solvers with certificates (SPEC.md §3): NLHF, the MPNE of the (k+1)-player
+alignment game, the optimal k-sample policy, committees and RLHF."""
+
+from __future__ import annotations
+
+from .certify import Certificate, certify
+from .committee import solve_committee
+from .mpne import solve_mpne
+from .nlhf import maximal_lottery, solve_nlhf
+from .optimal import solve_optimal
+from .rlhf import bradley_terry, rlhf_policy
+from .results import (CommitteeResult, MPNEResult, NLHFResult, OptimalResult, RLHFResult,
+                      SolverResult)
+
+__all__ = [
+    "Certificate",
+    "CommitteeResult",
+    "MPNEResult",
+    "NLHFResult",
+    "OptimalResult",
+    "RLHFResult",
+    "SolverResult",
+    "bradley_terry",
+    "certify",
+    "maximal_lottery",
+    "rlhf_policy",
+    "solve_committee",
+    "solve_mpne",
+    "solve_nlhf",
+    "solve_optimal",
+]
