@@ -3,56 +3,22 @@
 #include <cmath>
 #include <cstring>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define UALIGN_MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define UALIGN_MULTIVERSION
-#endif
-
-// Helpers must be inlined into each clone to be compiled for its instruction set.
-#if defined(__GNUC__) || defined(__clang__)
-#define UALIGN_INLINE __attribute__((always_inline)) inline
-#else
-#define UALIGN_INLINE inline
-#endif
+#include "simd.hpp"
 
 namespace ualign {
 
 namespace {
 
-#if defined(__GNUC__) || defined(__clang__)
-// Four doubles; GCC/Clang lower this to the widest vectors of the target
-// (two SSE2 registers on baseline x86-64, one AVX2 register in the avx2 clone).
-typedef double vec4 __attribute__((vector_size(32)));
-UALIGN_INLINE vec4 load4(const double* p) { vec4 v; std::memcpy(&v, p, sizeof v); return v; }
-UALIGN_INLINE void store4(double* p, vec4 v) { std::memcpy(p, &v, sizeof v); }
-UALIGN_INLINE vec4 splat4(double x) { return vec4{x, x, x, x}; }
-#else
-struct vec4 {
-  double v[4];
-  friend vec4 operator*(vec4 a, vec4 b) { for (int i = 0; i < 4; ++i) a.v[i] *= b.v[i]; return a; }
-  friend vec4 operator+(vec4 a, vec4 b) { for (int i = 0; i < 4; ++i) a.v[i] += b.v[i]; return a; }
-  vec4& operator*=(vec4 b) { return *this = *this * b; }
-};
-UALIGN_INLINE vec4 load4(const double* p) { vec4 v; std::memcpy(v.v, p, sizeof v.v); return v; }
-UALIGN_INLINE void store4(double* p, vec4 v) { std::memcpy(p, v.v, sizeof v.v); }
-UALIGN_INLINE vec4 splat4(double x) { return vec4{{x, x, x, x}}; }
-#endif
+using simd::kLanes;
+using simd::load4;
+using simd::pow_block;
+using simd::splat4;
+using simd::store4;
+using simd::vec4;
 
-static_assert(kLevelPad == 16, "blocks are four vec4");
-constexpr int kLanes = 4;
+static_assert(kLevelPad == 4 * kLanes, "a block of levels is kLanes vec4");
 // Above this k the uniform closed form switches from the O(k) geometric sum.
-constexpr int64_t kGeometricMaxK = 64;  // vec4 per block: independent chains hide multiply latency
-
-UALIGN_INLINE void pow_block(vec4* x, int64_t k) {
-  vec4 r[kLanes];
-  for (int l = 0; l < kLanes; ++l) r[l] = splat4(1.0);
-  for (int64_t e = k; e > 0; e >>= 1) {
-    if (e & 1) for (int l = 0; l < kLanes; ++l) r[l] *= x[l];
-    for (int l = 0; l < kLanes; ++l) x[l] *= x[l];
-  }
-  for (int l = 0; l < kLanes; ++l) x[l] = r[l];
-}
+constexpr int64_t kGeometricMaxK = 64;
 
 // out = sum_{j=0..k} a^j b^(k-j) per lane: all terms nonnegative, so there is no
 // cancellation; the lanes are interleaved so their chains run in parallel.
@@ -254,29 +220,7 @@ template <Ties T, class Level>
 UALIGN_INLINE void product_levels_x4_impl(const Level* row0, int64_t m, int64_t size, bool strict_rows,
                                           const double* pi, int64_t k, const double* w4,
                                           double* mass4, double* value4) {
-  const Level* row1 = row0 + m;
-  const Level* row2 = row1 + m;
-  const Level* row3 = row2 + m;
-  if (strict_rows) {
-    // No ties in any of the four: every level holds exactly one response.
-    for (int64_t r = 4 * m; r < 4 * size; ++r) mass4[r] = 0.0;
-    for (int64_t y = 0; y < m; ++y) {
-      const double p = pi[y];
-      mass4[4 * static_cast<int64_t>(row0[y])] = p;
-      mass4[4 * static_cast<int64_t>(row1[y]) + 1] = p;
-      mass4[4 * static_cast<int64_t>(row2[y]) + 2] = p;
-      mass4[4 * static_cast<int64_t>(row3[y]) + 3] = p;
-    }
-  } else {
-    std::memset(mass4, 0, sizeof(double) * static_cast<size_t>(4 * size));
-    for (int64_t y = 0; y < m; ++y) {
-      const double p = pi[y];
-      mass4[4 * static_cast<int64_t>(row0[y])] += p;
-      mass4[4 * static_cast<int64_t>(row1[y]) + 1] += p;
-      mass4[4 * static_cast<int64_t>(row2[y]) + 2] += p;
-      mass4[4 * static_cast<int64_t>(row3[y]) + 3] += p;
-    }
-  }
+  simd::scatter_levels_x4(row0, m, size, strict_rows, pi, mass4);
   const double norm = T == Ties::uniform ? 1.0 / static_cast<double>(k + 1) : T == Ties::half ? 0.5 : 1.0;
   const vec4 w = load4(w4) * splat4(norm);
   // Levels from the worst up, kLanes at a time: the running sum is the only

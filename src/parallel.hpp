@@ -51,6 +51,18 @@ inline void neumaier_add(double& sum, double& comp, double x) {
 // a team costs more than it saves (and much more when the cores are busy).
 inline constexpr int64_t kParallelMinWork = int64_t(1) << 16;
 
+// out[i] = weights[i] / sum(weights), for finite weights >= 0 with a positive
+// maximum (checked by the caller). Scaled by the largest weight first, so that
+// huge finite weights cannot overflow the sum; the sum is compensated.
+inline void normalise_weights(const double* weights, int64_t n, double* out) {
+  double largest = 0.0;
+  for (int64_t i = 0; i < n; ++i) largest = std::max(largest, weights[i]);
+  double sum = 0.0, comp = 0.0;
+  for (int64_t i = 0; i < n; ++i) neumaier_add(sum, comp, weights[i] / largest);
+  sum += comp;
+  for (int64_t i = 0; i < n; ++i) out[i] = (weights[i] / largest) / sum;
+}
+
 inline int max_threads() {
 #ifdef UALIGN_HAS_OPENMP
   return omp_get_max_threads();
@@ -70,6 +82,36 @@ inline bool in_parallel_region() {
   return false;
 #endif
 }
+
+namespace detail {
+
+// Sums lane `lane` of `part` into (sum, comp): chunks of kChunk voters added
+// plainly into `chunk`, each chunk folded in with Neumaier compensation.
+template <class Worker>
+void sum_lane(const VoterPartition& part, int64_t lane, int64_t width, Worker& worker, double* chunk, double* sum,
+              double* comp) {
+  for (int64_t c0 = part.begin(lane); c0 < part.end(lane); c0 += kChunk) {
+    const int64_t c1 = std::min(c0 + kChunk, part.end(lane));
+    std::fill(chunk, chunk + width, 0.0);
+    worker(c0, c1, chunk);
+    for (int64_t j = 0; j < width; ++j) neumaier_add(sum[j], comp[j], chunk[j]);
+  }
+}
+
+// out[j] = the lanes' totals combined serially, in lane order.
+inline void combine_lanes(const VoterPartition& part, int64_t width, const double* lane_sum, const double* lane_comp,
+                          double* out) {
+  for (int64_t j = 0; j < width; ++j) {
+    double s = 0.0, c = 0.0;
+    for (int64_t lane = 0; lane < part.lanes; ++lane) {
+      neumaier_add(s, c, lane_sum[lane * width + j]);
+      neumaier_add(s, c, lane_comp[lane * width + j]);
+    }
+    out[j] = s + c;
+  }
+}
+
+}  // namespace detail
 
 // out[0..width) = sum over voters of the contributions that `worker(begin, end,
 // acc)` adds into acc[0..width) for the voters [begin, end) (at most kChunk of
@@ -91,25 +133,32 @@ void sum_over_voter_ranges(int64_t n, int64_t width, double* out, MakeWorker mak
 #pragma omp for schedule(dynamic, 1)
 #endif
     for (int64_t lane = 0; lane < part.lanes; ++lane) {
-      double* sum = lane_sum.data() + lane * width;
-      double* comp = lane_comp.data() + lane * width;
-      for (int64_t c0 = part.begin(lane); c0 < part.end(lane); c0 += kChunk) {
-        const int64_t c1 = std::min(c0 + kChunk, part.end(lane));
-        std::fill(chunk.begin(), chunk.end(), 0.0);
-        worker(c0, c1, chunk.data());
-        for (int64_t j = 0; j < width; ++j) neumaier_add(sum[j], comp[j], chunk[static_cast<size_t>(j)]);
-      }
+      detail::sum_lane(part, lane, width, worker, chunk.data(), lane_sum.data() + lane * width,
+                       lane_comp.data() + lane * width);
     }
   }
+  detail::combine_lanes(part, width, lane_sum.data(), lane_comp.data(), out);
+}
 
-  for (int64_t j = 0; j < width; ++j) {
-    double s = 0.0, c = 0.0;
-    for (int64_t lane = 0; lane < part.lanes; ++lane) {
-      neumaier_add(s, c, lane_sum[static_cast<size_t>(lane * width + j)]);
-      neumaier_add(s, c, lane_comp[static_cast<size_t>(lane * width + j)]);
-    }
-    out[j] = s + c;
+// sum_over_voter_ranges on the calling thread, with caller-owned scratch that can be
+// reused from call to call (no team, no allocation once warm): the same lanes,
+// chunks and order of additions, hence the same bits. For callers that are already
+// parallel over independent problems (the batch audit's loop over prompts).
+struct SerialSumScratch {
+  std::vector<double> lane_sum, lane_comp, chunk;
+};
+
+template <class Worker>
+void sum_over_voter_ranges_serial(int64_t n, int64_t width, double* out, Worker& worker, SerialSumScratch& s) {
+  const VoterPartition part(n, width);
+  s.lane_sum.assign(static_cast<size_t>(part.lanes * width), 0.0);
+  s.lane_comp.assign(static_cast<size_t>(part.lanes * width), 0.0);
+  s.chunk.resize(static_cast<size_t>(width));
+  for (int64_t lane = 0; lane < part.lanes; ++lane) {
+    detail::sum_lane(part, lane, width, worker, s.chunk.data(), s.lane_sum.data() + lane * width,
+                     s.lane_comp.data() + lane * width);
   }
+  detail::combine_lanes(part, width, s.lane_sum.data(), s.lane_comp.data(), out);
 }
 
 // The same with a per-voter worker: `worker(i, acc)` adds voter i's contribution.

@@ -48,14 +48,37 @@ class RankingStore {
 
   // Weights are validated (finite, >= 0, positive sum) by the caller; stored normalised.
   void set_weights(const double* weights) {
-    // Scaled by the largest weight first, so that huge finite weights cannot overflow the sum.
-    double largest = 0.0;
-    for (int64_t i = 0; i < n_; ++i) largest = std::max(largest, weights[i]);
-    if (!(largest > 0.0)) throw std::invalid_argument("weights: must not all be zero");
-    double sum = 0.0, comp = 0.0;
-    for (int64_t i = 0; i < n_; ++i) neumaier_add(sum, comp, weights[i] / largest);
-    sum += comp;
-    for (int64_t i = 0; i < n_; ++i) weights_[static_cast<size_t>(i)] = (weights[i] / largest) / sum;
+    if (!(*std::max_element(weights, weights + n_) > 0.0)) throw std::invalid_argument("weights: must not all be zero");
+    normalise_weights(weights, n_, weights_.data());
+  }
+
+  // Levels that are already dense (each row holds exactly 0..R-1, as in a pickled
+  // store): checked and copied without ranking them again. Returns the first row
+  // that is not dense, or -1.
+  template <class Source>
+  int64_t fill_from_dense(const Source* source) {
+    return std::visit(
+        [&](auto& levels) -> int64_t {
+          using Level = typename std::decay_t<decltype(levels)>::value_type;
+          std::vector<uint8_t> seen(static_cast<size_t>(m_));
+          for (int64_t i = 0; i < n_; ++i) {
+            const Source* row = source + i * m_;
+            std::fill(seen.begin(), seen.end(), uint8_t{0});
+            uint64_t top = 0;
+            for (int64_t y = 0; y < m_; ++y) {
+              const uint64_t level = static_cast<uint64_t>(row[y]);
+              if (level >= static_cast<uint64_t>(m_)) return i;
+              seen[static_cast<size_t>(level)] = 1;
+              top = std::max(top, level);
+              levels[static_cast<size_t>(i * m_ + y)] = static_cast<Level>(level);
+            }
+            for (uint64_t r = 0; r < top; ++r)
+              if (!seen[static_cast<size_t>(r)]) return i;
+            n_levels_[static_cast<size_t>(i)] = static_cast<int32_t>(top + 1);
+          }
+          return -1;
+        },
+        storage_);
   }
 
   // Weights that set_weights already normalised (an unpickled store): copied bit
