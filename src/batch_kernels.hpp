@@ -7,18 +7,21 @@
 //   best response   argmax_y u_y, u_y = P[y > pi_p^(k)]   (as ua.best_response)
 //   exploitability  max_y u_y - sum_y pi_p(y) u_y         (as ua.exploitability)
 //
-// Prompts have ragged sizes. Each prompt is computed by one thread with the very
-// kernel the per-prompt API calls (beats_kernel), whose voter partition depends
-// only on (n, m): results are bit-for-bit those of the per-prompt API for any
-// number of threads. Small prompts are spread over threads; a prompt large
+// Prompts have ragged sizes. Each prompt is computed by one thread with the
+// kernel the per-prompt API calls (beats_kernel), or with beats_multi_k, its
+// fused form for several k (one pass over the voters, the same arithmetic for
+// each k, the same voter partition): results are bit-for-bit those of the
+// per-prompt API for any number of threads. Small prompts are spread over threads; a prompt large
 // enough to split its voters into several lanes is run alone with its own
 // threads (beats_kernel does not nest a team inside the loop over prompts).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -28,15 +31,18 @@
 
 namespace ualign {
 
-// The correctly rounded sum of x[0..n) (Shewchuk's exact partials with the
-// half-even fix-up of CPython's math.fsum). Being correctly rounded it is unique,
-// so it equals math.fsum bit for bit whatever the algorithm. `partials` is scratch.
-inline double exact_sum(const double* x, int64_t n, std::vector<double>& partials) {
-  partials.clear();
+// The correctly rounded sum of x[0..n) by Shewchuk's exact partials with the
+// half-even fix-up of CPython's math.fsum. Being correctly rounded it is unique,
+// so it equals math.fsum bit for bit whatever the algorithm. `scratch` is reused.
+inline double exact_sum_partials(const double* x, int64_t n, std::vector<double>& scratch) {
+  // There are never more partials than terms: one buffer, no reallocation.
+  if (scratch.size() < static_cast<size_t>(n) + 1) scratch.resize(static_cast<size_t>(n) + 1);
+  double* partials = scratch.data();
+  int64_t count = 0;
   for (int64_t j = 0; j < n; ++j) {
     double v = x[j];
-    size_t kept = 0;
-    for (size_t t = 0; t < partials.size(); ++t) {
+    int64_t kept = 0;
+    for (int64_t t = 0; t < count; ++t) {
       double y = partials[t];
       if (std::fabs(v) < std::fabs(y)) std::swap(v, y);
       const double hi = v + y;
@@ -44,23 +50,163 @@ inline double exact_sum(const double* x, int64_t n, std::vector<double>& partial
       if (lo != 0.0) partials[kept++] = lo;
       v = hi;
     }
-    partials.resize(kept);
-    partials.push_back(v);
+    partials[kept] = v;
+    count = kept + 1;
   }
-  size_t count = partials.size();
   if (count == 0) return 0.0;
   double hi = partials[--count], lo = 0.0;
   while (count > 0) {
-    const double x = hi, y = partials[--count];
-    hi = x + y;
-    lo = y - (hi - x);
+    const double x0 = hi, y = partials[--count];
+    hi = x0 + y;
+    lo = y - (hi - x0);
     if (lo != 0.0) break;
   }
   if (count > 0 && ((lo < 0.0 && partials[count - 1] < 0.0) || (lo > 0.0 && partials[count - 1] > 0.0))) {
-    const double y = lo * 2.0, x = hi + y;
-    if (y == x - hi) hi = x;
+    const double y = lo * 2.0, x0 = hi + y;
+    if (y == x0 - hi) hi = x0;
   }
   return hi;
+}
+
+// Several k at once for four interleaved voters (batch_levels.cpp): values[(r * n_ks
+// + j) * 4 + v] = the value product_levels_x4 gives for k = ks[j] at level r of voter
+// v (same bits). first_at[e] is the first j with ks[j] == e (or -1) and next[j] the
+// next such j (or -1); at most kMaxFusedKs values of k. gather_add_x4_multi_k then
+// adds, for every j, what gather_add_x4 adds: acc[j*m + y] += (v0 + v1) + (v2 + v3).
+#define UALIGN_DECLARE_MULTI_K(Level)                                                                    \
+  void product_levels_x4_multi_k(const Level* row0, int64_t m, int64_t size, bool strict_rows,           \
+                                 const double* pi, const int64_t* ks, int64_t n_ks, const double* w4,   \
+                                 Ties ties, double* mass4, double* values, int64_t stride,               \
+                                 const int64_t* first_at, const int64_t* next);                         \
+  void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks, const double* values, double* acc);
+UALIGN_DECLARE_MULTI_K(uint8_t)
+UALIGN_DECLARE_MULTI_K(uint16_t)
+UALIGN_DECLARE_MULTI_K(uint32_t)
+#undef UALIGN_DECLARE_MULTI_K
+
+inline constexpr int64_t kMaxFusedKs = 64;
+
+// Buffers of the fused pass, reused from prompt to prompt by one thread.
+struct MultiKScratch {
+  SerialSumScratch sum;
+  std::vector<double> mass4, values;
+  std::vector<int64_t> first_at, next;
+};
+
+// The voters [begin, end) of one prompt, for every k: beats_kernel's worker with
+// product_levels_x4 / gather_add_x4 replaced by their several-k forms.
+template <class Level>
+void multi_k_range(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
+                   const int64_t* first_at, const int64_t* next, double* mass4, double* values, int64_t stride,
+                   std::optional<SingleLaw<Level>>& law, int64_t begin, int64_t end, double* acc) {
+  const int64_t m = data.m, n_ks = static_cast<int64_t>(ks.size());
+  int64_t i = begin;
+  for (; i + kGroup <= end; i += kGroup) {
+    int64_t levels = 0;
+    bool strict_rows = true;
+    for (int64_t v = 0; v < kGroup; ++v) {
+      levels = std::max<int64_t>(levels, data.n_levels[i + v]);
+      strict_rows = strict_rows && data.n_levels[i + v] == m;
+    }
+    product_levels_x4_multi_k(data.row(i), m, padded_levels(levels), strict_rows, pi, ks.data(), n_ks,
+                              data.weights + i, ties, mass4, values, stride, first_at, next);
+    gather_add_x4_multi_k(data.row(i), m, n_ks, values, acc);
+  }
+  if (i < end && !law) law.emplace(m);
+  const double one = 1.0;
+  const int64_t no_offsets = 0;
+  for (; i < end; ++i) {
+    const Level* row = data.row(i);
+    for (int64_t j = 0; j < n_ks; ++j) {
+      Operand op;
+      op.m = m;
+      op.n_products = 1;
+      op.policies = pi;
+      op.product_probs = &one;
+      op.ks = ks.data() + j;
+      op.offsets = &no_offsets;
+      law->build(row, data.n_levels[i], op, ties, data.weights[i]);
+      gather_add(row, m, law->value(), acc + j * m);
+    }
+  }
+}
+
+// out[j*m + y] = P[y > pi^(ks[j])] for every j: what beats_kernel gives for each k
+// alone, bit for bit, in one pass over the voters. Only for k that beats_kernel
+// runs through its four-voter path (every k but uniform ties with k > 64), at most
+// kMaxFusedKs of them, and when the wider accumulation keeps beats_kernel's voter
+// partition (see fused_partition_ok). With `serial` the voters are summed on the
+// calling thread with its reused buffers; without, with the threads of
+// sum_over_voter_ranges (for a prompt too big to share a thread).
+template <class Level>
+void beats_multi_k(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
+                   double* out, MultiKScratch& scratch, bool serial) {
+  const int64_t m = data.m, n_ks = static_cast<int64_t>(ks.size());
+  const int64_t stride = kGroup * padded_levels(m + 1);
+  int64_t k_max = 0;
+  for (const int64_t k : ks) k_max = std::max(k_max, k);
+  scratch.first_at.assign(static_cast<size_t>(k_max + 1), -1);
+  scratch.next.assign(ks.size(), -1);
+  for (int64_t j = n_ks - 1; j >= 0; --j) {
+    const size_t k = static_cast<size_t>(ks[static_cast<size_t>(j)]);
+    scratch.next[static_cast<size_t>(j)] = scratch.first_at[k];
+    scratch.first_at[k] = j;
+  }
+  const int64_t* first_at = scratch.first_at.data();
+  const int64_t* next = scratch.next.data();
+  if (serial) {
+    scratch.mass4.resize(static_cast<size_t>(stride));
+    scratch.values.resize(static_cast<size_t>(n_ks * stride));
+    std::optional<SingleLaw<Level>> law;
+    auto worker = [&](int64_t begin, int64_t end, double* acc) {
+      multi_k_range(data, pi, ks, ties, first_at, next, scratch.mass4.data(), scratch.values.data(), stride, law,
+                    begin, end, acc);
+    };
+    sum_over_voter_ranges_serial(data.n, n_ks * m, out, worker, scratch.sum);
+    return;
+  }
+  sum_over_voter_ranges(data.n, n_ks * m, out, [&]() {
+    return [&data, pi, &ks, ties, first_at, next, stride, law = std::optional<SingleLaw<Level>>(),
+            mass4 = std::vector<double>(static_cast<size_t>(stride)),
+            values = std::vector<double>(static_cast<size_t>(n_ks * stride))](int64_t begin, int64_t end,
+                                                                              double* acc) mutable {
+      multi_k_range(data, pi, ks, ties, first_at, next, mass4.data(), values.data(), stride, law, begin, end, acc);
+    };
+  });
+}
+
+// The fused pass sums n_ks*m columns at once; its bits equal beats_kernel's only if
+// the voters are split into the same lanes for both widths.
+inline bool fused_partition_ok(int64_t n, int64_t m, int64_t n_ks) {
+  return n_ks <= kMaxFusedKs && VoterPartition(n, n_ks * m).lanes == VoterPartition(n, m).lanes;
+}
+
+// The correctly rounded sum of x[0..n) (= math.fsum), fast: the terms are added
+// error-free into hi (TwoSum) with the errors summed into lo; r = fl(hi + lo) is the
+// answer whenever the exact residual of r plus the (tiny) rounding bound of lo
+// stays inside r's rounding interval, which fails only within ~n^2 eps^2 of a
+// rounding boundary; then the exact partials decide.
+inline double exact_sum(const double* x, int64_t n, std::vector<double>& scratch) {
+  double hi = 0.0, lo = 0.0, spread = 0.0;
+  for (int64_t j = 0; j < n; ++j) {
+    const double s = hi + x[j];
+    const double b = s - hi;
+    const double e = (hi - (s - b)) + (x[j] - b);
+    hi = s;
+    lo += e;
+    spread += std::fabs(e);
+  }
+  const double r = hi + lo;
+  const double b = r - hi;
+  const double t = (hi - (r - b)) + (lo - b);  // r + t == hi + lo exactly
+  constexpr double u = 1.1102230246251565e-16;  // 2^-53
+  const double bound = 2.0 * static_cast<double>(n + 1) * u * spread;  // |lo - sum of errors|, generously
+  if (r != 0.0 && std::isfinite(r) && std::isfinite(spread)) {
+    const double gap = std::min(r - std::nextafter(r, -INFINITY), std::nextafter(r, INFINITY) - r);
+    if (std::fabs(t) + bound < 0.5 * gap) return r;
+  }
+  const double exact = exact_sum_partials(x, n, scratch);
+  return exact == 0.0 ? 0.0 : exact;  // the sign of a zero sum differs between Python versions
 }
 
 inline Ties mirror_of(Ties ties) {
@@ -76,27 +222,57 @@ struct PolicyAuditOut {
   double* exploitability;
 };
 
-// Scratch of one thread.
-struct PolicyAuditScratch {
-  std::vector<double> u, v, products, partials, uniform;
+// One prompt of a packed batch (the layout Dask chunks travel in): a view of its
+// voters' dense levels inside arrays shared by many prompts. Offers what the batch
+// audit uses of a RankingStore: n(), m() and visit().
+template <class Level>
+struct PackedPrompt {
+  RankingView<Level> view;
+  int64_t n() const { return view.n; }
+  int64_t m() const { return view.m; }
+  template <class F>
+  decltype(auto) visit(F&& f) const { return f(view); }
 };
 
-// Audits prompt p (policy pi, or the uniform policy when pi is null) for every k.
-inline void audit_policy_prompt(const RankingStore& store, const double* pi, const int64_t* ks, int64_t n_ks,
-                                Ties ties, int64_t p, const PolicyAuditOut& out, PolicyAuditScratch& s) {
+// Scratch of one thread.
+struct PolicyAuditScratch {
+  std::vector<double> u, v, products, partials, uniform, fused;
+  std::vector<int64_t> fused_ks, fused_at;
+  MultiKScratch multi;
+};
+
+// u[j*m + y] = P[y > pi^(ks[j])] under `ties` for every j, as beats_kernel computes
+// each: fused over the k it can fuse, one beats_kernel call for each other k.
+template <class Prompt>
+void beats_for_ks(const Prompt& store, const double* pi, const int64_t* ks, int64_t n_ks, Ties ties,
+                         double* u, std::vector<int64_t>& fused_ks, std::vector<int64_t>& fused_at,
+                         std::vector<double>& fused, MultiKScratch& scratch, bool serial) {
   const int64_t m = store.m();
-  const size_t size = static_cast<size_t>(m);
-  if (pi == nullptr) {
-    s.uniform.assign(size, 1.0 / static_cast<double>(m));
-    pi = s.uniform.data();
-  }
-  s.u.resize(size);
-  s.v.resize(size);
-  s.products.resize(size);
-  const Ties mirror = mirror_of(ties);
   const double one = 1.0;
   const int64_t no_offsets = 0;
+  fused_ks.clear();
+  fused_at.clear();
   for (int64_t j = 0; j < n_ks; ++j) {
+    if (ties != Ties::uniform || ks[j] <= 64) {  // beats_kernel's four-voter path
+      fused_ks.push_back(ks[j]);
+      fused_at.push_back(j);
+    }
+  }
+  const bool fuse = !fused_ks.empty() &&
+                    fused_partition_ok(store.n(), m, static_cast<int64_t>(fused_ks.size()));
+  if (fuse) {
+    fused.resize(fused_ks.size() * static_cast<size_t>(m));
+    store.visit([&](const auto& view) { beats_multi_k(view, pi, fused_ks, ties, fused.data(), scratch, serial); });
+    for (size_t f = 0; f < fused_ks.size(); ++f)
+      std::copy(fused.begin() + static_cast<std::ptrdiff_t>(f * m), fused.begin() + static_cast<std::ptrdiff_t>((f + 1) * m),
+                u + fused_at[f] * m);
+  }
+  size_t f = 0;
+  for (int64_t j = 0; j < n_ks; ++j) {
+    if (fuse && f < fused_at.size() && fused_at[f] == j) {
+      ++f;
+      continue;
+    }
     Operand op;  // Product(pi, k), exactly as ualign.operands builds it
     op.m = m;
     op.n_products = 1;
@@ -104,32 +280,54 @@ inline void audit_policy_prompt(const RankingStore& store, const double* pi, con
     op.product_probs = &one;
     op.ks = ks + j;
     op.offsets = &no_offsets;
-    store.visit([&](const auto& view) {
-      beats_kernel(view, op, ties, s.u.data());
-      if (mirror != ties) beats_kernel(view, op, mirror, s.v.data());
-    });
-    const double* loss = mirror != ties ? s.v.data() : s.u.data();
+    store.visit([&](const auto& view) { beats_kernel(view, op, ties, u + j * m); });
+  }
+}
+
+// Audits prompt p (policy pi, or the uniform policy when pi is null) for every k.
+template <class Prompt>
+void audit_policy_prompt(const Prompt& store, const double* pi, const int64_t* ks, int64_t n_ks,
+                                Ties ties, int64_t p, const PolicyAuditOut& out, PolicyAuditScratch& s,
+                                bool serial) {
+  const int64_t m = store.m();
+  const size_t size = static_cast<size_t>(m);
+  if (pi == nullptr) {
+    s.uniform.assign(size, 1.0 / static_cast<double>(m));
+    pi = s.uniform.data();
+  }
+  s.u.resize(size * static_cast<size_t>(n_ks));
+  s.products.resize(size);
+  const Ties mirror = mirror_of(ties);
+  beats_for_ks(store, pi, ks, n_ks, ties, s.u.data(), s.fused_ks, s.fused_at, s.fused, s.multi, serial);
+  if (mirror != ties) {
+    s.v.resize(size * static_cast<size_t>(n_ks));
+    beats_for_ks(store, pi, ks, n_ks, mirror, s.v.data(), s.fused_ks, s.fused_at, s.fused, s.multi, serial);
+  }
+  for (int64_t j = 0; j < n_ks; ++j) {
+    const double* u = s.u.data() + j * m;
+    const double* loss = mirror != ties ? s.v.data() + j * m : u;
     // First index of the maximum, as numpy's argmax (no NaN can occur).
     const int64_t worst = std::max_element(loss, loss + m) - loss;
-    const int64_t best = std::max_element(s.u.data(), s.u.data() + m) - s.u.data();
-    for (int64_t y = 0; y < m; ++y) s.products[static_cast<size_t>(y)] = pi[y] * s.u[static_cast<size_t>(y)];
+    const int64_t best = std::max_element(u, u + m) - u;
+    for (int64_t y = 0; y < m; ++y) s.products[static_cast<size_t>(y)] = pi[y] * u[y];
     const int64_t cell = p * n_ks + j;
     out.robust_level[cell] = 1.0 - loss[worst];
     out.opponent[cell] = worst;
     out.best_response[cell] = best;
-    out.best_utility[cell] = s.u[static_cast<size_t>(best)];
-    out.exploitability[cell] = s.u[static_cast<size_t>(best)] - exact_sum(s.products.data(), m, s.partials);
+    out.best_utility[cell] = u[best];
+    out.exploitability[cell] = u[best] - exact_sum(s.products.data(), m, s.partials);
   }
 }
 
 // All prompts. policies[p] may be null (uniform policy).
-inline void audit_policy_batch(const std::vector<const RankingStore*>& stores, const std::vector<const double*>& policies,
+template <class Prompt>
+void audit_policy_batch(const std::vector<const Prompt*>& stores, const std::vector<const double*>& policies,
                                const int64_t* ks, int64_t n_ks, Ties ties, const PolicyAuditOut& out) {
   const int64_t n_prompts = static_cast<int64_t>(stores.size());
   std::vector<int64_t> small, large;
   int64_t small_work = 0;
   for (int64_t p = 0; p < n_prompts; ++p) {
-    const RankingStore& store = *stores[static_cast<size_t>(p)];
+    const Prompt& store = *stores[static_cast<size_t>(p)];
     if (VoterPartition(store.n(), store.m()).lanes > 1) {
       large.push_back(p);
     } else {
@@ -140,7 +338,7 @@ inline void audit_policy_batch(const std::vector<const RankingStore*>& stores, c
   for (const int64_t p : large) {  // each with the threads of its own kernel
     PolicyAuditScratch scratch;
     audit_policy_prompt(*stores[static_cast<size_t>(p)], policies[static_cast<size_t>(p)], ks, n_ks, ties, p, out,
-                        scratch);
+                        scratch, false);
   }
   const int64_t n_small = static_cast<int64_t>(small.size());
 #ifdef UALIGN_HAS_OPENMP
@@ -153,7 +351,7 @@ inline void audit_policy_batch(const std::vector<const RankingStore*>& stores, c
 #endif
     for (int64_t j = 0; j < n_small; ++j) {
       const size_t p = static_cast<size_t>(small[static_cast<size_t>(j)]);
-      audit_policy_prompt(*stores[p], policies[p], ks, n_ks, ties, static_cast<int64_t>(p), out, scratch);
+      audit_policy_prompt(*stores[p], policies[p], ks, n_ks, ties, static_cast<int64_t>(p), out, scratch, true);
     }
   }
 }

@@ -5,6 +5,7 @@ namespace ualign::bind {
 void register_ranking(py::module_& m);
 void register_info(py::module_& m);
 void register_batch(py::module_& m);
+void register_pl(py::module_& m);
 }  // namespace ualign::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -12,4 +13,5 @@ PYBIND11_MODULE(_core, m) {
   ualign::bind::register_info(m);
   ualign::bind::register_ranking(m);
   ualign::bind::register_batch(m);
+  ualign::bind::register_pl(m);
 }

@@ -13,6 +13,72 @@ namespace ualign::bind {
 
 namespace {
 
+// Policies: None (the uniform policy of each prompt) or all prompts' policies
+// concatenated, prompt p at [offsets[p], offsets[p+1]); m_of(p) is its size.
+struct Policies {
+  array_of<double> flat;
+  array_of<int64_t> starts;
+  std::vector<const double*> rows;
+
+  template <class SizeOf>
+  Policies(const py::object& policies, const py::object& offsets, int64_t n_prompts, SizeOf m_of)
+      : rows(static_cast<size_t>(n_prompts), nullptr) {
+    if (policies.is_none()) {
+      if (!offsets.is_none()) throw std::invalid_argument("offsets: only with policies");
+      return;
+    }
+    flat = policies.cast<array_of<double>>();
+    starts = offsets.cast<array_of<int64_t>>();
+    require_ndim(flat, 1, "policies");
+    require_ndim(starts, 1, "offsets");
+    if (starts.shape(0) != n_prompts + 1 || starts.at(0) != 0 || starts.at(n_prompts) != flat.shape(0))
+      throw std::invalid_argument("offsets: need one start per prompt plus the total length");
+    for (int64_t p = 0; p < n_prompts; ++p) {
+      if (starts.at(p + 1) - starts.at(p) != m_of(p))
+        throw std::invalid_argument("policies[" + std::to_string(p) + "]: expected " + std::to_string(m_of(p)) +
+                                    " entries");
+      rows[static_cast<size_t>(p)] = flat.data() + starts.at(p);
+    }
+    const double* data = flat.data();
+    for (int64_t j = 0; j < flat.shape(0); ++j)
+      if (!(data[j] >= 0.0) || !std::isfinite(data[j]))
+        throw std::invalid_argument("policies: entries must be finite and >= 0");
+  }
+};
+
+std::vector<int64_t> checked_ks(const array_of<int64_t>& ks) {
+  require_ndim(ks, 1, "ks");
+  if (ks.shape(0) < 1) throw std::invalid_argument("ks: needs at least one k");
+  std::vector<int64_t> values(static_cast<size_t>(ks.shape(0)));
+  for (int64_t j = 0; j < ks.shape(0); ++j) {
+    if (ks.at(j) < 1) throw std::invalid_argument("ks: every k must be >= 1");
+    values[static_cast<size_t>(j)] = ks.at(j);
+  }
+  return values;
+}
+
+// Runs the batch audit on `prompts` and returns the (n_prompts, n_ks) result arrays.
+template <class Prompt>
+py::dict run_audit(const std::vector<const Prompt*>& prompts, const Policies& policies,
+                   const std::vector<int64_t>& ks, Ties ties) {
+  const int64_t n_prompts = static_cast<int64_t>(prompts.size()), n_ks = static_cast<int64_t>(ks.size());
+  py::array_t<double> level({n_prompts, n_ks}), best_utility({n_prompts, n_ks}), exploitability({n_prompts, n_ks});
+  py::array_t<int64_t> opponent({n_prompts, n_ks}), best_response({n_prompts, n_ks});
+  const PolicyAuditOut out{level.mutable_data(), opponent.mutable_data(), best_response.mutable_data(),
+                           best_utility.mutable_data(), exploitability.mutable_data()};
+  {
+    py::gil_scoped_release release;
+    audit_policy_batch(prompts, policies.rows, ks.data(), n_ks, ties, out);
+  }
+  py::dict result;
+  result["robust_level"] = level;
+  result["opponent"] = opponent;
+  result["best_response"] = best_response;
+  result["best_utility"] = best_utility;
+  result["exploitability"] = exploitability;
+  return result;
+}
+
 py::dict audit_policies(const py::list& models, const py::object& policies, const py::object& offsets,
                         const array_of<int64_t>& ks, int ties) {
   const Ties convention = ties_from_int(ties);
@@ -27,53 +93,70 @@ py::dict audit_policies(const py::list& models, const py::object& policies, cons
     owners.push_back(item.cast<std::shared_ptr<RankingStore>>());
     stores.push_back(owners.back().get());
   }
-  require_ndim(ks, 1, "ks");
-  const int64_t n_ks = ks.shape(0);
-  if (n_ks < 1) throw std::invalid_argument("ks: needs at least one k");
-  for (int64_t j = 0; j < n_ks; ++j)
-    if (ks.at(j) < 1) throw std::invalid_argument("ks: every k must be >= 1");
+  const std::vector<int64_t> k_values = checked_ks(ks);
+  const Policies rows(policies, offsets, n_prompts, [&](int64_t p) { return stores[static_cast<size_t>(p)]->m(); });
+  return run_audit(stores, rows, k_values, convention);
+}
 
-  // Policies: None (the uniform policy of each prompt) or all prompts' policies
-  // concatenated, prompt p at [offsets[p], offsets[p+1]).
-  std::vector<const double*> rows(static_cast<size_t>(n_prompts), nullptr);
-  array_of<double> flat;
-  array_of<int64_t> starts;
-  if (!policies.is_none()) {
-    flat = policies.cast<array_of<double>>();
-    starts = offsets.cast<array_of<int64_t>>();
-    require_ndim(flat, 1, "policies");
-    require_ndim(starts, 1, "offsets");
-    if (starts.shape(0) != n_prompts + 1 || starts.at(0) != 0 || starts.at(n_prompts) != flat.shape(0))
-      throw std::invalid_argument("offsets: need one start per prompt plus the total length");
-    for (int64_t p = 0; p < n_prompts; ++p) {
-      if (starts.at(p + 1) - starts.at(p) != stores[static_cast<size_t>(p)]->m())
-        throw std::invalid_argument("policies[" + std::to_string(p) + "]: expected " +
-                                    std::to_string(stores[static_cast<size_t>(p)]->m()) + " entries");
-      rows[static_cast<size_t>(p)] = flat.data() + starts.at(p);
+// Prompts packed as Dask chunks carry them: levels of every voter of every prompt
+// concatenated, shapes[p] = (n_p, m_p), the number of levels and the (already
+// normalised) weight of every voter. Checked so that no kernel can index out of
+// bounds: 1 <= n_levels <= m and every level < its voter's n_levels.
+template <class Level>
+py::dict audit_packed_typed(const py::array& level_array, const array_of<int64_t>& shapes,
+                            const array_of<int32_t>& n_levels, const array_of<double>& weights,
+                            const py::object& policies, const py::object& offsets, const array_of<int64_t>& ks,
+                            int ties) {
+  const Ties convention = ties_from_int(ties);
+  const auto levels = level_array.cast<exact_array<Level>>();
+  require_ndim(levels, 1, "levels");
+  require_ndim(shapes, 2, "shapes");
+  require_ndim(n_levels, 1, "n_levels");
+  require_ndim(weights, 1, "weights");
+  if (shapes.shape(1) != 2) throw std::invalid_argument("shapes: expected (n_prompts, 2)");
+  const int64_t n_prompts = shapes.shape(0);
+  std::vector<PackedPrompt<Level>> packed(static_cast<size_t>(n_prompts));
+  int64_t cells = 0, voters = 0;
+  for (int64_t p = 0; p < n_prompts; ++p) {
+    const int64_t n = shapes.at(p, 0), m = shapes.at(p, 1);
+    if (n < 1 || m < 1) throw std::invalid_argument("shapes: every prompt needs voters and responses");
+    if (cells + n * m > levels.shape(0) || voters + n > n_levels.shape(0) || voters + n > weights.shape(0))
+      throw std::invalid_argument("shapes: more cells or voters than the arrays hold");
+    const Level* rows = levels.data() + cells;
+    const int32_t* counts = n_levels.data() + voters;
+    const double* w = weights.data() + voters;
+    for (int64_t i = 0; i < n; ++i) {
+      if (counts[i] < 1 || counts[i] > m) throw std::invalid_argument("n_levels: out of range");
+      if (!(w[i] >= 0.0) || !std::isfinite(w[i])) throw std::invalid_argument("weights: must be finite and >= 0");
+      for (int64_t y = 0; y < m; ++y)
+        if (static_cast<int64_t>(rows[i * m + y]) >= counts[i])
+          throw std::invalid_argument("levels: a level is not below its voter's number of levels");
     }
-    const double* data = flat.data();
-    for (int64_t j = 0; j < flat.shape(0); ++j)
-      if (!(data[j] >= 0.0) || !std::isfinite(data[j]))
-        throw std::invalid_argument("policies: entries must be finite and >= 0");
-  } else if (!offsets.is_none()) {
-    throw std::invalid_argument("offsets: only with policies");
+    packed[static_cast<size_t>(p)].view = RankingView<Level>{rows, counts, w, n, m};
+    cells += n * m;
+    voters += n;
   }
+  if (cells != levels.shape(0) || voters != n_levels.shape(0) || voters != weights.shape(0))
+    throw std::invalid_argument("shapes: the arrays hold more cells or voters than the shapes");
+  std::vector<const PackedPrompt<Level>*> prompts;
+  prompts.reserve(packed.size());
+  for (const auto& prompt : packed) prompts.push_back(&prompt);
+  const std::vector<int64_t> k_values = checked_ks(ks);
+  const Policies rows(policies, offsets, n_prompts, [&](int64_t p) { return shapes.at(p, 1); });
+  return run_audit(prompts, rows, k_values, convention);
+}
 
-  py::array_t<double> level({n_prompts, n_ks}), best_utility({n_prompts, n_ks}), exploitability({n_prompts, n_ks});
-  py::array_t<int64_t> opponent({n_prompts, n_ks}), best_response({n_prompts, n_ks});
-  const PolicyAuditOut out{level.mutable_data(), opponent.mutable_data(), best_response.mutable_data(),
-                           best_utility.mutable_data(), exploitability.mutable_data()};
-  {
-    py::gil_scoped_release release;
-    audit_policy_batch(stores, rows, ks.data(), n_ks, convention, out);
-  }
-  py::dict result;
-  result["robust_level"] = level;
-  result["opponent"] = opponent;
-  result["best_response"] = best_response;
-  result["best_utility"] = best_utility;
-  result["exploitability"] = exploitability;
-  return result;
+py::dict audit_packed(const py::array& levels, const array_of<int64_t>& shapes, const array_of<int32_t>& n_levels,
+                      const array_of<double>& weights, const py::object& policies, const py::object& offsets,
+                      const array_of<int64_t>& ks, int ties) {
+  const py::dtype dtype = levels.dtype();
+  if (dtype.kind() == 'u' && dtype.itemsize() == 1)
+    return audit_packed_typed<uint8_t>(levels, shapes, n_levels, weights, policies, offsets, ks, ties);
+  if (dtype.kind() == 'u' && dtype.itemsize() == 2)
+    return audit_packed_typed<uint16_t>(levels, shapes, n_levels, weights, policies, offsets, ks, ties);
+  if (dtype.kind() == 'u' && dtype.itemsize() == 4)
+    return audit_packed_typed<uint32_t>(levels, shapes, n_levels, weights, policies, offsets, ks, ties);
+  throw py::type_error("levels: expected uint8, uint16 or uint32 dense levels");
 }
 
 }  // namespace
@@ -84,6 +167,11 @@ void register_batch(py::module_& m) {
         "Batch audit of single-output policies on many ranking stores (one per prompt): a dict of\n"
         "(n_prompts, n_ks) arrays robust_level, opponent, best_response, best_utility, exploitability.\n"
         "policies=None audits each prompt's uniform policy.");
+
+  m.def("audit_packed", &audit_packed, py::arg("levels"), py::arg("shapes"), py::arg("n_levels"),
+        py::arg("weights"), py::arg("policies"), py::arg("offsets"), py::arg("ks"), py::arg("ties"),
+        "audit_policies on packed prompts (concatenated dense levels, (n, m) per prompt, levels and\n"
+        "normalised weight per voter), without building a store per prompt.");
 
   m.def("exact_sum", [](const array_of<double>& x) {
     require_ndim(x, 1, "x");

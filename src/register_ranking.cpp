@@ -78,21 +78,41 @@ py::tuple store_state(const RankingStore& s) {
   return py::make_tuple(levels, py::array_t<double>(s.n(), s.weights().data()));
 }
 
+template <class Level>
+std::shared_ptr<RankingStore> store_from_dense(const py::array& array, const double* weights, int64_t n_weights) {
+  const auto levels = array.cast<exact_array<Level>>();
+  auto store = new_store(levels, "levels");
+  if (n_weights != store->n()) throw std::invalid_argument("weights: need one weight per voter");
+  int64_t bad;
+  {
+    py::gil_scoped_release release;
+    bad = store->fill_from_dense(levels.data());
+  }
+  if (bad >= 0)
+    throw std::invalid_argument("levels: row " + std::to_string(bad) + " is not dense (0..R-1 for some R <= m)");
+  store->restore_normalised_weights(weights);
+  return store;
+}
+
+}  // namespace
+
+// A store from dense levels (uint8, uint16 or uint32) and normalised weights, both
+// kept bit for bit: how pickled and packed populations come back.
+std::shared_ptr<RankingStore> store_from_levels(const py::array& levels, const py::array& weight_array) {
+  const auto weights = weight_array.cast<array_of<double>>();
+  require_ndim(weights, 1, "weights");
+  const py::dtype dtype = levels.dtype();
+  if (dtype.kind() == 'u' && dtype.itemsize() == 1) return store_from_dense<uint8_t>(levels, weights.data(), weights.shape(0));
+  if (dtype.kind() == 'u' && dtype.itemsize() == 2) return store_from_dense<uint16_t>(levels, weights.data(), weights.shape(0));
+  if (dtype.kind() == 'u' && dtype.itemsize() == 4) return store_from_dense<uint32_t>(levels, weights.data(), weights.shape(0));
+  throw py::type_error("levels: expected uint8, uint16 or uint32 dense levels");
+}
+
+namespace {
+
 std::shared_ptr<RankingStore> store_from_state(const py::tuple& state) {
   if (state.size() != 2) throw std::invalid_argument("RankingStore: malformed pickle state");
-  const py::array levels = state[0].cast<py::array>();
-  std::shared_ptr<RankingStore> store;
-  if (levels.dtype().is(py::dtype::of<uint8_t>()))
-    store = store_from_keys<uint8_t>(levels.cast<exact_array<uint8_t>>(), true, "ranks");
-  else if (levels.dtype().is(py::dtype::of<uint16_t>()))
-    store = store_from_keys<uint16_t>(levels.cast<exact_array<uint16_t>>(), true, "ranks");
-  else
-    store = store_from_keys<int64_t>(levels.cast<array_of<int64_t>>(), true, "ranks");
-  const auto weights = state[1].cast<array_of<double>>();
-  require_ndim(weights, 1, "weights");
-  if (weights.shape(0) != store->n()) throw std::invalid_argument("weights: need one weight per voter");
-  store->restore_normalised_weights(weights.data());
-  return store;
+  return store_from_levels(state[0].cast<py::array>(), state[1].cast<py::array>());
 }
 
 }  // namespace
@@ -123,6 +143,8 @@ void register_ranking(py::module_& m) {
   });
 
   cls.def(py::pickle(&store_state, &store_from_state));
+  cls.def_static("from_levels", &store_from_levels, py::arg("levels"), py::arg("weights"),
+                 "A store from dense levels and normalised weights, kept bit for bit (unpickling).");
 
   cls.def_property_readonly("n", &RankingStore::n);
   cls.def_property_readonly("m", &RankingStore::m);

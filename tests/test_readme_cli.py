@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ualign as ua
-from ualign.cli import audit_rows, main
+from ualign.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,34 +41,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=120)
 
 
-def test_audit_default_subprocess(tmp_path: Path) -> None:
-    result = run_cli("audit", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "built-in default population" in result.stdout
-    table = [line.split() for line in result.stdout.splitlines()[2:]]
-    assert [int(row[0]) for row in table] == list(range(1, 9))
-    for row in table:
-        k, level, bound, win = int(row[0]), float(row[1]), float(row[2]), float(row[4])
-        assert bound == pytest.approx(k / (k + 1), abs=1e-6)
-        assert level + win == pytest.approx(1.0, abs=2e-6)
-        assert level <= bound + 1e-6  # no single-output policy beats k/(k+1) under uniform ties
-
-
-def test_audit_matches_library(tmp_path: Path) -> None:
-    rng = np.random.default_rng(5)
-    orders = np.argsort(rng.random((30, 6)), axis=1)
-    weights = rng.random(30)
-    policy = rng.dirichlet(np.ones(6))
-    path = tmp_path / "population.npz"
-    np.savez(path, orders=orders, weights=weights, policy=policy)
-    result = run_cli("audit", str(path), "--k", "4", "--ties", "weak", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    model = ua.RankingPopulation.from_orders(orders, weights)
-    table = [line.split() for line in result.stdout.splitlines()[2:]]
-    assert len(table) == 4
-    for row, expected in zip(table, audit_rows(model, policy, 4, "weak")):
-        assert float(row[1]) == pytest.approx(ua.robust_level(model, policy, expected["k"], ties="weak"), abs=1e-6)
-        assert int(row[3]) == expected["opponent"]
+# The audit command's output is tested in test_cli_audit.py.
 
 
 @pytest.mark.parametrize("contents, message", [

@@ -17,6 +17,11 @@ from .game import best_response, exploitability, robust_level, worst_case_oppone
 from .model import PreferenceModel  # noqa: E402
 from .operands import MultisetPolicy, Product, ProductMixture  # noqa: E402
 from .ranking import RankingPopulation  # noqa: E402
+from .plackett_luce import PlackettLuceFit, PlackettLuceMixture, fit_plackett_luce  # noqa: E402
+from .audit import audit_many  # noqa: E402
+from . import io  # noqa: E402
+from .solvers import certify, rlhf_policy, solve_committee, solve_mpne, solve_nlhf, solve_optimal  # noqa: E402
+from . import instances, solvers  # noqa: E402
 
 #: True when the core was compiled with OpenMP.
 has_openmp: bool = bool(_core.has_openmp)
@@ -26,13 +31,26 @@ __version__ = "0.1.0"
 __all__ = [
     "TIES",
     "MultisetPolicy",
+    "PlackettLuceFit",
+    "PlackettLuceMixture",
     "PreferenceModel",
     "Product",
     "ProductMixture",
     "RankingPopulation",
+    "audit_many",
     "best_response",
+    "certify",
     "exploitability",
+    "fit_plackett_luce",
     "has_openmp",
+    "instances",
+    "io",
+    "rlhf_policy",
     "robust_level",
+    "solve_committee",
+    "solve_mpne",
+    "solve_nlhf",
+    "solve_optimal",
+    "solvers",
     "worst_case_opponent",
 ]

@@ -194,7 +194,117 @@ def as_multiset(value: Any, m: Optional[int], name: str) -> NDArray[np.int64]:
     return array
 
 
+def as_ks(value: Any, name: str = "ks") -> NDArray[np.int64]:
+    """A non-empty sequence of distinct sample counts k >= 1 (an int is one k)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        value = [value]
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name}: expected integers k >= 1, got {type(value).__name__}")
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected a sequence of integers k >= 1, got {type(value).__name__}") from None
+    if not items:
+        raise ValueError(f"{name}: needs at least one k")
+    ks = [as_count(k, f"{name}[{j}]") for j, k in enumerate(items)]
+    if len(set(ks)) != len(ks):
+        raise ValueError(f"{name}: repeated values in {ks}")
+    return np.array(ks, dtype=np.int64)
+
+
+def as_choices(value: Any, allowed: "tuple[str, ...]", name: str) -> "tuple[str, ...]":
+    """A non-empty sequence of distinct names from `allowed` (a string is one name)."""
+    items = [value] if isinstance(value, str) else value
+    try:
+        names = list(items)
+    except TypeError:
+        raise TypeError(f"{name}: expected a sequence of names from {allowed}, got {type(value).__name__}") from None
+    if not names:
+        raise ValueError(f"{name}: needs at least one of {allowed}")
+    for item in names:
+        if not isinstance(item, str):
+            raise TypeError(f"{name}: expected names from {allowed}, got {type(item).__name__}")
+        if item not in allowed:
+            raise ValueError(f"{name}: unknown {item!r}; expected some of {allowed}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{name}: repeated names in {names}")
+    return tuple(names)
+
+
+def as_distribution_batch(rows: "list[Any]", sizes: "list[int]", labels: "list[Any]",
+                          name: str) -> "tuple[NDArray[np.float64], NDArray[np.int64]]":
+    """Many probability vectors of ragged sizes (rows[p] has sizes[p] entries),
+    checked as :func:`as_distribution` checks one, but vectorised. Returns the
+    concatenation and the offsets (len(rows) + 1); errors name ``name[label]``."""
+    arrays = []
+    for row, size, label in zip(rows, sizes, labels):
+        if type(row) is np.ndarray and row.dtype == np.float64 and row.shape == (size,):
+            arrays.append(row)  # the common case, checked below with all the others
+            continue
+        array = _numeric_array(row, f"{name}[{label!r}]")
+        if array.ndim != 1 or array.shape[0] != size:
+            as_distribution(array, f"{name}[{label!r}]", size=size)  # raises with the right message
+        arrays.append(array)
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    flat = np.ascontiguousarray(np.concatenate(arrays) if arrays else np.zeros(0), dtype=np.float64)
+    bad = ~np.isfinite(flat) | (flat < 0)
+    sums = np.add.reduceat(np.where(bad, 0.0, flat), offsets[:-1]) if arrays else np.zeros(0)
+    suspects = np.flatnonzero((np.add.reduceat(bad.astype(np.int64), offsets[:-1]) > 0) | (np.abs(sums - 1.0) > SIMPLEX_TOLERANCE)) \
+        if arrays else np.zeros(0, dtype=np.int64)
+    for p in suspects:  # the one-vector check decides, and words the message
+        as_distribution(flat[offsets[p]:offsets[p + 1]], f"{name}[{labels[p]!r}]", size=sizes[p])
+    return flat, offsets
+
+
 def check_responses(size: int, m: int, name: str) -> None:
     """An operand built for `size` responses used with a model of `m`."""
     if size != m:
         raise ValueError(f"{name}: policy has {size} entries but the model has {m} responses")
+
+
+def as_rewards(value: Any, name: str = "rewards") -> NDArray[np.float64]:
+    """Plackett-Luce rewards (types x responses): finite reals, as C-ordered float64."""
+    array = _numeric_array(value, name)
+    _require_2d(array, name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        array = np.ascontiguousarray(array, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: contains NaN or infinite values (rewards must be finite)")
+    return array
+
+
+def as_positive_real(value: Any, name: str) -> float:
+    """A finite real number > 0 (bools rejected)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a positive number, got {type(value).__name__}")
+    number = float(value)
+    if not (np.isfinite(number) and number > 0.0):
+        raise ValueError(f"{name}: must be finite and > 0, got {number!r}")
+    return number
+
+
+# -- solver arguments (ualign.solvers) ---------------------------------------------------------------
+
+def as_choice(value: Any, allowed: "tuple[str, ...]", name: str) -> str:
+    """One name from `allowed` (a solver method, a tie convention subset, ...)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected one of {allowed}, got {type(value).__name__}")
+    if value not in allowed:
+        raise ValueError(f"{name}: unknown {value!r}; expected one of {allowed}")
+    return value
+
+
+def as_tolerance(value: Any, name: str = "tol") -> float:
+    """A stopping tolerance: a finite real in (0, 1)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number in (0, 1), got {type(value).__name__}")
+    number = float(value)
+    if not (np.isfinite(number) and 0.0 < number < 1.0):
+        raise ValueError(f"{name}: must be in (0, 1), got {number!r}")
+    return number
+
+
+def as_optional_distribution(value: Any, name: str, size: int) -> Optional[NDArray[np.float64]]:
+    """None, or a probability vector of `size` entries (a solver's starting point or reference)."""
+    return None if value is None else as_distribution(value, name, size=size)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+import time
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -12,45 +16,54 @@ from ._validate import TIES, mirror_ties
 from .model import PreferenceModel
 
 _AUDIT_HELP = """\
-Audit the k-sample robust alignment of a policy on a population of rankings.
+Audit the k-sample robust alignment of policies on one or many prompts.
 
-For k = 1..K it prints the robust level f(pi, k) = min_y P[pi^k > y], the bound
-k/(k+1) that the best single-output policy attains, the worst-case opponent y
-and that opponent's win rate P[y > pi^k] (under the mirrored tie convention, so
-level = 1 - win rate).
+For k = 1..K it compares the robust level f(pi, k) = min_y P[pi^k > y] of the
+given policy (if the input has one) with the policies of NLHF, RLHF, MPNE_k,
+the optimal k-sample policy, the committee optimum (a multi-output policy) and
+the uniform policy, next to the bound k/(k+1) that the best single-output
+policy attains under uniform ties. With one prompt it also prints, for the
+audited policy (the given one, else uniform), the worst-case opponent y, that
+opponent's win rate P[y > pi^k] (under the mirrored tie convention, so level =
+1 - win rate), the best response and the exploitability. With many prompts the
+table shows the mean over prompts; --json/--csv/--plot keep every prompt.
 
-INPUT is an .npz file holding exactly one of
-  ranks   (n, m) integers or finite floats, lower is better, equal values tie
-  orders  (n, m) integers, each row a permutation of 0..m-1, best first
-  scores  (n, m) finite numbers, higher is better, equal values tie
-and optionally
-  weights (n,)   nonnegative voter weights (normalised; default uniform)
-  policy  (m,)   the audited policy, a probability vector (default uniform)
+INPUT files (several may be given; each prompt keeps its name):
+  .soc .soi .toc .toi  PrefLib orders ('count: a,b,{c,d}'), one prompt per file;
+                       unranked alternatives are tied at the bottom
+  .npz                 one prompt: exactly one of
+                         ranks   (n, m) lower is better, equal values tie
+                         orders  (n, m) each row a permutation of 0..m-1, best first
+                         scores  (n, m) higher is better, equal values tie
+                         rewards (n, m) a Plackett-Luce mixture
+                       and optionally weights (n,) (voter weights, normalised)
+                       and policy (m,) (the audited policy, a probability vector)
+  .csv .parquet        long tables: columns prompt, voter, response and score
+                       (higher is better) or rank (lower is better), optional
+                       weight; a missing (voter, response) pair is unranked.
+                       --policy TABLE adds policies (prompt, response, probability)
 
 With no INPUT it runs on the built-in default population
 (ualign.datasets.default_population: 12 responses, 120 voters in three groups).
 """
 
+_REPRODUCE_HELP = """\
+Check the paper's propositions numerically with ualign's exact kernels (and its
+solvers where a check needs one) and print a pass/fail table with the figures
+behind each check. Exits with status 1 if any check fails.
+"""
+
+#: Display order of the methods (the given policy first, uniform last).
+_ORDER = ("given", "nlhf", "rlhf", "mpne", "optimal", "committee", "uniform")
+
 
 def load_npz(path: str) -> Tuple[PreferenceModel, Optional[np.ndarray]]:
-    """A RankingPopulation and the optional policy from an .npz file."""
-    from .ranking import RankingPopulation
+    """A model and the optional policy from an .npz file (see ``ualign audit --help``)."""
+    from .io import load_npz as _load
 
-    with np.load(path, allow_pickle=False) as data:
-        keys = [key for key in ("ranks", "orders", "scores") if key in data.files]
-        if len(keys) != 1:
-            raise ValueError(f"{path}: needs exactly one of ranks, orders, scores; found {keys or 'none'} "
-                             f"among {sorted(data.files)}")
-        weights = data["weights"] if "weights" in data.files else None
-        policy = data["policy"] if "policy" in data.files else None
-        key = keys[0]
-        if key == "ranks":
-            model = RankingPopulation(data[key], weights)
-        elif key == "orders":
-            model = RankingPopulation.from_orders(data[key], weights)
-        else:
-            model = RankingPopulation.from_scores(data[key], weights)
-    return model, policy
+    dataset = _load(path)
+    (prompt, model), = dataset.items()
+    return model, dataset.policies.get(prompt)
 
 
 def audit_rows(model: PreferenceModel, policy: np.ndarray, max_k: int, ties: str) -> List[Dict[str, Any]]:
@@ -65,29 +78,182 @@ def audit_rows(model: PreferenceModel, policy: np.ndarray, max_k: int, ties: str
     return rows
 
 
-def _audit(args: argparse.Namespace) -> int:
-    from ._validate import as_distribution
-    from .datasets import default_population
+def _methods(text: Optional[str], has_policy: bool) -> Tuple[str, ...]:
+    from .audit import METHODS, available_methods
 
-    model: PreferenceModel
-    if args.input is None:
-        model, policy = default_population(), None
-        source = "built-in default population"
+    if text is None:
+        available = available_methods()
+        return tuple(method for method in _ORDER if method in available and (method != "given" or has_policy))
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        if name not in METHODS:
+            raise ValueError(f"--methods: unknown method {name!r}; expected some of {', '.join(METHODS)}")
+    if "given" in names and not has_policy:
+        raise ValueError("--methods: 'given' needs an input with a policy")
+    return names
+
+
+def _load_inputs(args: argparse.Namespace) -> Tuple[Any, str]:
+    from .io import Dataset, load
+
+    if not args.input:
+        if args.policy is not None:
+            raise ValueError("--policy: needs an input table")
+        from .datasets import default_population
+
+        model = default_population()
+        return Dataset({"default": model}, responses={"default": list(range(model.n_responses))}), \
+            "built-in default population"
+    return load(args.input, policy=args.policy), ", ".join(args.input)
+
+
+def _connect(address: Optional[str]) -> Any:
+    if address is None:
+        return None
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("--scheduler: needs dask.distributed (pip install 'ualign[dask]')") from None
+    return Client(address, timeout="30s")  # type: ignore[no-untyped-call, unused-ignore]
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from .audit import COLUMNS, audit_columns
+
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401  (fail before the work, not after)
+        except ImportError:
+            raise ImportError("--plot: needs matplotlib (pip install 'ualign[plot]')") from None
+    dataset, source = _load_inputs(args)
+    prompts = list(dataset)
+    policies = dataset.policy_list()
+    has_policy = any(p is not None for p in policies)
+    methods = _methods(args.methods, has_policy)
+    ks = list(range(1, args.k + 1))
+    client = _connect(args.scheduler)
+    start = time.perf_counter()
+    try:
+        columns, _ = audit_columns(dataset.models, policies if has_policy else None, ks, methods, client,
+                                   ties=args.ties, progress=True, rlhf_beta=args.rlhf_beta)
+    finally:
+        if client is not None:
+            client.close()
+    elapsed = time.perf_counter() - start
+    columns["prompt"] = _objects(prompts)[columns["prompt"]]
+
+    if len(prompts) == 1:
+        model = dataset[prompts[0]]
+        print(f"ualign audit: {source}: {model.n_voters} voters, {model.n_responses} responses; "
+              f"policy: {'given' if has_policy else 'none given'}; ties: {args.ties}")
     else:
-        model, policy = load_npz(args.input)
-        source = args.input
-    m = model.n_responses
-    if policy is None:
-        policy, policy_name = np.full(m, 1.0 / m), "uniform"
-    else:
-        policy, policy_name = as_distribution(policy, "policy", size=m), "given"
-    print(f"ualign audit: {source}: {model.n_voters} voters, {m} responses; policy: {policy_name}; "
-          f"ties: {args.ties} (opponent's win rate under {mirror_ties(args.ties)!r})")
-    print(f"{'k':>3}  {'robust level':>12}  {'k/(k+1)':>8}  {'worst opponent':>14}  {'its win rate':>12}")
-    for row in audit_rows(model, policy, args.k, args.ties):
-        print(f"{row['k']:>3}  {row['robust_level']:>12.6f}  {row['bound']:>8.6f}  "
-              f"{row['opponent']:>14d}  {row['opponent_win_rate']:>12.6f}")
+        sizes = [dataset[p].n_responses for p in prompts]
+        print(f"ualign audit: {source}: {len(prompts)} prompts, {min(sizes)}-{max(sizes)} responses; "
+              f"{sum(p is not None for p in policies)} given policies; ties: {args.ties}")
+    _print_levels(columns, methods, ks, len(prompts))
+    if len(prompts) == 1:
+        audited = "given" if "given" in methods else "uniform" if "uniform" in methods else None
+        if audited is not None:
+            _print_policy(columns, audited, ks, args.ties)
+    print(f"({len(prompts)} prompt{'s' if len(prompts) != 1 else ''} x {len(methods)} methods x {len(ks)} k "
+          f"in {elapsed:.2f} s{' on ' + args.scheduler if args.scheduler else ''})")
+    records = _records(columns, dataset, COLUMNS)
+    if args.json is not None:
+        _write_records(args.json, records, {"source": source, "ties": args.ties, "ks": ks, "methods": list(methods),
+                                            "prompts": len(prompts)})
+    if args.csv is not None:
+        _write_csv(args.csv, records)
+    if args.plot is not None:
+        from .plot import plot_levels
+
+        plot_levels(columns, args.plot, title=f"ualign audit: {source}", ties=args.ties)
     return 0
+
+
+def _objects(values: List[Any]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _print_levels(columns: Dict[str, np.ndarray], methods: Sequence[str], ks: List[int], n_prompts: int) -> None:
+    what = "robust level f(pi, k)" if n_prompts == 1 else f"mean robust level f(pi, k) over {n_prompts} prompts"
+    print(f"{what} by method:")
+    print(f"{'k':>3}  {'k/(k+1)':>8}" + "".join(f"  {method:>9}" for method in methods))
+    for k in ks:
+        cells = []
+        for method in methods:
+            mask = (columns["method"] == method) & (columns["k"] == k)
+            values = columns["robust_level"][mask]
+            cells.append(f"  {float(np.mean(values)):>9.6f}" if values.size else f"  {'-':>9}")
+        print(f"{k:>3}  {k / (k + 1):>8.6f}" + "".join(cells))
+
+
+def _print_policy(columns: Dict[str, np.ndarray], method: str, ks: List[int], ties: str) -> None:
+    print(f"{method} policy: worst-case opponent (its win rate under {mirror_ties(ties)!r} ties), "
+          f"best response, exploitability:")
+    print(f"{'k':>3}  {'robust level':>12}  {'opponent':>8}  {'its win rate':>12}  {'best resp.':>10}  "
+          f"{'exploitability':>14}")
+    for k in ks:
+        j = int(np.flatnonzero((columns["method"] == method) & (columns["k"] == k))[0])
+        level = float(columns["robust_level"][j])
+        print(f"{k:>3}  {level:>12.6f}  {int(columns['opponent'][j]):>8d}  {1.0 - level:>12.6f}  "
+              f"{int(columns['best_response'][j]):>10d}  {float(columns['exploitability'][j]):>14.3e}")
+
+
+def _records(columns: Dict[str, np.ndarray], dataset: Any, names: Sequence[str]) -> List[Dict[str, Any]]:
+    records = []
+    for j in range(columns["k"].shape[0]):
+        record: Dict[str, Any] = {}
+        for name in names:
+            value = columns[name][j]
+            if isinstance(value, (np.integer,)):
+                value = int(value)
+            elif isinstance(value, (np.floating, float)):
+                value = None if math.isnan(float(value)) else float(value)
+            elif isinstance(value, np.str_):
+                value = str(value)
+            record[name] = value
+        labels = dataset.responses.get(record["prompt"])
+        if labels is not None:
+            record["opponent_label"] = _plain(labels[record["opponent"]])
+            record["best_response_label"] = _plain(labels[record["best_response"]])
+        records.append(record)
+    return records
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _write_records(path: str, records: List[Dict[str, Any]], meta: Dict[str, Any]) -> None:
+    if Path(path).suffix.lower() == ".csv":
+        _write_csv(path, records)
+        return
+    head = json.dumps(meta, default=str)[:-1]  # one row per line keeps big files readable
+    rows = ",\n  ".join(json.dumps(record, default=str) for record in records)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"{head}, \"rows\": [\n  {rows}\n]}}\n")
+
+
+def _write_csv(path: str, records: List[Dict[str, Any]]) -> None:
+    import csv
+
+    names = list(records[0]) if records else []
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(names)
+        for record in records:
+            writer.writerow(["" if record[name] is None else repr(record[name]) if isinstance(record[name], float)
+                             else record[name] for name in names])
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import print_report, run_checks
+
+    results = run_checks(quick=args.quick)
+    print_report(results)
+    return 1 if any(result.passed is False for result in results) else 0
 
 
 def _positive_int(text: str) -> int:
@@ -100,12 +266,26 @@ def _positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ualign", description="Exact asymptotic universal alignment.")
     commands = parser.add_subparsers(dest="command", required=True)
-    audit = commands.add_parser("audit", help="audit a policy's robust level for k = 1..K",
+    audit = commands.add_parser("audit", help="audit policies' robust levels for k = 1..K",
                                 description=_AUDIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    audit.add_argument("input", nargs="?", help="an .npz population (see above); default: built-in")
+    audit.add_argument("input", nargs="*", help="input files (see above); default: the built-in population")
+    audit.add_argument("--policy", metavar="TABLE", help="policy table (prompt, response, probability) for long tables")
     audit.add_argument("--k", type=_positive_int, default=8, help="largest number of samples K (default 8)")
+    audit.add_argument("--methods", metavar="M,M,...",
+                       help="methods to compare (default: given if present, then every available solver, uniform): "
+                            "given, uniform, nlhf, rlhf, mpne, optimal, committee")
     audit.add_argument("--ties", choices=TIES, default="uniform", help="tie convention (default uniform)")
+    audit.add_argument("--rlhf-beta", type=float, default=0.1, metavar="BETA",
+                       help="KL strength of the RLHF policy, pi ∝ exp(r/BETA) (default 0.1)")
+    audit.add_argument("--json", metavar="PATH", help="write every (prompt, method, k) row as JSON (CSV if PATH ends in .csv)")
+    audit.add_argument("--csv", metavar="PATH", help="write every (prompt, method, k) row as CSV")
+    audit.add_argument("--plot", metavar="PATH", help="write a PNG of robust level against k (needs matplotlib)")
+    audit.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
     audit.set_defaults(run=_audit)
+    reproduce = commands.add_parser("reproduce", help="check the paper's propositions numerically",
+                                    description=_REPRODUCE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    reproduce.add_argument("--quick", action="store_true", help="smaller instances (a few seconds)")
+    reproduce.set_defaults(run=_reproduce)
     return parser
 
 
@@ -113,7 +293,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         print(f"ualign {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,204 @@
+"""`ualign audit` and `ualign reproduce` in a subprocess: the built-in default,
+a PrefLib sample, many prompts, JSON/CSV/PNG outputs and errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+import pytest
+
+import ualign as ua
+from ualign import io
+from ualign.cli import main
+from ualign.datasets import default_population
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ualign.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+def level_table(stdout: str) -> Tuple[List[str], Dict[int, Dict[str, float]]]:
+    """(methods, {k: {"bound": .., method: level}}) from the robust-level table."""
+    lines = stdout.splitlines()
+    start = next(j for j, line in enumerate(lines) if line.split()[:2] == ["k", "k/(k+1)"])
+    methods = lines[start].split()[2:]
+    table = {}
+    for line in lines[start + 1:]:
+        cells = line.split()
+        if not cells or not cells[0].isdigit():
+            break
+        table[int(cells[0])] = {"bound": float(cells[1]), **{m: float(c) for m, c in zip(methods, cells[2:])}}
+    return methods, table
+
+
+def policy_table(stdout: str) -> Dict[int, List[float]]:
+    """{k: [level, opponent, win rate, best response, exploitability]} of the audited policy."""
+    lines = stdout.splitlines()
+    start = next(j for j, line in enumerate(lines) if line.split()[:3] == ["k", "robust", "level"])
+    table = {}
+    for line in lines[start + 1:]:
+        cells = line.split()
+        if not cells or not cells[0].isdigit():
+            break
+        table[int(cells[0])] = [float(c) for c in cells[1:]]
+    return table
+
+
+def test_default_is_fast_and_consistent(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    result = run_cli("audit", cwd=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 10.0
+    assert "built-in default population" in result.stdout
+    methods, table = level_table(result.stdout)
+    assert "uniform" in methods and "given" not in methods
+    assert sorted(table) == list(range(1, 9))
+    population = default_population()
+    uniform = np.full(population.n_responses, 1.0 / population.n_responses)
+    for k, row in table.items():
+        assert row["bound"] == pytest.approx(k / (k + 1), abs=1e-6)
+        assert row["uniform"] == pytest.approx(ua.robust_level(population, uniform, k), abs=1e-6)
+        for method in methods:
+            if method != "committee":  # no single-output policy beats k/(k+1) under uniform ties
+                assert row[method] <= row["bound"] + 1e-6
+    for k, (level, opponent, win, _best, _expl) in policy_table(result.stdout).items():
+        assert level + win == pytest.approx(1.0, abs=2e-6)
+        assert ua.worst_case_opponent(population, uniform, k)[0] == int(opponent)
+
+
+def test_preflib_sample_with_outputs(tmp_path: Path) -> None:
+    out_json, out_csv, out_png = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "r.png"
+    args = ["audit", str(DATA / "sample.toi"), "--k", "4", "--methods", "uniform", "--json", str(out_json),
+            "--csv", str(out_csv)]
+    if _has("matplotlib"):
+        args += ["--plot", str(out_png)]
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "5 responses" in result.stdout
+    model = io.load(DATA / "sample.toi")["sample"]
+    _, table = level_table(result.stdout)
+    report = json.loads(out_json.read_text())
+    assert report["ks"] == [1, 2, 3, 4] and report["methods"] == ["uniform"] and report["prompts"] == 1
+    assert len(report["rows"]) == 4
+    for row in report["rows"]:
+        assert row["prompt"] == "sample" and row["method"] == "uniform"
+        level = ua.robust_level(model, np.full(5, 0.2), row["k"])
+        assert row["robust_level"] == level  # JSON keeps every bit
+        assert table[row["k"]]["uniform"] == pytest.approx(level, abs=1e-6)
+        assert row["opponent_label"] in ("apple", "banana", "cherry", "date", "elderberry")
+    with open(out_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["robust_level"]) for r in rows] == [r["robust_level"] for r in report["rows"]]
+    if _has("matplotlib"):
+        assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_many_prompts_with_policies(tmp_path: Path) -> None:
+    rng = np.random.default_rng(31)
+    models = {f"q{j}": ua.RankingPopulation(rng.integers(0, 3, size=(6, m))) for j, m in enumerate([3, 4, 5])}
+    policies = {key: rng.dirichlet(np.ones(model.n_responses)) for key, model in models.items()}
+    dataset = io.Dataset(models, policies)
+    io.write_table(tmp_path / "t.csv", dataset, policy_path=tmp_path / "p.csv")
+    result = run_cli("audit", "t.csv", "--policy", "p.csv", "--k", "3", "--methods", "given,uniform",
+                     "--json", "out.csv", "--ties", "weak", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 prompts" in result.stdout and "mean robust level" in result.stdout
+    methods, table = level_table(result.stdout)
+    assert methods == ["given", "uniform"]
+    back = io.load(tmp_path / "t.csv", policy=tmp_path / "p.csv")
+    for k in (1, 2, 3):
+        mean = np.mean([ua.robust_level(back[key], back.policies[key], k, "weak") for key in back])
+        assert table[k]["given"] == pytest.approx(mean, abs=1e-6)
+    with open(tmp_path / "out.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 * 2 * 3 and rows[0]["prompt"] == "q0"
+
+
+def test_npz_input_keeps_first_version_behaviour(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    orders = np.argsort(rng.random((30, 6)), axis=1)
+    weights, policy = rng.random(30), rng.dirichlet(np.ones(6))
+    np.savez(tmp_path / "population.npz", orders=orders, weights=weights, policy=policy)
+    result = run_cli("audit", "population.npz", "--k", "4", "--ties", "weak", "--methods", "given,uniform",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    model = ua.RankingPopulation.from_orders(orders, weights)
+    _, table = level_table(result.stdout)
+    given = policy_table(result.stdout)
+    for k in range(1, 5):
+        assert table[k]["given"] == pytest.approx(ua.robust_level(model, policy, k, ties="weak"), abs=1e-6)
+        assert int(given[k][1]) == ua.worst_case_opponent(model, policy, k, ties="weak")[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["audit", "missing.toi"], "No such file"),
+    (["audit", str(DATA / "sample.toi"), "--methods", "best"], "--methods: unknown method 'best'"),
+    (["audit", str(DATA / "sample.toi"), "--methods", "given"], "'given' needs an input with a policy"),
+    (["audit", "--policy", "p.csv"], "--policy: needs an input table"),
+])
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture, args: List[str], message: str,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_reports_bad_file_location(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "bad.soc"
+    path.write_text("# NUMBER ALTERNATIVES: 3\n2: 1,2,{3}\n1: 1,4,2\n")
+    assert main(["audit", str(path)]) == 2
+    assert f"{path}: line 3, column 6: alternative 4 is out of range 1..3" in capsys.readouterr().err
+
+
+def test_help_documents_inputs(tmp_path: Path) -> None:
+    result = run_cli("audit", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for word in ("ranks", "orders", "scores", "weights", "policy", ".soc", ".toi", ".csv", ".parquet",
+                 "--scheduler", "--plot", "--json", "default population"):
+        assert word in result.stdout
+
+
+def test_reproduce_quick(tmp_path: Path) -> None:
+    result = run_cli("reproduce", "--quick", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("Property 1 (1)", "Property 1 (4)", "Prop 3.2", "Prop 3.3", "Prop 4.1", "Thm 4.3/4.4", "Thm 4.5",
+                 "Prop D.3", "Thm D.6"):
+        assert name in result.stdout
+    assert "FAIL" not in result.stdout
+    assert " 0 failed" in result.stdout
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("use_tqdm", [False, None])
+def test_progress_bar(use_tqdm: object) -> None:
+    import io as text_io
+
+    from ualign._progress import Progress
+
+    stream = text_io.StringIO()
+    with Progress(10, enabled=True, delay=0.0, stream=stream, use_tqdm=use_tqdm) as bar:  # type: ignore[arg-type]
+        for _ in range(10):
+            bar.update(1)
+    assert "10/10" in stream.getvalue()
+    quiet = text_io.StringIO()
+    with Progress(10, enabled=True, delay=60.0, stream=quiet, use_tqdm=False) as bar:
+        bar.update(10)
+    assert quiet.getvalue() == ""
