@@ -332,3 +332,12 @@ def test_core_packed_validation() -> None:
         broken[index] = value
         with pytest.raises((ValueError, TypeError), match=message):
             _core.audit_packed(*broken)
+
+
+def test_mpne_under_the_weak_level_solves_the_strict_game() -> None:
+    # The paper's robust level ("weak") is certified by the strict game's MPNE.
+    from ualign.datasets import default_population
+
+    frame = ua.audit_many([default_population()], ks=[1, 2, 4], methods=["mpne"], ties="weak")
+    for k, level in zip(frame["k"], frame["robust_level"]):
+        assert level >= k / (k + 1) - 1e-8

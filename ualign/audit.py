@@ -333,6 +333,10 @@ def _audit_multiset(model: PreferenceModel, rho: MultisetPolicy, ties: str) -> D
             "best_utility": float(u[best]), "exploitability": math.nan}
 
 
+#: The game whose MPNE is audited under each level convention.
+_MPNE_GAME_TIES = {"uniform": "uniform", "half": "uniform", "weak": "strict", "strict": "strict"}
+
+
 def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any], ks: NDArray[np.int64],
                   ties: str, options: Dict[str, Any], update: Callable[[int], None]) -> Dict[str, NDArray[Any]]:
     """Solve per prompt with the method's solver, then audit what it returns."""
@@ -344,6 +348,10 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
         try:
             if method == "rlhf":
                 return _policy_of(solver(models[p], options["rlhf_beta"], ties=ties))
+            if method == "mpne":
+                # The alignment game is played under uniform or strict ties; the strict
+                # game is the one whose equilibrium certifies the paper's weak level.
+                return _policy_of(solver(models[p], *args, ties=_MPNE_GAME_TIES[ties]))
             return _policy_of(solver(models[p], *args, ties=ties))
         except (ValueError, TypeError) as error:
             raise type(error)(f"prompt {labels[p]!r}: {method}: {error}") from error
