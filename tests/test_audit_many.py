@@ -145,8 +145,10 @@ def test_batch_is_thread_count_independent() -> None:
     outputs = []
     for threads in ("1", "2"):
         env = dict(os.environ, OMP_NUM_THREADS=threads)
+        # Run from tests/, so that `import ualign` finds the installed package and
+        # not the source tree of the repository root (which has no compiled core).
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
-                                timeout=120)
+                                timeout=120, cwd=os.path.dirname(__file__))
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]
