@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from typing import Tuple
+from typing import Any, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -87,3 +87,36 @@ class PreferenceModel(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_voters={self.n_voters}, n_responses={self.n_responses})"
+
+
+class CompiledModel(PreferenceModel):
+    """A model whose data and kernels live in a compiled store ``self._store``
+    (``ualign._core``), which exposes ``n``, ``m``, ``weights`` and the
+    ``beats`` / ``win_rate`` / ``utilities_vjp`` kernels over :class:`KernelOperand`
+    parts. Subclasses build the store and provide ``_pairwise``."""
+
+    _store: Any
+
+    @property
+    def n_voters(self) -> int:
+        return int(self._store.n)
+
+    @property
+    def n_responses(self) -> int:
+        return int(self._store.m)
+
+    @property
+    def weights(self) -> NDArray[np.float64]:
+        """Normalised voter (type) weights (a copy)."""
+        return self._store.weights  # type: ignore[no-any-return]
+
+    def _beats(self, operand: KernelOperand, ties: int) -> NDArray[np.float64]:
+        return self._store.beats(operand.parts(), ties)  # type: ignore[no-any-return]
+
+    def _win_rate(self, a: KernelOperand, b: KernelOperand, ties: int) -> float:
+        return float(self._store.win_rate(a.parts(), b.parts(), ties))
+
+    def _utilities_vjp(self, policy: NDArray[np.float64], q: NDArray[np.float64], k: int,
+                       ties: int) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
+        u, g = self._store.utilities_vjp(policy, q, k, ties)
+        return u, g

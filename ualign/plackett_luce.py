@@ -40,11 +40,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _core_loader
 from ._validate import as_count, as_positive_real, as_rewards, as_weights
-from .model import PreferenceModel
-from .operands import KernelOperand
+from .model import CompiledModel
 
 
-class PlackettLuceMixture(PreferenceModel):
+class PlackettLuceMixture(CompiledModel):
     """A weighted mixture of Plackett–Luce types over ``m`` responses.
 
     ``rewards`` is ``(n_types, m)``, any finite reals (each row is stored shifted
@@ -81,14 +80,6 @@ class PlackettLuceMixture(PreferenceModel):
         return fit_plackett_luce(population, n_types, **options).model
 
     @property
-    def n_voters(self) -> int:
-        return int(self._store.n)
-
-    @property
-    def n_responses(self) -> int:
-        return int(self._store.m)
-
-    @property
     def n_types(self) -> int:
         """Number of Plackett–Luce types (the same as ``n_voters``)."""
         return int(self._store.n)
@@ -97,22 +88,6 @@ class PlackettLuceMixture(PreferenceModel):
     def rewards(self) -> NDArray[np.float64]:
         """Stored rewards (read-only view): each row shifted so its maximum is 0."""
         return self._store.rewards  # type: ignore[no-any-return]
-
-    @property
-    def weights(self) -> NDArray[np.float64]:
-        """Normalised type weights (a copy)."""
-        return self._store.weights  # type: ignore[no-any-return]
-
-    def _beats(self, operand: KernelOperand, ties: int) -> NDArray[np.float64]:
-        return self._store.beats(operand.parts(), ties)  # type: ignore[no-any-return]
-
-    def _win_rate(self, a: KernelOperand, b: KernelOperand, ties: int) -> float:
-        return float(self._store.win_rate(a.parts(), b.parts(), ties))
-
-    def _utilities_vjp(self, policy: NDArray[np.float64], q: NDArray[np.float64], k: int,
-                       ties: int) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
-        u, g = self._store.utilities_vjp(policy, q, k, ties)
-        return u, g
 
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
         return self._store.pairwise(ties)  # type: ignore[no-any-return]

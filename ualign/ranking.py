@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core_loader
 from ._validate import as_keys, as_orders, as_weights
-from .model import PreferenceModel
-from .operands import KernelOperand
+from .model import CompiledModel
 
 _STRICT, _WEAK = 2, 3
 
 
-class RankingPopulation(PreferenceModel):
+class RankingPopulation(CompiledModel):
     """A weighted population of rankings; ``ranks[i, y]`` is voter ``i``'s rank of
     response ``y``, lower is better, equal ranks are ties (weak orders).
 
@@ -53,38 +52,14 @@ class RankingPopulation(PreferenceModel):
         self._store = store
 
     @property
-    def n_voters(self) -> int:
-        return int(self._store.n)
-
-    @property
-    def n_responses(self) -> int:
-        return int(self._store.m)
-
-    @property
     def ranks(self) -> NDArray[Any]:
         """Dense levels (read-only view of the compact storage): 0 is each voter's best."""
         return self._store.levels  # type: ignore[no-any-return]
 
     @property
-    def weights(self) -> NDArray[np.float64]:
-        """Normalised voter weights (a copy)."""
-        return self._store.weights  # type: ignore[no-any-return]
-
-    @property
     def nbytes(self) -> int:
         """Bytes of the compact rank storage."""
         return int(self._store.storage_bytes)
-
-    def _beats(self, operand: KernelOperand, ties: int) -> NDArray[np.float64]:
-        return self._store.beats(operand.parts(), ties)  # type: ignore[no-any-return]
-
-    def _win_rate(self, a: KernelOperand, b: KernelOperand, ties: int) -> float:
-        return float(self._store.win_rate(a.parts(), b.parts(), ties))
-
-    def _utilities_vjp(self, policy: NDArray[np.float64], q: NDArray[np.float64], k: int,
-                       ties: int) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
-        u, g = self._store.utilities_vjp(policy, q, k, ties)
-        return u, g
 
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
         # One strict kernel serves every convention: S[y,z] + S[z,y] + tie mass = 1.
