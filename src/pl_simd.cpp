@@ -64,6 +64,19 @@ UALIGN_INLINE vd4 vexp(vd4 x) {
   const vd4 out = p * (vd4)bits;
   return select((vi4)(x < lo), splat(0.0), out);
 }
+
+// The shared tail of exp_pass and advance_pass for four responses at y: store the
+// rates a and E = exp(-a) and, given a policy, add pi*E and pi*E*a to the sums.
+UALIGN_INLINE void store_rates(int64_t y, vd4 av, const double* pi, double* a, double* E, vd4& s0, vd4& s1) {
+  const vd4 ev = vexp(-av);
+  store(a + y, av);
+  store(E + y, ev);
+  if (pi) {
+    const vd4 pe = load(pi + y) * ev;
+    s0 += pe;
+    s1 += pe * av;
+  }
+}
 #endif
 
 }  // namespace
@@ -77,15 +90,7 @@ void exp_pass(const double* d, double shift, const double* pi, int64_t m4, doubl
   for (int64_t y = 0; y < m4; y += 4) {
     vd4 arg = load(d + y) + sh;
     arg = select((vi4)(arg > cap), cap, arg);
-    const vd4 av = vexp(arg);
-    const vd4 ev = vexp(-av);
-    store(a + y, av);
-    store(E + y, ev);
-    if (pi) {
-      const vd4 pe = load(pi + y) * ev;
-      s0 += pe;
-      s1 += pe * av;
-    }
+    store_rates(y, vexp(arg), pi, a, E, s0, s1);
   }
   if (pi) {
     sums[0] = total(s0);
@@ -98,15 +103,7 @@ void advance_pass(double ratio, const double* pi, int64_t m4, double* a, double*
   vd4 s0 = splat(0.0), s1 = splat(0.0);
   const vd4 q = splat(ratio);
   for (int64_t y = 0; y < m4; y += 4) {
-    const vd4 av = load(a + y) * q;
-    const vd4 ev = vexp(-av);
-    store(a + y, av);
-    store(E + y, ev);
-    if (pi) {
-      const vd4 pe = load(pi + y) * ev;
-      s0 += pe;
-      s1 += pe * av;
-    }
+    store_rates(y, load(a + y) * q, pi, a, E, s0, s1);
   }
   if (pi) {
     sums[0] = total(s0);
