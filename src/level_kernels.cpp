@@ -191,6 +191,24 @@ UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m
   }
 }
 
+// scale * (df/dL, df/dE) at every level r < R of one voter: the entries of the
+// Jacobian of u (a response at level r has d u / d pi_z = dL[r] for z strictly
+// worse than it and dE[r] for z tied with it).
+template <class Level>
+UALIGN_INLINE void product_level_derivatives_impl(const Level* row, int64_t m, int64_t R, const double* pi,
+                                                  int64_t k, double scale, Ties ties, double* mass,
+                                                  double* below, double* dL, double* dE) {
+  const int64_t size = padded_levels(R);
+  std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
+  for (int64_t y = 0; y < m; ++y) mass[row[y]] += pi[y];
+  suffix_below(mass, size, below);
+  for (int64_t r = 0; r < R; ++r) {
+    const LevelDerivatives d = level_derivatives(below[r], mass[r], k, ties);
+    dL[r] = scale * d.df_dL;
+    dE[r] = scale * d.df_dE;
+  }
+}
+
 // P[level > pi^(k)] for kLanes vec4 of (L, E) pairs at once, for a fixed
 // convention; the lanes are independent chains, interleaved for latency.
 template <Ties T>
@@ -278,6 +296,12 @@ UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int6
       double* grad) {                                                                               \
     product_levels_with_gradient_impl(row, m, R, pi, q, k, scale, ties, mass, below, weight, value, \
                                       grad);                                                        \
+  }                                                                                                 \
+  UALIGN_MULTIVERSION void product_level_derivatives(const Level* row, int64_t m, int64_t R,       \
+                                                     const double* pi, int64_t k, double scale,     \
+                                                     Ties ties, double* mass, double* below,        \
+                                                     double* dL, double* dE) {                      \
+    product_level_derivatives_impl(row, m, R, pi, k, scale, ties, mass, below, dL, dE);             \
   }                                                                                                 \
   UALIGN_MULTIVERSION void product_levels_x4(const Level* row0, int64_t m, int64_t size,           \
                                              bool strict_rows, const double* pi, int64_t k,         \

@@ -31,6 +31,11 @@ inline int64_t padded_levels(int64_t R) { return (R + kLevelPad - 1) / kLevelPad
                                     const double* q, int64_t k, double scale, Ties ties,        \
                                     double* mass, double* below, double* weight, double* value, \
                                     double* grad);                                              \
+  /* dL[r], dE[r] = scale * d/dL, d/dE of P[level r > pi^(k)] for r < R (the      */          \
+  /* Jacobian entries of a response at level r for strictly worse / tied z).        */          \
+  void product_level_derivatives(const Level* row, int64_t m, int64_t R, const double* pi,      \
+                                 int64_t k, double scale, Ties ties, double* mass, double* below, \
+                                 double* dL, double* dE);                                       \
   /* Four consecutive voters (rows row0 + v*m, v < 4) with at most `size` levels   */          \
   /* (a multiple of kLevelPad): value4[4r+v] = w4[v] * P[level r of voter v > pi^(k)]. */      \
   /* strict_rows: no voter of the four has ties. mass4 is scratch of 4*size; it may */          \

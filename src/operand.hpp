@@ -60,4 +60,18 @@ struct Operand {
   }
 };
 
+// pi^(k) as an operand: one product term of probability 1 (`k` must outlive it).
+inline Operand product_operand(int64_t m, const double* pi, const int64_t* k) {
+  static constexpr double kOne = 1.0;
+  static constexpr int64_t kNoMultisets = 0;
+  Operand op;
+  op.m = m;
+  op.n_products = 1;
+  op.policies = pi;
+  op.product_probs = &kOne;
+  op.ks = k;
+  op.offsets = &kNoMultisets;
+  return op;
+}
+
 }  // namespace ualign

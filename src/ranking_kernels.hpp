@@ -152,6 +152,32 @@ void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, cons
   });
 }
 
+// Rows of the Jacobian of the utilities: out[r*m + z] = d u_y(pi) / d pi_z for
+// y = rows[r], u_y(pi) = sum_i w_i P_i[y > pi^(k)]. For one voter, u_y depends on
+// pi only through the mass strictly worse than y (below it) and the mass tied with it, so
+// the row of y is one derivative per class of z: O(|rows| m) per voter.
+template <class Level>
+void jacobian_rows_kernel(const RankingView<Level>& data, const double* pi, int64_t k, Ties ties,
+                          const int64_t* rows, int64_t n_rows, double* out) {
+  const int64_t m = data.m;
+  const size_t scratch = static_cast<size_t>(padded_levels(m + 1));
+  sum_over_voters(data.n, n_rows * m, out, [&]() {
+    return [&data, pi, k, ties, rows, n_rows, m, mass = std::vector<double>(scratch),
+            below = std::vector<double>(scratch), dL = std::vector<double>(scratch),
+            dE = std::vector<double>(scratch)](int64_t i, double* acc) mutable {
+      const Level* row = data.row(i);
+      product_level_derivatives(row, m, data.n_levels[i], pi, k, data.weights[i], ties, mass.data(),
+                                below.data(), dL.data(), dE.data());
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const Level level = row[rows[r]];
+        const double worse = dL[level], tied = dE[level];
+        double* target = acc + r * m;
+        for (int64_t z = 0; z < m; ++z) target[z] += row[z] > level ? worse : row[z] == level ? tied : 0.0;
+      }
+    };
+  });
+}
+
 // ---------------------------------------------------------------------------
 // "Pair" law: the distribution of one voter's best level under an operand,
 // with the count generating function g_r(t) = E[t^c ; best = r] (c = members

@@ -1,4 +1,5 @@
 // Bindings of the batch (many-prompt) audit kernels.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -8,6 +9,7 @@
 
 #include "batch_kernels.hpp"
 #include "bindings.hpp"
+#include "prompt_batch.hpp"
 
 namespace ualign::bind {
 
@@ -79,23 +81,157 @@ py::dict run_audit(const std::vector<const Prompt*>& prompts, const Policies& po
   return result;
 }
 
+// The ranking stores of a list of models, kept alive while kernels run without the GIL.
+struct StoreList {
+  std::vector<std::shared_ptr<RankingStore>> owners;
+  std::vector<const RankingStore*> stores;
+
+  explicit StoreList(const py::list& models) {
+    const size_t n_prompts = models.size();
+    owners.reserve(n_prompts);
+    for (size_t p = 0; p < n_prompts; ++p) {
+      py::handle item = models[p];
+      if (!py::isinstance<RankingStore>(item))
+        throw py::type_error("models[" + std::to_string(p) + "]: expected a RankingStore");
+      owners.push_back(item.cast<std::shared_ptr<RankingStore>>());
+      stores.push_back(owners.back().get());
+    }
+  }
+  int64_t size() const { return static_cast<int64_t>(stores.size()); }
+  const RankingStore& operator[](int64_t p) const { return *stores[static_cast<size_t>(p)]; }
+  int64_t m(int64_t p) const { return (*this)[p].m(); }
+  // Offsets of the prompts' responses in flat per-response arrays.
+  std::vector<int64_t> starts() const {
+    std::vector<int64_t> out(stores.size() + 1, 0);
+    for (size_t p = 0; p < stores.size(); ++p) out[p + 1] = out[p] + stores[p]->m();
+    return out;
+  }
+};
+
 py::dict audit_policies(const py::list& models, const py::object& policies, const py::object& offsets,
                         const array_of<int64_t>& ks, int ties) {
   const Ties convention = ties_from_int(ties);
-  const int64_t n_prompts = static_cast<int64_t>(models.size());
-  std::vector<std::shared_ptr<RankingStore>> owners;  // keep the stores alive without the GIL
-  std::vector<const RankingStore*> stores;
-  owners.reserve(static_cast<size_t>(n_prompts));
-  for (int64_t p = 0; p < n_prompts; ++p) {
-    py::handle item = models[static_cast<size_t>(p)];
-    if (!py::isinstance<RankingStore>(item))
-      throw py::type_error("models[" + std::to_string(p) + "]: expected a RankingStore");
-    owners.push_back(item.cast<std::shared_ptr<RankingStore>>());
-    stores.push_back(owners.back().get());
-  }
+  const StoreList stores(models);
   const std::vector<int64_t> k_values = checked_ks(ks);
-  const Policies rows(policies, offsets, n_prompts, [&](int64_t p) { return stores[static_cast<size_t>(p)]->m(); });
-  return run_audit(stores, rows, k_values, convention);
+  const Policies rows(policies, offsets, stores.size(), [&](int64_t p) { return stores.m(p); });
+  return run_audit(stores.stores, rows, k_values, convention);
+}
+
+// One k per prompt, each >= 1.
+std::vector<int64_t> checked_prompt_ks(const array_of<int64_t>& ks, int64_t n_prompts) {
+  std::vector<int64_t> values = checked_ks(ks);
+  if (static_cast<int64_t>(values.size()) != n_prompts)
+    throw std::invalid_argument("ks: need one k per prompt");
+  return values;
+}
+
+// A flat per-response array of the batch: one block of m_p values per prompt.
+array_of<double> checked_flat(const py::object& value, const std::vector<int64_t>& starts, const char* name) {
+  auto array = value.cast<array_of<double>>();
+  require_ndim(array, 1, name);
+  if (array.shape(0) != starts.back())
+    throw std::invalid_argument(std::string(name) + ": need one entry per response of every prompt");
+  const double* data = array.data();
+  for (int64_t j = 0; j < array.shape(0); ++j)
+    if (!std::isfinite(data[j])) throw std::invalid_argument(std::string(name) + ": entries must be finite");
+  return array;
+}
+
+// Runs work(p, view) for every prompt with the GIL released; width(p) is the
+// reduction width of the prompt's kernel.
+template <class Width, class Work>
+void run_prompts(const StoreList& stores, Width width, Work work) {
+  std::vector<int64_t> voters(static_cast<size_t>(stores.size())), widths(voters.size());
+  for (int64_t p = 0; p < stores.size(); ++p) {
+    voters[static_cast<size_t>(p)] = stores[p].n();
+    widths[static_cast<size_t>(p)] = width(p);
+  }
+  py::gil_scoped_release release;
+  for_each_prompt(voters, widths, [&](int64_t p) { stores[p].visit([&](const auto& view) { work(p, view); }); });
+}
+
+// u[p] = P[y > pi_p^(k_p)] for every response y of every prompt p.
+py::array_t<double> batch_utilities(const py::list& models, const py::object& policies, const array_of<int64_t>& ks,
+                                    int ties) {
+  const Ties convention = ties_from_int(ties);
+  const StoreList stores(models);
+  const std::vector<int64_t> starts = stores.starts();
+  const std::vector<int64_t> k_values = checked_prompt_ks(ks, stores.size());
+  const auto pi = checked_flat(policies, starts, "policies");
+  for (int64_t j = 0; j < pi.shape(0); ++j)
+    if (pi.at(j) < 0.0) throw std::invalid_argument("policies: entries must be >= 0");
+  py::array_t<double> out(starts.back());
+  double* u = out.mutable_data();
+  run_prompts(stores, [&](int64_t p) { return stores.m(p); }, [&](int64_t p, const auto& view) {
+    const size_t j = static_cast<size_t>(p);
+    const Operand op = product_operand(view.m, pi.data() + starts[j], &k_values[j]);
+    beats_kernel(view, op, convention, u + starts[j]);
+  });
+  return out;
+}
+
+// (u, g) per prompt: the utilities and g = d/dpi sum_y q[y] u_y, in one pass each.
+py::tuple batch_utilities_vjp(const py::list& models, const py::object& policies, const py::object& q_values,
+                              const array_of<int64_t>& ks, int ties) {
+  const Ties convention = ties_from_int(ties);
+  const StoreList stores(models);
+  const std::vector<int64_t> starts = stores.starts();
+  const std::vector<int64_t> k_values = checked_prompt_ks(ks, stores.size());
+  const auto pi = checked_flat(policies, starts, "policies");
+  const auto q = checked_flat(q_values, starts, "q");
+  for (int64_t j = 0; j < pi.shape(0); ++j)
+    if (pi.at(j) < 0.0) throw std::invalid_argument("policies: entries must be >= 0");
+  py::array_t<double> u_out(starts.back()), g_out(starts.back());
+  double* u = u_out.mutable_data();
+  double* g = g_out.mutable_data();
+  run_prompts(stores, [&](int64_t p) { return 2 * stores.m(p); }, [&](int64_t p, const auto& view) {
+    const size_t j = static_cast<size_t>(p);
+    std::vector<double> both(static_cast<size_t>(2 * view.m));
+    utilities_vjp_kernel(view, pi.data() + starts[j], q.data() + starts[j], k_values[j], convention, both.data());
+    std::copy(both.begin(), both.begin() + view.m, u + starts[j]);
+    std::copy(both.begin() + view.m, both.end(), g + starts[j]);
+  });
+  return py::make_tuple(u_out, g_out);
+}
+
+// Jacobian rows per prompt: for prompt p, the rows rows[row_starts[p]:row_starts[p+1]]
+// (response indices of that prompt), out = those rows of d u / d pi, each m_p long,
+// concatenated prompt by prompt.
+py::array_t<double> batch_jacobian_rows(const py::list& models, const py::object& policies,
+                                        const array_of<int64_t>& rows, const array_of<int64_t>& row_starts,
+                                        const array_of<int64_t>& ks, int ties) {
+  const Ties convention = ties_from_int(ties);
+  const StoreList stores(models);
+  const int64_t n_prompts = stores.size();
+  const std::vector<int64_t> starts = stores.starts();
+  const std::vector<int64_t> k_values = checked_prompt_ks(ks, n_prompts);
+  const auto pi = checked_flat(policies, starts, "policies");
+  for (int64_t j = 0; j < pi.shape(0); ++j)
+    if (pi.at(j) < 0.0) throw std::invalid_argument("policies: entries must be >= 0");
+  require_ndim(rows, 1, "rows");
+  require_ndim(row_starts, 1, "row_starts");
+  if (row_starts.shape(0) != n_prompts + 1 || row_starts.at(0) != 0 || row_starts.at(n_prompts) != rows.shape(0))
+    throw std::invalid_argument("row_starts: need one start per prompt plus the number of rows");
+  std::vector<int64_t> out_starts(static_cast<size_t>(n_prompts + 1), 0);
+  for (int64_t p = 0; p < n_prompts; ++p) {
+    const int64_t count = row_starts.at(p + 1) - row_starts.at(p);
+    if (count < 0) throw std::invalid_argument("row_starts: must be nondecreasing");
+    for (int64_t r = row_starts.at(p); r < row_starts.at(p + 1); ++r)
+      if (rows.at(r) < 0 || rows.at(r) >= stores.m(p))
+        throw std::invalid_argument("rows: response index out of range for prompt " + std::to_string(p));
+    out_starts[static_cast<size_t>(p + 1)] = out_starts[static_cast<size_t>(p)] + count * stores.m(p);
+  }
+  py::array_t<double> out(out_starts.back());
+  double* J = out.mutable_data();
+  run_prompts(stores, [&](int64_t p) { return (row_starts.at(p + 1) - row_starts.at(p)) * stores.m(p); },
+              [&](int64_t p, const auto& view) {
+                const size_t j = static_cast<size_t>(p);
+                const int64_t first = row_starts.at(p), count = row_starts.at(p + 1) - first;
+                if (count == 0) return;
+                jacobian_rows_kernel(view, pi.data() + starts[j], k_values[j], convention, rows.data() + first, count,
+                                     J + out_starts[j]);
+              });
+  return out;
 }
 
 // Prompts packed as Dask chunks carry them: levels of every voter of every prompt
@@ -172,6 +308,16 @@ void register_batch(py::module_& m) {
         py::arg("weights"), py::arg("policies"), py::arg("offsets"), py::arg("ks"), py::arg("ties"),
         "audit_policies on packed prompts (concatenated dense levels, (n, m) per prompt, levels and\n"
         "normalised weight per voter), without building a store per prompt.");
+
+  m.def("batch_utilities", &batch_utilities, py::arg("models"), py::arg("policies"), py::arg("ks"), py::arg("ties"),
+        "Utilities P[y > pi_p^(k_p)] of every prompt p (RankingStore each), policies and the result\n"
+        "concatenated prompt by prompt; the bits of RankingStore.beats for each prompt alone.");
+  m.def("batch_utilities_vjp", &batch_utilities_vjp, py::arg("models"), py::arg("policies"), py::arg("q"),
+        py::arg("ks"), py::arg("ties"),
+        "(u, g) of every prompt: utilities and the gradient of sum_y q[y] u_y, concatenated prompt by prompt.");
+  m.def("batch_jacobian_rows", &batch_jacobian_rows, py::arg("models"), py::arg("policies"), py::arg("rows"),
+        py::arg("row_starts"), py::arg("ks"), py::arg("ties"),
+        "Rows of the Jacobian d u_y / d pi_z of every prompt (rows given per prompt), concatenated.");
 
   m.def("exact_sum", [](const array_of<double>& x) {
     require_ndim(x, 1, "x");

@@ -277,6 +277,13 @@ def test_solver_methods_audit_what_the_solvers_return() -> None:
     models = [ua.RankingPopulation.from_orders(np.argsort(rng.random((12, 5)), axis=1)),
               ua.RankingPopulation(rng.integers(0, 3, size=(9, 4)), weights=rng.random(9) + 0.1)]
     frame = ua.audit_many(models, ks=[1, 3], methods=["nlhf", "rlhf", "mpne", "committee"], rlhf_beta=0.5)
+    # the MPNEs of all prompts are solved together, each k warm-started from the previous one
+    mpne: dict = {}
+    previous = None
+    for k in (1, 3):
+        results = ua.solvers.solve_mpne_batch(models, k, init=previous)
+        previous = [result.policy for result in results]
+        mpne.update({(p, k): policy for p, policy in enumerate(previous)})
     for row in frame.itertuples(index=False):
         model = models[row.prompt]
         if row.method == "nlhf":
@@ -284,7 +291,7 @@ def test_solver_methods_audit_what_the_solvers_return() -> None:
         elif row.method == "rlhf":
             policy = ua.rlhf_policy(model, 0.5).policy
         elif row.method == "mpne":
-            policy = ua.solve_mpne(model, row.k).policy
+            policy = mpne[row.prompt, row.k]
         else:
             rho = ua.solve_committee(model, row.k).policy
             assert row.robust_level == ua.robust_level(model, rho)

@@ -333,6 +333,12 @@ def _audit_multiset(model: PreferenceModel, rho: MultisetPolicy, ties: str) -> D
             "best_utility": float(u[best]), "exploitability": math.nan}
 
 
+def _batch_solvers() -> Dict[str, Callable[..., Any]]:
+    from .solvers import solve_mpne_batch, solve_optimal_batch
+
+    return {"mpne": solve_mpne_batch, "optimal": solve_optimal_batch}
+
+
 #: The game whose MPNE is audited under each level convention.
 _MPNE_GAME_TIES = {"uniform": "uniform", "half": "uniform", "weak": "strict", "strict": "strict"}
 
@@ -377,20 +383,29 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
                     block[field][p, j] = value
             update(1)
         return block
-    # mpne, optimal: one policy per (prompt, k)
-    per_k = [[vector(p, solve(p, int(k))) for k in ks] for p in _counted(range(n_prompts), update)]
-    for j, k in enumerate(ks):
-        column = _audit_fixed(models, [per_k[p][j] for p in range(n_prompts)], ks[j:j + 1], ties, update,
-                              count=False)
-        for field in _FIELDS:
-            block[field][:, j] = column[field][:, 0]
+    # mpne, optimal: one policy per (prompt, k), all prompts of a block solved together,
+    # each k warm-started from the policies of the next smaller one
+    batch_solver = _batch_solvers()[method]
+    game = _MPNE_GAME_TIES[ties] if method == "mpne" else ties
+    for start in range(0, n_prompts, _SOLVER_BLOCK):
+        rows = list(range(start, min(start + _SOLVER_BLOCK, n_prompts)))
+        previous: Any = None
+        for j in np.argsort(ks, kind="stable"):
+            try:
+                results = batch_solver([models[p] for p in rows], int(ks[j]), ties=game, init=previous)
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"prompts {labels[rows[0]]!r}..{labels[rows[-1]]!r}: {method}: {error}") from error
+            previous = [vector(p, result.policy) for p, result in zip(rows, results)]
+            column = _audit_fixed([models[p] for p in rows], previous, ks[j:j + 1], ties, update, count=False)
+            for field in _FIELDS:
+                block[field][rows, j] = column[field][:, 0]
+        update(len(rows))
     return block
 
 
-def _counted(items: Any, update: Callable[[int], None]) -> Any:
-    for item in items:
-        yield item
-        update(1)
+# Prompts solved together by the batched solvers: bounds their padded work arrays
+# (a Newton step holds support x responses per prompt).
+_SOLVER_BLOCK = 1024
 
 
 # -- the cluster run ---------------------------------------------------------------------------------

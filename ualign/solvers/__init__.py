@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from .certify import Certificate, certify
 from .committee import solve_committee
-from .mpne import solve_mpne
+from .mpne import solve_mpne, solve_mpne_batch
 from .nlhf import maximal_lottery, solve_nlhf
-from .optimal import solve_optimal
+from .optimal import solve_optimal, solve_optimal_batch
 from .rlhf import bradley_terry, rlhf_policy
 from .results import (CommitteeResult, MPNEResult, NLHFResult, OptimalResult, RLHFResult,
                       SolverResult)
@@ -26,6 +26,8 @@ __all__ = [
     "rlhf_policy",
     "solve_committee",
     "solve_mpne",
+    "solve_mpne_batch",
     "solve_nlhf",
     "solve_optimal",
+    "solve_optimal_batch",
 ]

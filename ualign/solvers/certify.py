@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._validate import as_count, as_tolerance, mirror_ties, tie_code
+from ..batch import PromptBatch
 from ..game import Policy, as_k_sample_policy
 from ..operands import MultisetPolicy, Product
 from ._common import checked_model
@@ -94,14 +96,30 @@ def certify(model: Any, policy: Policy, k: Optional[int] = None, ties: str = "un
         operand = as_k_sample_policy(model, policy, k)
         k_target = operand.k
     u = model.beats(operand, game_ties)
+    return _certificate(u, operand.policy if isinstance(operand, Product) else None, k_target, ties, tol)
+
+
+def certificates(batch: PromptBatch, policies: NDArray[np.float64], k: int, ties: str,
+                 tol: float) -> List[Certificate]:
+    """:func:`certify` of one single-output policy per prompt of ``batch`` (padded
+    rows of ``policies``) at ``k``: one batched kernel pass, the same numbers."""
+    u = batch.utilities(policies, k, tie_code(mirror_ties(ties)), batch.all)
+    return [_certificate(u[p, :m], policies[p, :m], k, ties, tol) for p, m in enumerate(batch.sizes.tolist())]
+
+
+def _certificate(u: NDArray[np.float64], policy: Optional[NDArray[np.float64]], k: int, ties: str,
+                 tol: float) -> Certificate:
+    """The certificate from the game's utilities ``u`` of a policy (``policy`` the
+    vector of a single-output one, else None) at ``k``."""
+    game_ties = mirror_ties(ties)
     y = int(np.argmax(u))
     best = float(u[y])
     level = 1.0 - best
-    target = k_target / (k_target + 1)
+    target = k / (k + 1)
     mean = expl = bound = None
-    if isinstance(operand, Product):
+    if policy is not None:
         # correctly rounded expected utility: the difference is the certificate
-        mean = math.fsum(operand.policy * u)
+        mean = math.fsum(policy * u)
         expl = best - mean
         if game_ties in _CERTIFYING_GAMES:
             bound = target - expl
@@ -111,6 +129,6 @@ def certify(model: Any, policy: Policy, k: Optional[int] = None, ties: str = "un
         verdict = "robust"
     else:
         verdict = "not robust"
-    return Certificate(k=k_target, ties=ties, game_ties=game_ties, robust_level=level, target=target,
+    return Certificate(k=k, ties=ties, game_ties=game_ties, robust_level=level, target=target,
                        best_response=y, best_response_utility=best, mean_utility=mean, exploitability=expl,
                        bound=bound, shortfall=target - level, tol=tol, verdict=verdict)

@@ -16,29 +16,35 @@ exactly the minimisers of the convex function ``max_y u_y`` (value ``1/(k+1)``).
 
 Methods:
 
-* ``"auto"`` (default): extragradient with an adaptive step to find the support,
-  then an active-set Newton method on ``u_S(pi) = λ, sum pi_S = 1`` with the
-  exact Jacobian rows (one VJP each) when the support is small enough, polished to
-  ~1e-13; at ``k = 1`` under ``"uniform"`` ties, the maximal lottery (exact).
+* ``"auto"`` (default): projected gradient ascent with a self-tuning step to find
+  the support, then an active-set Newton method on ``u_S(pi) = λ, sum pi_S = 1``
+  with the exact Jacobian rows (one batched pass) when the support is small enough,
+  polished to ~1e-13; extragradient for what is left.
 * ``"pga"``: the paper's projected gradient ascent (Prop. D.2), ``pi <- Π(pi + η u(pi))``.
 * ``"extragradient"``: Korpelevich's extragradient (last iterate), adaptive step.
 * ``"hedge"``: no-regret self-play with multiplicative weights (Prop. D.3); the
   result is the averaged policy ``σ_T`` (a :class:`~ualign.ProductMixture`) whose
   level is at least ``k/(k+1) - Reg_T/T``; ``exploitability`` reports ``Reg_T/T``.
+
+Every method runs on a batch of prompts (:func:`solve_mpne_batch`): each iteration
+advances all unconverged prompts together with one kernel call; a single prompt
+is a batch of one.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._validate import (as_choice, as_count, as_optional_distribution, as_positive_real, as_tolerance,
                          mirror_ties, tie_code)
+from ..batch import PromptBatch, Rows, exploitability_rows, masked_max, project_rows
 from ..operands import ProductMixture
-from ._common import Array, Clock, Kernels, checked_model, exploitability_of, normalised, project_simplex
-from .certify import certify
+from ._common import Array, Clock, checked_model
+from .certify import certificates, certify
 from .nlhf import maximal_lottery
 from .results import MPNEResult
 
@@ -48,250 +54,432 @@ GAMES = ("uniform", "strict")
 _DEFAULT_MAX_ITER = {"auto": 2000, "pga": 5000, "extragradient": 5000, "hedge": 1000}
 
 
-class _Best:
-    """The iterate with the smallest exploitability seen so far."""
+class _Search:
+    """The iterates of one solve of a batch of prompts at one ``k``: per prompt the
+    best iterate seen (smallest exploitability), iterations and progress history."""
 
-    def __init__(self, x: Array, u: Array) -> None:
-        self.x, self.u, self.ex = x, u, exploitability_of(x, u)
+    def __init__(self, batch: PromptBatch, k: int, code: int, x0: Array) -> None:
+        self.batch, self.k, self.code = batch, k, code
+        self.best_x = x0.copy()
+        self.best_u = np.zeros_like(x0)
+        self.best_ex = np.full(len(batch), np.inf)
+        self.iterations = np.zeros(len(batch), dtype=np.int64)
+        #: each prompt's best exploitability over its last 11 iterations (oldest first)
+        self.recent = np.full((len(batch), 11), np.nan)
+        self._trace_rows: List[Rows] = []
+        self._trace_values: List[Array] = []
 
-    def offer(self, x: Array, u: Array) -> float:
-        ex = exploitability_of(x, u)
-        if ex < self.ex:
-            self.x, self.u, self.ex = x, u, ex
-        return ex
+    def u(self, x: Array, rows: Rows) -> Array:
+        return self.batch.utilities(x, self.k, self.code, rows)
 
+    def offer(self, rows: Rows, x: Array, u: Array) -> None:
+        """Keep ``x`` (with its utilities) where it improves on a prompt's best."""
+        ex = exploitability_rows(x, u, self.batch.mask[rows])
+        better = ex < self.best_ex[rows]
+        chosen = rows[better]
+        self.best_x[chosen], self.best_u[chosen], self.best_ex[chosen] = x[better], u[better], ex[better]
 
-def _newton_affordable(kern: Kernels, support: int) -> bool:
-    """An active-set Newton iteration costs one VJP per support member (hard cap)."""
-    return support <= 64 or support * kern.model.n_voters * kern.m <= 3e8
+    def step_done(self, rows: Rows) -> None:
+        """One iteration of ``rows``: count it and record their progress."""
+        self.iterations[rows] += 1
+        self._trace_rows.append(rows.copy())
+        self._trace_values.append(self.best_ex[rows].copy())
+        self.recent[rows, :-1] = self.recent[rows, 1:]
+        self.recent[rows, -1] = self.best_ex[rows]
 
+    def contraction(self, rows: Rows) -> Array:
+        """Per prompt, the mean factor by which the exploitability shrank per iteration
+        over its last 10 iterations (1 when it did not shrink or is unknown)."""
+        recent = self.recent[rows]
+        known = np.isfinite(recent) & (recent > 0)
+        first = np.argmax(known, axis=1)
+        steps = recent.shape[1] - 1 - first
+        oldest = recent[np.arange(rows.size), first]
+        newest = recent[:, -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = (newest / oldest) ** (1.0 / steps)
+        ok = known[:, -1] & (steps > 0) & (newest < oldest)
+        return np.where(ok, rate, 1.0)  # type: ignore[no-any-return]
 
-def _newton_pays(kern: Kernels, best: "_Best", history: List[float], target: float) -> bool:
-    """Newton (about 1.5 Jacobians of |S| VJPs, plus a few evaluations) when it costs
-    under 10 ms or less than the first-order method's projected cost to ``target``,
-    from the contraction rate it showed over its last 10 iterations."""
-    support = int((best.x > 0).sum())
-    if not _newton_affordable(kern, support) or best.ex <= target:
-        return False
-    newton = 1.5 * support * kern.seconds_per_vjp() + 10 * kern.seconds_per_u()
-    if newton <= 0.01:
-        return True                                  # cheap enough to polish regardless
-    tail = [h for h in history[-11:] if h > 0]
-    if len(tail) < 2 or tail[-1] >= tail[0]:
-        return True                                  # first-order progress has stalled
-    rate = (tail[-1] / tail[0]) ** (1.0 / (len(tail) - 1))
-    steps = math.log(target / best.ex) / math.log(rate) if rate < 1 else math.inf
-    return newton < 1.2 * steps * kern.seconds_per_u()
-
-
-def extragradient(kern: Kernels, x: Array, tol: float, max_iter: int, step: Optional[float],
-                  history: List[float], best: Optional[_Best] = None,
-                  stop: Optional[float] = None) -> Tuple[_Best, int]:
-    """Extragradient on the monotone variational inequality ``<u(pi), pi' - pi> <= 0``.
-
-    Adaptive step (unless ``step`` is given): halve until ``η|u(x̂) - u(x)| <= 0.9|x̂ - x|``
-    (the classical condition ``η <= 0.9/L`` locally), grow by 1.3 when it holds easily.
-    Stops at ``tol`` (or ``stop``, for a warm start) on the best iterate."""
-    u = kern.u(x)
-    if best is None:
-        best = _Best(x, u)
-    else:
-        best.offer(x, u)
-    target = tol if stop is None else max(stop, tol)
-    eta = 1.0 if step is None else step
-    iterations = 0
-    while iterations < max_iter and best.ex > target:
-        iterations += 1
-        for _ in range(60):
-            xh = project_simplex(x + eta * u)
-            uh = kern.u(xh)
-            dx = float(np.linalg.norm(xh - x))
-            du = float(np.linalg.norm(uh - u))
-            if step is not None or dx == 0.0 or eta * du <= 0.9 * dx:
-                break
-            eta *= 0.5
-        best.offer(xh, uh)
-        if dx == 0.0:  # x is a fixed point of the projected step: an equilibrium
-            history.append(best.ex)
-            break
-        x = project_simplex(x + eta * uh)
-        u = kern.u(x)
-        best.offer(x, u)
-        history.append(best.ex)
-        if step is None and eta * du <= 0.5 * dx:
-            eta *= 1.3
-    return best, iterations
+    def histories(self) -> List[Tuple[float, ...]]:
+        """Each prompt's best exploitability after each of its iterations."""
+        n = len(self.batch)
+        if not self._trace_rows:
+            return [()] * n
+        rows = np.concatenate(self._trace_rows)
+        values = np.concatenate(self._trace_values)[np.argsort(rows, kind="stable")]
+        bounds = np.cumsum(np.bincount(rows, minlength=n))[:-1]
+        return [tuple(part.tolist()) for part in np.split(values, bounds)]
 
 
-def _pga(kern: Kernels, x: Array, tol: float, max_iter: int, step: float,
-         history: List[float]) -> Tuple[_Best, int]:
+def _pga(search: _Search, rows: Rows, x: Array, tol: float, max_iter: int, step: float) -> None:
     """The paper's projected gradient ascent (Prop. D.2): ``pi <- Π(pi + η u(pi))``."""
-    u = kern.u(x)
-    best = _Best(x, u)
-    iterations = 0
-    while iterations < max_iter and best.ex > tol:
-        iterations += 1
-        x = project_simplex(x + step * u)
-        u = kern.u(x)
-        best.offer(x, u)
-        history.append(best.ex)
-    return best, iterations
+    mask = search.batch.mask
+    u = search.u(x, rows)
+    search.offer(rows, x, u)
+    active = search.best_ex[rows] > tol
+    for _ in range(max_iter):
+        a = np.flatnonzero(active)
+        if not a.size:
+            break
+        ra = rows[a]
+        x[a] = project_rows(x[a] + step * u[a], mask[ra])
+        u[a] = search.u(x[a], ra)
+        search.offer(ra, x[a], u[a])
+        search.step_done(ra)
+        active[a] = search.best_ex[ra] > tol
 
 
-def adaptive_pga(kern: Kernels, x: Array, tol: float, max_iter: int, history: List[float],
-                 stop: Optional[float] = None) -> Tuple[_Best, int]:
-    """Projected gradient ascent with a self-tuning step: the fast first phase of
-    ``"auto"``. Every 5 steps the step grows (x1.5) after a tenfold improvement and
-    halves, restarting from the best iterate, after less than a 30% one; it gives
-    up after 6 such failures (the caller continues with extragradient, which
-    converges on every monotone game)."""
-    u = kern.u(x)
-    best = _Best(x, u)
+def adaptive_pga(search: _Search, rows: Rows, x: Array, tol: float, max_iter: int,
+                 stop: Optional[float] = None) -> None:
+    """Projected gradient ascent with a self-tuning step per prompt, the fast first
+    phase of ``"auto"``: every 5 steps a prompt's step grows (x1.5) after a tenfold
+    improvement and halves, restarting from its best iterate, after less than a 30%
+    one; a prompt gives up after 6 such failures (extragradient, which converges on
+    every monotone game, continues)."""
+    mask = search.batch.mask
+    u = search.u(x, rows)
+    search.offer(rows, x, u)
     target = tol if stop is None else max(stop, tol)
-    eta, window, since, failures, iterations = 1.0, best.ex, 0, 0, 0
-    while iterations < max_iter and best.ex > target and failures < 6:
-        iterations += 1
-        x = project_simplex(x + eta * u)
-        u = kern.u(x)
-        best.offer(x, u)
-        history.append(best.ex)
+    eta = np.ones(rows.size)
+    window = search.best_ex[rows].copy()
+    failures = np.zeros(rows.size, dtype=np.int64)
+    active = search.best_ex[rows] > target
+    since = 0
+    for _ in range(max_iter):
+        a = np.flatnonzero(active)
+        if not a.size:
+            break
+        ra = rows[a]
+        x[a] = project_rows(x[a] + eta[a, None] * u[a], mask[ra])
+        u[a] = search.u(x[a], ra)
+        search.offer(ra, x[a], u[a])
+        search.step_done(ra)
         since += 1
         if since == 5:
-            ratio = best.ex / window if window > 0 else 0.0
-            if ratio < 0.1:
-                eta *= 1.5
-            elif ratio > 0.7:
-                eta *= 0.5
-                failures += 1
-                x, u = best.x, best.u
-            window, since = best.ex, 0
-    return best, iterations
+            best = search.best_ex[ra]
+            ratio = np.divide(best, window[a], out=np.zeros_like(best), where=window[a] > 0)
+            eta[a[ratio < 0.1]] *= 1.5
+            worse = a[ratio > 0.7]
+            eta[worse] *= 0.5
+            failures[worse] += 1
+            x[worse], u[worse] = search.best_x[rows[worse]], search.best_u[rows[worse]]
+            window[a] = best
+            since = 0
+        active[a] = (search.best_ex[ra] > target) & (failures[a] < 6)
 
 
-def newton_polish(kern: Kernels, best: _Best, history: List[float], max_iter: int = 40,
-                  target: float = 1e-14) -> int:
-    """Active-set (chord) Newton on the equilibrium conditions from ``best.x``.
+def extragradient(search: _Search, rows: Rows, x: Array, tol: float, max_iter: int, step: Optional[float],
+                  stop: Optional[float] = None) -> None:
+    """Extragradient on the monotone variational inequality ``<u(pi), pi' - pi> <= 0``.
+
+    Adaptive step per prompt (unless ``step`` is given): halve until
+    ``η|u(x̂) - u(x)| <= 0.9|x̂ - x|`` (the classical ``η <= 0.9/L`` locally), grow by
+    1.3 when it holds easily. Stops at ``tol`` (or ``stop``) on the best iterate."""
+    mask = search.batch.mask
+    u = search.u(x, rows)
+    search.offer(rows, x, u)
+    target = tol if stop is None else max(stop, tol)
+    eta = np.full(rows.size, 1.0 if step is None else step)
+    active = search.best_ex[rows] > target
+    xh, uh = np.zeros_like(x), np.zeros_like(u)
+    dx, du = np.zeros(rows.size), np.zeros(rows.size)
+    for _ in range(max_iter):
+        a = np.flatnonzero(active)
+        if not a.size:
+            break
+        pending = a
+        for _ in range(60):
+            rp = rows[pending]
+            xh[pending] = project_rows(x[pending] + eta[pending, None] * u[pending], mask[rp])
+            uh[pending] = search.u(xh[pending], rp)
+            dx[pending] = np.linalg.norm(xh[pending] - x[pending], axis=1)
+            du[pending] = np.linalg.norm(uh[pending] - u[pending], axis=1)
+            done = (dx[pending] == 0.0) | (eta[pending] * du[pending] <= 0.9 * dx[pending])
+            if step is not None:
+                done[:] = True
+            pending = pending[~done]
+            if not pending.size:
+                break
+            eta[pending] *= 0.5
+        ra = rows[a]
+        search.offer(ra, xh[a], uh[a])
+        fixed = a[dx[a] == 0.0]  # x is a fixed point of the projected step: an equilibrium
+        moving = a[dx[a] > 0.0]
+        rm = rows[moving]
+        x[moving] = project_rows(x[moving] + eta[moving, None] * uh[moving], mask[rm])
+        u[moving] = search.u(x[moving], rm)
+        search.offer(rm, x[moving], u[moving])
+        search.step_done(ra)
+        if step is None:
+            grow = moving[eta[moving] * du[moving] <= 0.5 * dx[moving]]
+            eta[grow] *= 1.3
+        active[fixed] = False
+        active[moving] = search.best_ex[rm] > target
+
+
+def _newton_affordable(support: NDArray[np.int64], voters: NDArray[np.int64], sizes: NDArray[np.int64]
+                       ) -> NDArray[np.bool_]:
+    """A Newton iteration costs about one utility pass per support member (hard cap)."""
+    return (support <= 64) | (support * voters * sizes <= 3e8)  # type: ignore[no-any-return]
+
+
+def _newton_pays(search: _Search, rows: Rows, target: float) -> Rows:
+    """The prompts of ``rows`` for which Newton (about 1.5 Jacobians of |S| rows plus
+    a few evaluations) costs under 10 ms, or less than the first-order method's
+    projected cost to ``target`` at the contraction rate of its last 10 iterations,
+    or where that method has stalled."""
+    batch = search.batch
+    ex = search.best_ex[rows]
+    support = (search.best_x[rows] > 0).sum(axis=1)
+    voters, sizes = batch.voters[rows], batch.sizes[rows]
+    per_pass = batch.seconds_per_work() * voters * sizes
+    newton = (1.5 * support + 10.0) * per_pass
+    rate = search.contraction(rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        remaining = np.where(rate < 1.0, np.log(target / ex) / np.log(rate), np.inf)
+    pays = (newton <= 0.01) | (rate >= 1.0) | (newton < 1.2 * remaining * per_pass)
+    return rows[pays & (ex > target) & _newton_affordable(support, voters, sizes)]  # type: ignore[no-any-return]
+
+
+def newton_polish(search: _Search, rows: Rows, max_iter: int = 40, target: float = 1e-14) -> None:
+    """Active-set Newton on the equilibrium conditions, from each prompt's best iterate.
 
     On the support ``S``: ``u_S(pi) = λ``, ``sum pi_S = 1`` with the Newton matrix
-    ``[[J_SS, -1], [1ᵀ, 0]]``. The Jacobian rows ``J_y`` (one VJP each) are kept and
-    reused while the residual contracts fast (a chord method), refreshed when it
-    does not; a ratio test keeps ``pi >= 0`` and drops a blocking member; a
-    converged support gains its most violated outsider (``u_z > λ``). Iterates stay
-    on the simplex. Updates ``best``; returns the iterations used."""
-    x = best.x.copy()
+    ``[[J_SS, -1], [1ᵀ, 0]]`` (exact Jacobian rows, one batched pass); a ratio test
+    keeps ``pi >= 0`` and drops a blocking member; a backtracking line search on the
+    residual; a converged support gains its most violated outsider (``u_z > λ``, at
+    most three times each). Iterates stay on the simplex."""
+    batch = search.batch
+    mask = batch.mask[rows]
+    x = search.best_x[rows].copy()
     x[x < 1e-15] = 0.0
-    x = normalised(x)
+    x /= x.sum(axis=1, keepdims=True)
+    u = search.u(x, rows)
+    search.offer(rows, x, u)
     support = x > 0
-    rows: Dict[int, Array] = {}
-    added: Dict[int, int] = {}
-    u = kern.u(x)
-    best.offer(x, u)
-    iterations = 0
-    stale = False
-    previous = math.inf
-    while iterations < max_iter:
-        iterations += 1
-        idx = np.flatnonzero(support)
-        s = idx.size
-        lam = float(np.dot(x, u))
-        residual = u[idx] - lam
-        norm0 = float(np.abs(residual).max())
-        if norm0 <= target:
-            outside = np.flatnonzero(~support)
-            z = int(outside[np.argmax(u[outside])]) if outside.size else -1
-            if z < 0 or u[z] - lam <= target:
-                break
-            added[z] = added.get(z, 0) + 1
-            if added[z] > 3:
-                break
-            support[z] = True
-            previous = math.inf
+    added = np.zeros(x.shape, dtype=np.int64)
+    active = np.ones(rows.size, dtype=bool)
+    width = batch.width
+    for _ in range(max_iter):
+        a = np.flatnonzero(active)
+        if not a.size:
+            break
+        ra = rows[a]
+        search.step_done(ra)
+        lam = np.einsum("pw,pw->p", x[a], u[a])
+        residual = np.where(support[a], u[a] - lam[:, None], 0.0)
+        norm0 = np.abs(residual).max(axis=1)
+        converged = norm0 <= target
+        if converged.any():   # widen the support by its most violated outsider, or stop
+            c = a[converged]
+            outside = np.where(mask[c] & ~support[c], u[c], -np.inf)
+            z = np.argmax(outside, axis=1)
+            violation = outside[np.arange(c.size), z] - lam[converged]
+            grow = (violation > target) & (added[c, z] < 3)
+            active[c[~grow]] = False
+            support[c[grow], z[grow]] = True
+            added[c[grow], z[grow]] += 1
+        s = support[a].sum(axis=1)
+        stepping = ~converged & _newton_affordable(s, batch.voters[ra], batch.sizes[ra])
+        active[a[~converged & ~stepping]] = False
+        b = a[stepping]
+        if not b.size:
             continue
-        if stale or norm0 > 0.25 * previous:   # slow contraction: fresh Jacobian rows
-            rows.clear()
-        stale = False
-        previous = norm0
-        missing = [int(y) for y in idx if int(y) not in rows]
-        if missing and not _newton_affordable(kern, len(missing)):
-            break
-        if missing:
-            _, J = kern.jacobian(x, missing)
-            rows.update(zip(missing, J))
-        K = np.zeros((s + 1, s + 1))
-        K[:s, :s] = np.array([rows[int(y)][idx] for y in idx])
-        K[:s, s] = -1.0
-        K[s, :s] = 1.0
-        rhs = np.concatenate([-residual, [0.0]])
+        rb, sb, residual_b, norm_b = rows[b], s[stepping], residual[stepping], norm0[stepping]
+        J = batch.jacobian(x[b], search.k, search.code, rb, support[b])
+        depth = J.shape[1]
+        order = np.argsort(~support[b], axis=1, kind="stable")[:, :depth]  # support members first
+        valid = np.arange(depth)[None, :] < sb[:, None]
+        K = np.zeros((b.size, depth + 1, depth + 1))
+        K[:, :depth, :depth] = np.take_along_axis(J, order[:, None, :], axis=2) * (valid[:, :, None] & valid[:, None, :])
+        K[:, :depth, depth] = -valid.astype(np.float64)
+        K[:, depth, :depth] = valid
+        K[:, np.arange(depth), np.arange(depth)] += ~valid   # identity on the padding
+        rhs = np.zeros((b.size, depth + 1))
+        rhs[:, :depth] = -np.take_along_axis(residual_b, order, axis=1) * valid
         try:
-            d = np.linalg.solve(K, rhs)
+            d = np.linalg.solve(K, rhs[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
-            d = np.linalg.lstsq(K, rhs, rcond=None)[0]
-        if not np.isfinite(d).all():
-            break
-        dx = d[:s]
-        alpha, blocking = 1.0, -1
-        neg = dx < 0
-        if neg.any():
-            ratios = -x[idx][neg] / dx[neg]
-            j = int(np.argmin(ratios))
-            if ratios[j] < 1.0:
-                alpha, blocking = float(ratios[j]), int(idx[neg][j])
-        accepted = False
+            d = np.stack([np.linalg.lstsq(K[j], rhs[j], rcond=None)[0] for j in range(b.size)])
+        finite = np.isfinite(d).all(axis=1)
+        active[b[~finite]] = False
+        b, order, valid, norm_b, d = b[finite], order[finite], valid[finite], norm_b[finite], d[finite]
+        if not b.size:
+            continue
+        dx = np.zeros((b.size, width))
+        np.put_along_axis(dx, order, d[:, :depth] * valid, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = np.where(dx < 0, -x[b] / dx, np.inf)
+        blocking = np.argmin(ratios, axis=1)
+        smallest = ratios[np.arange(b.size), blocking]
+        alpha = np.where(smallest < 1.0, smallest, 1.0)
+        blocked = smallest < 1.0
+        pending = np.arange(b.size)
         for attempt in range(30):
-            trial = x.copy()
-            trial[idx] += alpha * dx
-            if attempt == 0 and blocking >= 0:
-                trial[blocking] = 0.0  # the blocking member leaves the support
-            trial = normalised(trial)
-            ut = kern.u(trial)
-            best.offer(trial, ut)
-            tsup = trial > 0
-            lam_t = float(np.dot(trial, ut))
-            norm_t = float(np.abs(ut[tsup] - lam_t).max())
-            if norm_t <= (1.0 - 1e-4 * alpha) * norm0 or (attempt == 0 and blocking >= 0):
-                accepted = True
+            j = pending
+            trial = x[b[j]] + alpha[j, None] * dx[j]
+            if attempt == 0:
+                drop = np.flatnonzero(blocked[j])
+                trial[drop, blocking[j][drop]] = 0.0  # the blocking member leaves the support
+            trial = np.maximum(trial, 0.0)
+            trial /= trial.sum(axis=1, keepdims=True)
+            rt = rows[b[j]]
+            ut = search.u(trial, rt)
+            search.offer(rt, trial, ut)
+            inside = trial > 0
+            lam_t = np.einsum("pw,pw->p", trial, ut)
+            norm_t = np.where(inside, np.abs(ut - lam_t[:, None]), 0.0).max(axis=1)
+            ok = norm_t <= (1.0 - 1e-4 * alpha[j]) * norm_b[j]
+            if attempt == 0:
+                ok |= blocked[j]
+            accepted = b[j[ok]]
+            x[accepted], u[accepted] = trial[ok], ut[ok]
+            support[accepted] = inside[ok]
+            pending = j[~ok]
+            if not pending.size:
                 break
-            if rows and attempt == 0 and len(rows) < s + 1:
-                break  # a stale Jacobian failed: refresh rather than backtrack
-            alpha *= 0.5
-        history.append(best.ex)
-        if not accepted:
-            if not stale and missing == []:
-                stale = True
-                continue
-            break
-        x, u = trial, ut
-        support = x > 0
-    return iterations
+            alpha[pending] *= 0.5
+        active[b[pending]] = False
 
 
-def _hedge(kern: Kernels, x: Array, tol: float, max_iter: int, step: Optional[float],
-           history: List[float]) -> Tuple[Array, Array, float, Array, int]:
-    """Multiplicative weights self-play; returns (iterates, mean u, average regret,
-    last iterate, T)."""
-    m = kern.m
-    iterates = []
-    u_sum = np.zeros(m)
-    value_sum = 0.0
-    logits = np.log(np.maximum(x, 1e-300))
-    regret = math.inf
-    t = 0
-    while t < max_iter:
-        t += 1
-        u = kern.u(x)
-        iterates.append(x)
-        u_sum += u
-        value_sum += float(np.dot(x, u))
-        regret = float(u_sum.max() - value_sum) / t
-        history.append(regret)
-        if regret <= tol:
+def _hedge(search: _Search, rows: Rows, x: Array, tol: float, max_iter: int, step: Optional[float]
+           ) -> Tuple[List[Array], Array, Array, NDArray[np.int64]]:
+    """Multiplicative weights self-play of every prompt; returns (the iterates of all
+    prompts per round, average regret ``Reg_T/T``, last iterates, ``T`` per prompt)."""
+    mask = search.batch.mask[rows]
+    sizes = search.batch.sizes[rows]
+    iterates: List[Array] = []
+    u_sum = np.zeros_like(x)
+    value_sum = np.zeros(rows.size)
+    regret = np.full(rows.size, np.inf)
+    rounds = np.zeros(rows.size, dtype=np.int64)
+    logits = np.where(mask, np.log(np.maximum(x, 1e-300)), -np.inf)
+    active = np.ones(rows.size, dtype=bool)
+    for t in range(1, max_iter + 1):
+        a = np.flatnonzero(active)
+        if not a.size:
             break
-        eta = step if step is not None else math.sqrt(8.0 * math.log(max(m, 2)) / t)
-        logits = logits + eta * u
-        logits -= logits.max()
-        x = np.exp(logits)
-        x /= x.sum()
-    return np.array(iterates), u_sum / t, regret, x, t
+        u = search.u(x[a], rows[a])
+        iterates.append(x.copy())
+        rounds[a] = t
+        u_sum[a] += u
+        value_sum[a] += np.einsum("pw,pw->p", x[a], u)
+        regret[a] = (masked_max(u_sum[a], mask[a]) - value_sum[a]) / t
+        search.iterations[rows[a]] += 1
+        search._trace_rows.append(rows[a].copy())
+        search._trace_values.append(regret[a].copy())
+        going = regret[a] > tol
+        active[a] = going
+        g = a[going]
+        eta = step if step is not None else np.sqrt(8.0 * np.log(np.maximum(sizes[g], 2)) / t)[:, None]
+        logits[g] += eta * u[going]
+        logits[g] -= logits[g].max(axis=1, keepdims=True)
+        x[g] = np.where(mask[g], np.exp(logits[g]), 0.0)
+        x[g] /= x[g].sum(axis=1, keepdims=True)
+    return iterates, regret, x, rounds
+
+
+def _initial(batch: PromptBatch, init: Any) -> Array:
+    """The starting policies: uniform, or ``init`` (one vector, or one per prompt, or None)."""
+    x = batch.uniform()
+    if init is None:
+        return x
+    rows = list(init)
+    if len(rows) != len(batch):
+        raise ValueError(f"init: expected one starting policy per prompt ({len(batch)}), got {len(rows)}")
+    for p, row in enumerate(rows):
+        start = as_optional_distribution(row, "init" if len(batch) == 1 else f"init[{p}]", int(batch.sizes[p]))
+        if start is not None:
+            x[p] = 0.0
+            x[p, :start.shape[0]] = start
+    return x
+
+
+def solve_mpne_batch(models: Sequence[Any], k: int, ties: str = "uniform", method: str = "auto",
+                     tol: float = 1e-8, max_iter: Optional[int] = None, step: Optional[float] = None,
+                     init: Any = None) -> List[MPNEResult]:
+    """:func:`solve_mpne` for many prompts at once (one model each, sizes may differ):
+    every iteration advances all unconverged prompts together, one batched kernel
+    call for all of them. ``init``: a starting policy per prompt (or None entries).
+    Returns one result per prompt, in order, each with its own certificate."""
+    clock = Clock()
+    batch = PromptBatch([checked_model(model) for model in models]) if models else None
+    if batch is None:
+        raise ValueError("models: needs at least one prompt")
+    k = as_count(k, "k")
+    code = tie_code(ties)
+    if ties not in GAMES:
+        raise ValueError(f"ties: the alignment game is solved under 'uniform' or 'strict' ties (Definition 4.2; "
+                         f"the strict game certifies the paper's 'weak' level), got {ties!r}; for the best "
+                         f"policy under another convention use solve_optimal")
+    method = as_choice(method, METHODS, "method")
+    tol = as_tolerance(tol)
+    max_iter = as_count(max_iter, "max_iter") if max_iter is not None else _DEFAULT_MAX_ITER[method]
+    step = as_positive_real(step, "step") if step is not None else None
+    x = _initial(batch, init)
+    search = _Search(batch, k, code, x)
+    level_ties = mirror_ties(ties)
+    rows = batch.all
+
+    if method == "hedge":
+        iterates, regret, last, rounds = _hedge(search, rows, x, tol, max_iter, step)
+        mixtures = [ProductMixture(np.stack([it[p, :batch.sizes[p]] for it in iterates[:rounds[p]]]),
+                                   np.full(int(rounds[p]), 1.0 / rounds[p]), k) for p in rows]
+        certs = [certify(batch.models[p], mixture, None, ties=level_ties, tol=tol) for p, mixture in zip(rows, mixtures)]
+        histories = search.histories()
+        return [MPNEResult(policy=mixtures[p], robust_level=certs[p].robust_level, exploitability=float(regret[p]),
+                           iterations=int(rounds[p]), wall_time=clock(), converged=bool(regret[p] <= tol),
+                           certificate=certs[p], method="hedge", k=k, ties=ties,
+                           evaluations=int(batch.passes[p] + rounds[p]), history=histories[p],
+                           level_ties=level_ties, last_iterate=last[p, :batch.sizes[p]].copy()) for p in rows]
+
+    used = method
+    if method == "pga":
+        _pga(search, rows, x, tol, max_iter, 1.0 if step is None else step)
+    elif method == "extragradient":
+        extragradient(search, rows, x, tol, max_iter, step)
+    elif k == 1 and ties == "uniform":
+        # the k = 1 uniform game is constant-sum: its symmetric equilibria are the maximal lotteries
+        used = "auto (maximal lottery)"
+        for p in rows:
+            pi, _, iterations, _, history = maximal_lottery(batch.models[p].pairwise("uniform"), tol=min(tol, 1e-12))
+            search.best_x[p, :pi.shape[0]] = pi
+            search.iterations[p] = iterations
+            search._trace_rows.append(np.full(len(history), p))
+            search._trace_values.append(np.asarray(history))
+            batch.passes[p] += 1
+    else:
+        # fast start (self-tuning projected gradient); Newton on the support where it is
+        # cheaper than continuing; extragradient (convergent on every monotone game) if stalled
+        polish = min(tol, 1e-12)
+        adaptive_pga(search, rows, x, tol, min(max_iter, 500), stop=1e-4)
+        newton_polish(search, _newton_pays(search, rows, polish))
+        for phase in (adaptive_pga, extragradient):
+            left = rows[(search.best_ex > tol) & (search.iterations < max_iter)]
+            if not left.size:
+                break
+            budget = int(max_iter - search.iterations[left].min())
+            if phase is adaptive_pga:
+                adaptive_pga(search, left, search.best_x[left].copy(), tol, min(budget, 500))
+            else:
+                extragradient(search, left, search.best_x[left].copy(), tol, budget, step)
+        newton_polish(search, _newton_pays(search, rows, polish))
+    policies = search.best_x
+    policies /= policies.sum(axis=1, keepdims=True)
+    certs = certificates(batch, policies, k, level_ties, tol)
+    histories = search.histories()
+    results = []
+    for p in rows:
+        cert = certs[p]
+        expl = float(cert.exploitability) if cert.exploitability is not None else math.inf
+        pi = policies[p, :batch.sizes[p]].copy()
+        results.append(MPNEResult(policy=pi, robust_level=cert.robust_level, exploitability=expl,
+                                  iterations=int(search.iterations[p]), wall_time=clock(), converged=expl <= tol,
+                                  certificate=cert, method=used, k=k, ties=ties,
+                                  evaluations=int(batch.passes[p]), history=histories[p],
+                                  level_ties=level_ties, last_iterate=pi))
+    return results
 
 
 def solve_mpne(model: Any, k: int, ties: str = "uniform", method: str = "auto", tol: float = 1e-8,
@@ -307,70 +495,7 @@ def solve_mpne(model: Any, k: int, ties: str = "uniform", method: str = "auto", 
     ``method``: ``"auto"``, ``"pga"`` (Prop. D.2), ``"extragradient"`` or
     ``"hedge"`` (Prop. D.3; returns the averaged :class:`~ualign.ProductMixture`).
     ``step``: fixed step size (default: adaptive; 1.0 for ``"pga"``).
-    ``init``: starting policy of the iterative methods (default uniform; the exact
-    k = 1 uniform path of ``"auto"`` needs none).
+    ``init``: starting policy of the iterative methods (default uniform).
+    The batch of one of :func:`solve_mpne_batch`.
     """
-    clock = Clock()
-    model = checked_model(model)
-    k = as_count(k, "k")
-    tie_code(ties)
-    if ties not in GAMES:
-        raise ValueError(f"ties: the alignment game is solved under 'uniform' or 'strict' ties (Definition 4.2; "
-                         f"the strict game certifies the paper's 'weak' level), got {ties!r}; for the best "
-                         f"policy under another convention use solve_optimal")
-    method = as_choice(method, METHODS, "method")
-    tol = as_tolerance(tol)
-    max_iter = as_count(max_iter, "max_iter") if max_iter is not None else _DEFAULT_MAX_ITER[method]
-    step = as_positive_real(step, "step") if step is not None else None
-    m = model.n_responses
-    x0 = as_optional_distribution(init, "init", m)
-    x = np.full(m, 1.0 / m) if x0 is None else x0.copy()
-    kern = Kernels(model, k, ties)
-    history: List[float] = []
-    level_ties = mirror_ties(ties)
-    used = method
-    extra_passes = 0
-
-    if method == "hedge":
-        iterates, _, regret, last, T = _hedge(kern, x, tol, max_iter, step, history)
-        policy: Any = ProductMixture(iterates, np.full(T, 1.0 / T), k)
-        cert = certify(model, policy, None, ties=level_ties, tol=tol)
-        return MPNEResult(policy=policy, robust_level=cert.robust_level, exploitability=regret, iterations=T,
-                          wall_time=clock(), converged=regret <= tol, certificate=cert, method="hedge", k=k,
-                          ties=ties, evaluations=kern.passes + T, history=tuple(history), level_ties=level_ties,
-                          last_iterate=last)
-
-    iterations = 0
-    if method == "pga":
-        best, iterations = _pga(kern, x, tol, max_iter, 1.0 if step is None else step, history)
-    elif method == "extragradient":
-        best, iterations = extragradient(kern, x, tol, max_iter, step, history)
-    elif k == 1 and ties == "uniform":
-        # the k = 1 uniform game is constant-sum: its symmetric equilibria are the maximal lotteries
-        pi, _, iterations, _, lottery_history = maximal_lottery(model.pairwise("uniform"), tol=min(tol, 1e-12))
-        history.extend(lottery_history)
-        extra_passes = 1
-        best = _Best(pi, kern.u(pi))
-        used = "auto (maximal lottery)"
-    else:
-        # fast start (self-tuning projected gradient); Newton on the support when it is
-        # cheaper than continuing; extragradient (convergent on every monotone game) if stalled
-        polish = min(tol, 1e-12)
-        best, iterations = adaptive_pga(kern, x, tol, min(max_iter, 500), history, stop=1e-4)
-        if _newton_pays(kern, best, history, polish):
-            iterations += newton_polish(kern, best, history)
-        if best.ex > tol and iterations < max_iter:
-            best, more = adaptive_pga(kern, best.x, tol, min(max_iter - iterations, 500), history)
-            iterations += more
-        if best.ex > tol and iterations < max_iter:
-            best, more = extragradient(kern, best.x, tol, max_iter - iterations, step, history, best=best)
-            iterations += more
-        if _newton_pays(kern, best, history, polish):
-            iterations += newton_polish(kern, best, history)
-    pi = normalised(best.x)
-    cert = certify(model, pi, k, ties=level_ties, tol=tol)
-    expl = float(cert.exploitability) if cert.exploitability is not None else math.inf
-    return MPNEResult(policy=pi, robust_level=cert.robust_level, exploitability=expl, iterations=iterations,
-                      wall_time=clock(), converged=expl <= tol, certificate=cert, method=used, k=k, ties=ties,
-                      evaluations=kern.passes + extra_passes + 1, history=tuple(history), level_ties=level_ties,
-                      last_iterate=pi)
+    return solve_mpne_batch([model], k, ties, method, tol, max_iter, step, None if init is None else [init])[0]

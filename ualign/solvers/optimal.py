@@ -26,7 +26,7 @@ cutting planes) bounds ``F`` from below; a linear program picks the best one.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,9 +34,9 @@ from .._validate import as_count, as_tolerance, mirror_ties, tie_code
 from ._common import (Array, Clock, Kernels, checked_model, cut_lower_bound, dual_lower_bound, minimax_lp,
                       normalised, project_simplex)
 from .certify import certify
-from .mpne import solve_mpne
+from .mpne import solve_mpne, solve_mpne_batch
 from .nlhf import _maxmin_lp
-from .results import OptimalResult
+from .results import MPNEResult, OptimalResult
 
 
 def _jacobian_affordable(kern: Kernels, rows: int, repeats: int = 1, seconds: float = 0.05) -> bool:
@@ -195,6 +195,36 @@ def _saddle_extragradient(kern: Kernels, x: Array, tol: float, max_iter: int, hi
     return iterations
 
 
+_UNIFORM_METHOD = "mpne (uniform ties: optimum = k/(k+1))"
+
+
+def _from_uniform_mpne(mp: MPNEResult, wall_time: float, tol: float) -> OptimalResult:
+    """Under uniform ties the optimum is k/(k+1), attained by the MPNE; its
+    exploitability is the certified gap."""
+    cert = mp.certificate
+    upper = max(cert.target, cert.robust_level)
+    gap = upper - cert.robust_level
+    return OptimalResult(policy=mp.policy, robust_level=cert.robust_level, exploitability=cert.exploitability,
+                         iterations=mp.iterations, wall_time=wall_time, converged=gap <= tol, certificate=cert,
+                         method=_UNIFORM_METHOD, k=mp.k, ties="uniform", evaluations=mp.evaluations,
+                         history=mp.history or (gap,), upper_bound=upper, gap=gap)
+
+
+def solve_optimal_batch(models: Sequence[Any], k: int, ties: str = "uniform", tol: float = 1e-8,
+                        max_iter: int = 200, init: Any = None) -> List[OptimalResult]:
+    """:func:`solve_optimal` for many prompts. Under ``"uniform"`` ties every prompt's
+    optimum is its MPNE, solved for all prompts together (:func:`solve_mpne_batch`,
+    warm-started from ``init``); under the other conventions each prompt runs the
+    per-prompt convex program in turn."""
+    tie_code(ties)
+    tol = as_tolerance(tol)
+    if ties != "uniform":
+        return [solve_optimal(model, k, ties, tol=tol, max_iter=max_iter) for model in models]
+    clock = Clock()
+    results = solve_mpne_batch(models, k, "uniform", tol=tol, init=init)
+    return [_from_uniform_mpne(mp, clock(), tol) for mp in results]
+
+
 def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
                   max_iter: int = 200) -> OptimalResult:
     """The single-output policy with the highest robust level ``f(pi, k)`` under
@@ -226,10 +256,7 @@ def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
                              history=tuple(history) or (gap,), upper_bound=upper, gap=gap)
 
     if ties == "uniform":
-        mp = solve_mpne(model, k, "uniform", tol=tol)
-        history.extend(mp.history)
-        return finish(np.asarray(mp.policy), k / (k + 1), "mpne (uniform ties: optimum = k/(k+1))",
-                      mp.iterations, mp.evaluations)
+        return _from_uniform_mpne(solve_mpne(model, k, "uniform", tol=tol), clock(), tol)
     if k == 1:
         P = model.pairwise(ties)
         pi, q = _maxmin_lp(P)

@@ -1,0 +1,180 @@
+"""Prompts of ragged sizes as one batch: the unit every solver iterates on.
+
+A :class:`PromptBatch` holds ``P`` preference models (one per prompt, ``m_p``
+responses each) and offers their exact kernels on padded ``(P, W)`` arrays,
+``W = max_p m_p``; entries past ``m_p`` are zero on input and output. Populations
+of rankings go to the compiled batch kernels (one call for all prompts, OpenMP
+across prompts, the bits of the per-prompt kernels); other models are called one
+by one. A single prompt is a batch of one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import _core_loader
+from .model import PreferenceModel
+from .operands import _products
+
+Array = NDArray[np.float64]
+Rows = NDArray[np.intp]
+
+_ONE = np.ones(1)
+
+
+class PromptBatch:
+    """The models of ``P`` prompts and their kernels on padded arrays.
+
+    ``rows`` arguments select prompts (indices into the batch); results have one
+    row per selected prompt. Counts the kernel passes it makes, per prompt.
+    """
+
+    def __init__(self, models: Sequence[PreferenceModel]) -> None:
+        from .ranking import RankingPopulation
+
+        self.models: List[PreferenceModel] = list(models)
+        self.sizes = np.array([model.n_responses for model in self.models], dtype=np.int64)
+        self.width = int(self.sizes.max())
+        self.mask: NDArray[np.bool_] = np.arange(self.width)[None, :] < self.sizes[:, None]
+        self.compiled = np.array([type(model) is RankingPopulation for model in self.models], dtype=bool)
+        self.voters = np.array([model.n_voters for model in self.models], dtype=np.int64)
+        #: kernel passes (utility evaluations or VJPs) per prompt, and Jacobian rows
+        self.passes = np.zeros(len(self.models), dtype=np.int64)
+        #: wall time of the utility kernels, and the work (sum of n_p m_p) they covered
+        self.u_seconds = 0.0
+        self.u_work = 0.0
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    @property
+    def all(self) -> Rows:
+        return np.arange(len(self.models))
+
+    def _split(self, rows: Rows) -> Tuple[Rows, Rows]:
+        """Positions (within ``rows``) of compiled and of other prompts."""
+        compiled = self.compiled[rows]
+        return np.flatnonzero(compiled), np.flatnonzero(~compiled)
+
+    def _stores(self, rows: Rows) -> List[object]:
+        return [self.models[p]._store for p in rows]  # type: ignore[attr-defined]
+
+    def utilities(self, pi: Array, k: int, ties: int, rows: Rows) -> Array:
+        """``u[j, y] = P[y ≻ pi_j^{⊗k}]`` for the prompts ``rows`` (``pi`` has one row each)."""
+        start = time.perf_counter()
+        out = np.zeros_like(pi)
+        mask = self.mask[rows]
+        fast, slow = self._split(rows)
+        if fast.size:
+            sub = mask[fast]
+            flat = _core_loader.core().batch_utilities(self._stores(rows[fast]), pi[fast][sub],
+                                                       np.full(fast.size, k, dtype=np.int64), ties)
+            block = np.zeros((fast.size, self.width))
+            block[sub] = flat
+            out[fast] = block
+        for j in slow:
+            m = int(self.sizes[rows[j]])
+            out[j, :m] = self.models[rows[j]]._beats(_products(pi[j, None, :m], _ONE, k), ties)
+        self.passes[rows] += 1
+        self.u_seconds += time.perf_counter() - start
+        self.u_work += float((self.voters[rows] * self.sizes[rows]).sum())
+        return out
+
+    def utilities_vjp(self, pi: Array, q: Array, k: int, ties: int, rows: Rows) -> Tuple[Array, Array]:
+        """``(u, g)`` per prompt: the utilities and ``g = ∇_pi Σ_y q_y u_y``, one pass each."""
+        u = np.zeros_like(pi)
+        g = np.zeros_like(pi)
+        mask = self.mask[rows]
+        fast, slow = self._split(rows)
+        if fast.size:
+            sub = mask[fast]
+            flat_u, flat_g = _core_loader.core().batch_utilities_vjp(
+                self._stores(rows[fast]), pi[fast][sub], q[fast][sub], np.full(fast.size, k, dtype=np.int64), ties)
+            for out, flat in ((u, flat_u), (g, flat_g)):
+                block = np.zeros((fast.size, self.width))
+                block[sub] = flat
+                out[fast] = block
+        for j in slow:
+            m = int(self.sizes[rows[j]])
+            u[j, :m], g[j, :m] = self.models[rows[j]]._utilities_vjp(
+                np.ascontiguousarray(pi[j, :m]), np.ascontiguousarray(q[j, :m]), k, ties)
+        self.passes[rows] += 1
+        return u, g
+
+    def jacobian(self, pi: Array, k: int, ties: int, rows: Rows, selected: NDArray[np.bool_]) -> Array:
+        """``J[j, a, z] = ∂u_y/∂pi_z`` for the ``a``-th selected response ``y`` of prompt
+        ``rows[j]`` (``selected[j]`` marks them), padded with zeros to the largest
+        selection. One pass per prompt for populations of rankings; one VJP per
+        row for other models."""
+        counts = selected.sum(axis=1)
+        depth = int(counts.max(initial=0))
+        out = np.zeros((rows.size, depth, self.width))
+        fast, slow = self._split(rows)
+        if fast.size and depth:
+            mask = self.mask[rows[fast]]
+            members = np.nonzero(selected[fast])[1]
+            starts = np.zeros(fast.size + 1, dtype=np.int64)
+            np.cumsum(counts[fast], out=starts[1:])
+            flat = _core_loader.core().batch_jacobian_rows(
+                self._stores(rows[fast]), pi[fast][mask], members.astype(np.int64), starts,
+                np.full(fast.size, k, dtype=np.int64), ties)
+            position = 0
+            for j, p in zip(fast, rows[fast]):
+                m, c = int(self.sizes[p]), int(counts[j])
+                out[j, :c, :m] = flat[position:position + c * m].reshape(c, m)
+                position += c * m
+            self.passes[rows[fast]] += 1
+        for j in slow:
+            p = rows[j]
+            m = int(self.sizes[p])
+            e = np.zeros(m)
+            for a, y in enumerate(np.flatnonzero(selected[j])):
+                e[y] = 1.0
+                out[j, a, :m] = self.models[p]._utilities_vjp(np.ascontiguousarray(pi[j, :m]), e, k, ties)[1]
+                e[y] = 0.0
+            self.passes[p] += int(counts[j])
+        return out
+
+    def seconds_per_work(self) -> float:
+        """Measured seconds of the utility kernels per unit of work (voter x response)."""
+        return self.u_seconds / self.u_work if self.u_work else 0.0
+
+    def uniform(self, rows: Optional[Rows] = None) -> Array:
+        """The uniform policy of every prompt (zero padding)."""
+        rows = self.all if rows is None else rows
+        return self.mask[rows] / self.sizes[rows, None].astype(np.float64)  # type: ignore[no-any-return]
+
+    def padded(self, policies: Sequence[Array], rows: Rows) -> Array:
+        """Per-prompt vectors as one padded array."""
+        out = np.zeros((rows.size, self.width))
+        for j, p in enumerate(rows):
+            out[j, :self.sizes[p]] = policies[j]
+        return out
+
+
+def project_rows(v: Array, mask: NDArray[np.bool_]) -> Array:
+    """The Euclidean projection of every row of ``v`` (its entries under ``mask``)
+    onto the probability simplex; zero elsewhere. Sort-based, O(W log W) a row."""
+    width = v.shape[1]
+    s = -np.sort(-np.where(mask, v, -np.inf), axis=1)
+    valid = np.isfinite(s)
+    css = np.cumsum(np.where(valid, s, 0.0), axis=1) - 1.0
+    candidate = valid & (s - css / np.arange(1, width + 1) > 0)
+    rho = width - 1 - np.argmax(candidate[:, ::-1], axis=1)
+    theta = css[np.arange(v.shape[0]), rho] / (rho + 1)
+    x = np.where(mask, np.maximum(v - theta[:, None], 0.0), 0.0)
+    return x / x.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def masked_max(u: Array, mask: NDArray[np.bool_]) -> Array:
+    """Row maxima over the valid entries."""
+    return np.where(mask, u, -np.inf).max(axis=1)  # type: ignore[no-any-return]
+
+
+def exploitability_rows(x: Array, u: Array, mask: NDArray[np.bool_]) -> Array:
+    """``max_y u_y - Σ_y x_y u_y`` per row."""
+    return masked_max(u, mask) - np.einsum("pw,pw->p", x, u)  # type: ignore[no-any-return]
