@@ -334,9 +334,9 @@ def _audit_multiset(model: PreferenceModel, rho: MultisetPolicy, ties: str) -> D
 
 
 def _batch_solvers() -> Dict[str, Callable[..., Any]]:
-    from .solvers import solve_mpne_batch, solve_optimal_batch
+    from .solvers import solve_mpne_batch, solve_nlhf_batch, solve_optimal_batch
 
-    return {"mpne": solve_mpne_batch, "optimal": solve_optimal_batch}
+    return {"nlhf": solve_nlhf_batch, "mpne": solve_mpne_batch, "optimal": solve_optimal_batch}
 
 
 #: The game whose MPNE is audited under each level convention.
@@ -365,8 +365,19 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
     def vector(p: int, policy: Any) -> NDArray[np.float64]:
         return as_distribution(policy, f"{method} policy of prompt {labels[p]!r}", size=models[p].n_responses)
 
-    if method in ("nlhf", "rlhf"):  # one policy per prompt, audited for every k
+    if method == "nlhf":  # one policy per prompt, audited for every k; a block of prompts at a time
         policies: List[Any] = []
+        for start in range(0, n_prompts, _SOLVER_BLOCK):
+            rows = list(range(start, min(start + _SOLVER_BLOCK, n_prompts)))
+            try:
+                results = _batch_solvers()["nlhf"]([models[p] for p in rows], ties=ties)
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"prompts {labels[rows[0]]!r}..{labels[rows[-1]]!r}: {method}: {error}") from error
+            policies.extend(vector(p, result.policy) for p, result in zip(rows, results))
+            update(len(rows))
+        return _audit_fixed(models, policies, ks, ties, update, count=False)
+    if method == "rlhf":  # one policy per prompt, audited for every k
+        policies = []
         for p in range(n_prompts):
             policies.append(vector(p, solve(p)))
             update(1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .certify import Certificate, certify
 from .committee import solve_committee
 from .mpne import solve_mpne, solve_mpne_batch
-from .nlhf import maximal_lottery, solve_nlhf
+from .nlhf import maximal_lotteries, maximal_lottery, solve_nlhf, solve_nlhf_batch
 from .optimal import solve_optimal, solve_optimal_batch
 from .rlhf import bradley_terry, rlhf_policy
 from .results import (CommitteeResult, MPNEResult, NLHFResult, OptimalResult, RLHFResult,
@@ -22,12 +22,14 @@ __all__ = [
     "SolverResult",
     "bradley_terry",
     "certify",
+    "maximal_lotteries",
     "maximal_lottery",
     "rlhf_policy",
     "solve_committee",
     "solve_mpne",
     "solve_mpne_batch",
     "solve_nlhf",
+    "solve_nlhf_batch",
     "solve_optimal",
     "solve_optimal_batch",
 ]

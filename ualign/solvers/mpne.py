@@ -45,7 +45,7 @@ from ..batch import PromptBatch, Rows, exploitability_rows, masked_max, project_
 from ..operands import ProductMixture
 from ._common import Array, Clock, checked_model
 from .certify import certificates, certify
-from .nlhf import maximal_lottery
+from .nlhf import maximal_lotteries
 from .results import MPNEResult
 
 METHODS = ("auto", "pga", "extragradient", "hedge")
@@ -442,8 +442,8 @@ def solve_mpne_batch(models: Sequence[Any], k: int, ties: str = "uniform", metho
     elif k == 1 and ties == "uniform":
         # the k = 1 uniform game is constant-sum: its symmetric equilibria are the maximal lotteries
         used = "auto (maximal lottery)"
-        for p in rows:
-            pi, _, iterations, _, history = maximal_lottery(batch.models[p].pairwise("uniform"), tol=min(tol, 1e-12))
+        lotteries = maximal_lotteries([model.pairwise("uniform") for model in batch.models], tol=min(tol, 1e-12))
+        for p, (pi, _, iterations, _, history) in zip(rows, lotteries):
             search.best_x[p, :pi.shape[0]] = pi
             search.iterations[p] = iterations
             search._trace_rows.append(np.full(len(history), p))
