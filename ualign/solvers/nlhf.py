@@ -201,9 +201,10 @@ _PLAYED = 1e-9
 #: policy for the solver's pair to be read as strictly complementary.
 _MARGIN = 1e-9
 #: The support LP finds the responses one optimal policy plays with probability
-#: at least ``1 / _SUPPORT_SCALE`` each, over the set relaxed by ``_SUPPORT_SLACK``
-#: (a set that is a single point is otherwise infeasible by rounding to HiGHS).
-_SUPPORT_SCALE = 1e7
+#: at least ``1 / _SUPPORT_SCALE`` each (larger scales defeat HiGHS's tolerances),
+#: over the set relaxed by ``_SUPPORT_SLACK`` (a set that is a single point can
+#: otherwise be infeasible by rounding).
+_SUPPORT_SCALE = 1e5
 _SUPPORT_SLACK = 1e-12
 #: Singular values below this times the largest count as zero (the set's dimension).
 RANK_TOLERANCE = 1e-9
@@ -213,6 +214,8 @@ _VERTEX_TOL = 1e-9
 #: linear programs give a subset of the vertices (``complete=False``).
 _VERTEX_BUDGET = 200_000
 _VERTEX_CHUNK = 10_000
+#: Subsets of constraints whose determinant is below this are not a vertex's basis.
+_REGULAR = 1e-12
 
 Mask = NDArray[np.bool_]
 
@@ -233,16 +236,17 @@ def _supports_of_pair(P: Array, p: Array, q: Array, low: float, high: float) -> 
 
 
 def _largest_support(G: Array, value: float) -> Mask:
-    """The responses some ``p`` in ``{p in the simplex : Gᵀp >= value}`` plays: one LP,
-    ``max sum_y s_y`` with ``0 <= s_y <= min(1, _SUPPORT_SCALE p_y)``. The set is
-    convex, so one point plays all of them and the optimum sets ``s_y = 1`` exactly there."""
+    """The responses some ``p`` in ``{p in the simplex : Gᵀp >= value}`` plays. The set
+    is convex, so one point plays all of them; on its cone ``{x >= 0 : Gᵀx >= value sum x}``
+    the LP ``max sum_y s_y`` with ``0 <= s_y <= min(1, x_y)``, ``sum x <= _SUPPORT_SCALE``
+    sets ``s_y = 1`` exactly there (with all coefficients O(1))."""
     m = G.shape[0]
     c = np.concatenate([np.zeros(m), -np.ones(m)])
-    A_ub = np.block([[-G.T, np.zeros((m, m))], [-_SUPPORT_SCALE * np.eye(m), np.eye(m)]])
-    b_ub = np.concatenate([np.full(m, _SUPPORT_SLACK - value), np.zeros(m)])
-    A_eq = np.concatenate([np.ones(m), np.zeros(m)])[None, :]
-    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=np.ones(1),
-                  bounds=[(0.0, None)] * m + [(0.0, 1.0)] * m)
+    A_ub = np.block([[(value - _SUPPORT_SLACK) - G.T, np.zeros((m, m))],
+                     [-np.eye(m), np.eye(m)],
+                     [np.ones((1, m)), np.zeros((1, m))]])
+    b_ub = np.concatenate([np.zeros(2 * m), [_SUPPORT_SCALE]])
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=[(0.0, None)] * m + [(0.0, 1.0)] * m)
     if res.status != 0:
         raise RuntimeError(f"HiGHS failed on the support linear program: {res.message}")
     played: Mask = res.x[m:] > 0.5
@@ -250,9 +254,11 @@ def _largest_support(G: Array, value: float) -> Mask:
 
 
 def _distinct(points: Array) -> Array:
-    """``points`` without repeats (within ``_VERTEX_TOL``), in order."""
+    """``points`` without repeats (within ``_VERTEX_TOL``). A degenerate vertex is found
+    by many bases: first merge the copies that round alike, then compare the rest."""
+    _, first = np.unique(np.round(points, 7), axis=0, return_index=True)
     kept: List[Array] = []
-    for x in points:
+    for x in points[np.sort(first)]:
         if not any(float(np.abs(x - y).max()) <= _VERTEX_TOL for y in kept):
             kept.append(x)
     return np.array(kept)
@@ -280,7 +286,7 @@ def _vertices(G: Array, h: Array, directions: Array) -> Tuple[Array, bool]:
         if chunk.shape[0] == 0:
             break
         A, b = G[chunk], h[chunk]
-        regular = np.linalg.svd(A, compute_uv=False)[:, -1] > RANK_TOLERANCE
+        regular = np.abs(np.linalg.det(A)) > _REGULAR   # unit rows: |det| <= 1
         t = np.linalg.solve(A[regular], b[regular][:, :, None])[:, :, 0]
         feasible = (t @ G.T - h[None, :] <= _VERTEX_TOL).all(axis=1)
         found.extend(t[feasible])
