@@ -334,7 +334,7 @@ def _lottery_set(P: Array, ties: str, symmetric: bool, p: Array, q: Optional[Arr
         rhs = np.zeros(B.shape[0])
         rhs[-1] = 1.0
         w0 = np.linalg.lstsq(B, rhs, rcond=None)[0]
-        # C w >= 0: x >= 0, and every response outside the opponents' support loses or ties
+        # C w >= 0: x >= 0, and x beats or ties every response off the opponents' support
         C = np.zeros((s + m - int(opposed.sum()), s + 1))
         C[:s, :s] = np.eye(s)
         C[s:, :s] = P[np.ix_(played, ~opposed)].T
@@ -363,6 +363,11 @@ def solve_nlhf(model: Any, ties: str = "uniform", method: str = "auto", tol: flo
     scipy's HiGHS (``"lp"``); the result is the k = 1 MPNE. Under ``"strict"`` or
     ``"weak"`` ties it is ``argmax_pi min_z P[pi ≻ z]`` for that convention (an LP).
     ``tol`` bounds the exploitability of the returned policy (uniform/half).
+
+    ``result.unique`` says whether this is the only maximal lottery, and
+    ``result.lotteries`` describes the set of all of them (dimension, vertices,
+    coordinate ranges); :func:`nlhf_level_range` gives the range of robust levels
+    over that set at any ``k``.
     """
     clock = Clock()
     model = checked_model(model)

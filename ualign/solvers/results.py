@@ -82,8 +82,8 @@ class MaximalLotterySet:
     (``support``) and those some optimal opponent plays (a strictly complementary
     pair of the linear program): every optimal policy lives on ``support`` and
     ties every response of the opponent's support, and the dimension is that of
-    this system of equations. Singular values below ``RANK_TOLERANCE`` times the
-    largest count as zero; ``rank_gap`` says how clear that cut was.
+    this system of equations. Singular values below ``ualign.solvers.nlhf.RANK_TOLERANCE``
+    times the largest count as zero; ``rank_gap`` says how clear that cut was.
     """
 
     #: Tie convention of the pairwise matrix ``P``.
