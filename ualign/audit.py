@@ -39,10 +39,14 @@ SOLVERS = {"nlhf": "solve_nlhf", "rlhf": "rlhf_policy", "mpne": "solve_mpne", "o
            "committee": "solve_committee"}
 
 #: Columns of the result, in order.
-COLUMNS = ("prompt", "method", "k", "robust_level", "bound", "opponent", "best_response", "best_utility",
+COLUMNS = ("prompt", "method", "k", "robust_level", "level_low", "level_high", "bound", "opponent", "best_response",
+           "best_utility",
            "exploitability")
 
 _FIELDS = ("robust_level", "opponent", "best_response", "best_utility", "exploitability")
+#: The range of robust levels over a method's set of optimal policies: they differ
+#: from ``robust_level`` only for NLHF when the maximal lottery is not unique.
+_RANGE_FIELDS = ("level_low", "level_high")
 _INT_FIELDS = ("opponent", "best_response")
 # Prompts per call of the C++ batch kernel: the progress bar's granularity, no
 # effect on results. Large, because every call ends in a barrier where all threads
@@ -94,7 +98,11 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
     -------
     One row per (prompt, method, k), ordered by prompt, then method (in the
     order given), then k, with the columns :data:`COLUMNS`: ``robust_level`` =
-    ``min_y P[pi^{⊗k} ≻ y]``, ``bound`` = ``k/(k+1)``, ``opponent`` (the ``y``
+    ``min_y P[pi^{⊗k} ≻ y]``, ``level_low`` / ``level_high`` = the smallest and
+    largest robust level over the method's set of optimal policies (equal to
+    ``robust_level`` except for ``"nlhf"`` when the maximal lottery is not unique:
+    then ``robust_level`` is that of the lottery the solver returned, and the range
+    covers every maximal lottery), ``bound`` = ``k/(k+1)``, ``opponent`` (the ``y``
     attaining the robust level), ``best_response`` and ``best_utility`` (the
     deviation maximising ``u_y = P[y ≻ pi^{⊗k}]`` and its utility) and
     ``exploitability`` = ``max_y u_y - sum_y pi(y) u_y``. For ``"committee"``
@@ -248,8 +256,8 @@ def _assemble(blocks: List[Dict[str, NDArray[Any]]], present: List[NDArray[np.bo
     mask = np.stack(present, axis=1)  # (P, J)
     columns: Columns = {}
     selected = np.repeat(mask.reshape(-1), n_ks)
-    for field in _FIELDS:
-        stacked = np.stack([block[field] for block in blocks], axis=1)  # (P, J, K)
+    for field in _FIELDS + _RANGE_FIELDS:
+        stacked = np.stack([block.get(field, block["robust_level"]) for block in blocks], axis=1)  # (P, J, K)
         columns[field] = stacked.reshape(-1)[selected]
     grid_p, grid_j, grid_k = np.meshgrid(np.arange(n_prompts), np.arange(len(methods)), np.arange(n_ks),
                                          indexing="ij")
@@ -366,7 +374,10 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
         return as_distribution(policy, f"{method} policy of prompt {labels[p]!r}", size=models[p].n_responses)
 
     if method == "nlhf":  # one policy per prompt, audited for every k; a block of prompts at a time
+        from .solvers.nlhf import nlhf_level_range
+
         policies: List[Any] = []
+        lotteries: List[Any] = []
         for start in range(0, n_prompts, _SOLVER_BLOCK):
             rows = list(range(start, min(start + _SOLVER_BLOCK, n_prompts)))
             try:
@@ -374,8 +385,17 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
             except (ValueError, TypeError) as error:
                 raise type(error)(f"prompts {labels[rows[0]]!r}..{labels[rows[-1]]!r}: {method}: {error}") from error
             policies.extend(vector(p, result.policy) for p, result in zip(rows, results))
+            lotteries.extend(result.lotteries for result in results)
             update(len(rows))
-        return _audit_fixed(models, policies, ks, ties, update, count=False)
+        block = _audit_fixed(models, policies, ks, ties, update, count=False)
+        for field in _RANGE_FIELDS:
+            block[field] = block["robust_level"].copy()
+        for p in range(n_prompts):  # several maximal lotteries: the range of their levels
+            if not lotteries[p].unique:
+                for j, k in enumerate(ks):
+                    span = nlhf_level_range(models[p], int(k), ties, lotteries=lotteries[p])
+                    block["level_low"][p, j], block["level_high"][p, j] = span.min_level, span.max_level
+        return block
     if method == "rlhf":  # one policy per prompt, audited for every k
         policies = []
         for p in range(n_prompts):

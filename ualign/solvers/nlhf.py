@@ -14,20 +14,31 @@ zero-sum game ``A``: ``pi >= 0``, ``sum pi = 1``, ``A pi <= 0`` (then
 
 Under ``"strict"``/``"weak"`` ties the k = 1 maxmin ``max_pi min_z P[pi ≻ z]`` is
 solved by the LP (the matrix is not skew-symmetric).
+
+The maximal lottery need not be unique (e.g. an even number of voters split on a
+pair). The optimal policies form a polytope, ``NLHFResult.lotteries``
+(:class:`MaximalLotterySet`): its affine hull comes from the supports of a
+strictly complementary pair of the LP (every optimal policy lives on the policy
+side's support and ties every response the optimal opponents play), its vertices
+from enumerating the bases of the remaining inequalities. What NLHF guarantees at
+``k`` samples then depends on which maximal lottery is returned;
+:func:`nlhf_level_range` gives the range of ``f(pi, k)`` over the whole set.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import as_choice, as_count, as_tolerance, tie_code
+from .._validate import as_choice, as_count, as_tolerance, mirror_ties, tie_code
 from ..batch import PromptBatch
-from ._common import Array, Clock, checked_model, linprog, normalised
+from ._common import Array, Clock, Kernels, checked_model, cut_lower_bound, linprog, minimax_lp, normalised
 from .certify import certificates
-from .results import NLHFResult
+from .results import MaximalLotterySet, NLHFLevelRange, NLHFResult
 
 METHODS = ("auto", "ipm", "lp")
 
@@ -222,18 +233,19 @@ def solve_nlhf_batch(models: Sequence[Any], ties: str = "uniform", method: str =
     if method == "auto":
         method = "ipm" if symmetric else "lp"
     matrices = [model.pairwise(ties) for model in batch.models]
-    solved: List[Tuple[Array, int, List[float], float]] = []
+    solved: List[Tuple[Array, int, List[float], float, Optional[Array]]] = []
     if method == "ipm":
         for pi, _, iterations, _, history in maximal_lotteries(matrices, tol=tol, max_iter=max_iter):
-            solved.append((pi, iterations, history, 0.5))
+            solved.append((pi, iterations, history, 0.5, None))
     else:
         for P in matrices:
             pi, q = _maxmin_lp(P)
             upper = 0.5 if symmetric else (float((P @ q).max()) if q is not None else 1.0)
-            solved.append((pi, 1, [], upper))
-    certs = certificates(batch, batch.padded([pi for pi, _, _, _ in solved], batch.all), 1, ties, tol)
+            solved.append((pi, 1, [], upper, q))
+    certs = certificates(batch, batch.padded([pi for pi, _, _, _, _ in solved], batch.all), 1, ties, tol)
     results = []
-    for (pi, iterations, history, upper), P, cert in zip(solved, matrices, certs):
+    for (pi, iterations, history, upper, q), P, cert in zip(solved, matrices, certs):
+        lotteries = _lottery_set(P, ties, symmetric, pi, q)
         value = float((P.T @ pi).min())
         if symmetric:
             expl = cert.exploitability
@@ -246,8 +258,166 @@ def solve_nlhf_batch(models: Sequence[Any], ties: str = "uniform", method: str =
         results.append(NLHFResult(policy=pi, robust_level=cert.robust_level, exploitability=expl,
                                   iterations=iterations, wall_time=clock(), converged=converged, certificate=cert,
                                   method=method, k=1, ties=ties, evaluations=1, history=tuple(history), value=value,
-                                  upper_bound=max(upper, value)))
+                                  upper_bound=max(upper, value), unique=lotteries.unique, lotteries=lotteries))
     return results
+# -- the set of maximal lotteries -------------------------------------------------
+
+#: Probability above which a solver's policy counts as playing a response.
+_PLAYED = 1e-9
+#: Margin by which every unplayed response must lose against the other side's
+#: policy for the solver's pair to be read as strictly complementary.
+_MARGIN = 1e-9
+#: The support LP finds the responses one optimal policy plays with probability
+#: at least ``1 / _SUPPORT_SCALE`` each (larger scales defeat HiGHS's tolerances),
+#: over the set relaxed by ``_SUPPORT_SLACK`` (a set that is a single point can
+#: otherwise be infeasible by rounding).
+_SUPPORT_SCALE = 1e5
+_SUPPORT_SLACK = 1e-12
+#: Singular values below this times the largest count as zero (the set's dimension).
+RANK_TOLERANCE = 1e-9
+#: Constraint violation allowed of a vertex, and the distance under which two are one.
+_VERTEX_TOL = 1e-9
+#: At most this many d-subsets of constraints are tried as vertices; beyond it
+#: linear programs give a subset of the vertices (``complete=False``).
+_VERTEX_BUDGET = 200_000
+_VERTEX_CHUNK = 10_000
+#: Subsets of constraints whose determinant is below this are not a vertex's basis.
+_REGULAR = 1e-12
+
+Mask = NDArray[np.bool_]
+
+
+def _supports_of_pair(P: Array, p: Array, q: Array, low: float, high: float) -> Optional[Tuple[Mask, Mask]]:
+    """The supports of all optimal policies and of all optimal opponents, read off an
+    optimal pair ``(p, q)`` when it is strictly complementary: each response ``p``
+    leaves out loses strictly against ``q`` (so no optimal policy plays it), and each
+    opponent ``q`` leaves out is beaten strictly by ``p``. None when not clearly so.
+    ``low <= value <= high`` brackets the game's value."""
+    played, opposed = p > _PLAYED, q > _PLAYED
+    against_q = P @ q      # P[y ≻ q]
+    by_p = P.T @ p         # P[p ≻ z]
+    if ((against_q[~played] < low - _MARGIN).all() and (against_q[played] >= low - _MARGIN).all()
+            and (by_p[~opposed] > high + _MARGIN).all() and (by_p[opposed] <= high + _MARGIN).all()):
+        return played, opposed
+    return None
+
+
+def _largest_support(G: Array, value: float) -> Mask:
+    """The responses some ``p`` in ``{p in the simplex : Gᵀp >= value}`` plays. The set
+    is convex, so one point plays all of them; on its cone ``{x >= 0 : Gᵀx >= value sum x}``
+    the LP ``max sum_y s_y`` with ``0 <= s_y <= min(1, x_y)``, ``sum x <= _SUPPORT_SCALE``
+    sets ``s_y = 1`` exactly there (with all coefficients O(1))."""
+    m = G.shape[0]
+    c = np.concatenate([np.zeros(m), -np.ones(m)])
+    A_ub = np.block([[(value - _SUPPORT_SLACK) - G.T, np.zeros((m, m))],
+                     [-np.eye(m), np.eye(m)],
+                     [np.ones((1, m)), np.zeros((1, m))]])
+    b_ub = np.concatenate([np.zeros(2 * m), [_SUPPORT_SCALE]])
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=[(0.0, None)] * m + [(0.0, 1.0)] * m)
+    if res.status != 0:
+        raise RuntimeError(f"HiGHS failed on the support linear program: {res.message}")
+    played: Mask = res.x[m:] > 0.5
+    return played
+
+
+def _distinct(points: Array) -> Array:
+    """``points`` without repeats (within ``_VERTEX_TOL``). A degenerate vertex is found
+    by many bases: first merge the copies that round alike, then compare the rest."""
+    _, first = np.unique(np.round(points, 7), axis=0, return_index=True)
+    kept: List[Array] = []
+    for x in points[np.sort(first)]:
+        if not any(float(np.abs(x - y).max()) <= _VERTEX_TOL for y in kept):
+            kept.append(x)
+    return np.array(kept)
+
+
+def _vertices(G: Array, h: Array, directions: Array) -> Tuple[Array, bool]:
+    """Vertices of the bounded, full-dimensional polytope ``{t in R^d : G t <= h}``
+    (unit rows) and whether they are all of them. Every d-subset of constraints is
+    solved and kept when feasible; past ``_VERTEX_BUDGET`` subsets, the vertices are
+    instead the optima of the linear programs minimising and maximising ``c·t`` for
+    every row ``c`` of ``directions`` (a subset, containing every coordinate extreme)."""
+    n, d = G.shape
+    if math.comb(n, d) > _VERTEX_BUDGET:
+        optima = []
+        for c in np.concatenate([directions, -directions]):
+            res = linprog(c, A_ub=G, b_ub=h, bounds=(None, None))
+            if res.status != 0:
+                raise RuntimeError(f"HiGHS failed on a vertex of the maximal lotteries: {res.message}")
+            optima.append(res.x)
+        return _distinct(np.array(optima)), False
+    found: List[Array] = []
+    subsets = itertools.combinations(range(n), d)
+    while True:
+        chunk = np.array(list(itertools.islice(subsets, _VERTEX_CHUNK)), dtype=np.int64).reshape(-1, d)
+        if chunk.shape[0] == 0:
+            break
+        A, b = G[chunk], h[chunk]
+        regular = np.abs(np.linalg.det(A)) > _REGULAR   # unit rows: |det| <= 1
+        t = np.linalg.solve(A[regular], b[regular][:, :, None])[:, :, 0]
+        feasible = (t @ G.T - h[None, :] <= _VERTEX_TOL).all(axis=1)
+        found.extend(t[feasible])
+    return _distinct(np.array(found).reshape(-1, d)), True
+
+
+def _lottery_set(P: Array, ties: str, symmetric: bool, p: Array, q: Optional[Array]) -> MaximalLotterySet:
+    """The set of optimal policies of ``max_pi min_z (Pᵀ pi)_z`` around the optimal
+    pair ``(p, q)`` of a solver (``q``: an optimal opponent, or None).
+
+    With ``Y`` the responses some optimal policy plays and ``Z`` those some optimal
+    opponent plays, complementary slackness makes the set exactly
+    ``{x >= 0 on Y, 0 off Y : (Pᵀx)_z = v on Z, (Pᵀx)_z >= v off Z, sum x = 1}``
+    (``v`` is then the value), and a strictly complementary point satisfies every
+    inequality strictly: the set's dimension is that of the equations."""
+    m = P.shape[0]
+    if symmetric:
+        q, low, high = p, 0.5, 0.5   # the game is its own dual; its value is 1/2
+    else:
+        if q is None:
+            q = _maxmin_lp(-P.T)[0]
+        low, high = float((P.T @ p).min()), float((P @ q).max())
+    pair = _supports_of_pair(P, p, q, low, high)
+    if pair is None:
+        played = _largest_support(P, low)
+        opposed = played if symmetric else _largest_support(-P.T, -high)
+    else:
+        played, opposed = pair
+    support = np.flatnonzero(played)
+    s = support.size
+    # unknowns w = (x on the support, v)
+    B = np.zeros((int(opposed.sum()) + 1, s + 1))
+    B[:-1, :s] = P[np.ix_(played, opposed)].T
+    B[:-1, s] = -1.0
+    B[-1, :s] = 1.0
+    _, sigma, Vt = np.linalg.svd(B)
+    relative = sigma / sigma[0]
+    rank = int((relative > RANK_TOLERANCE).sum())
+    rank_gap = (float(relative[rank]) if rank < relative.size else 0.0, float(relative[rank - 1]))
+    dimension = s + 1 - rank
+    if dimension == 0:
+        vertices, complete = p[None, :].copy(), True
+    else:
+        N = Vt[rank:].T                                   # orthonormal directions of the affine hull
+        rhs = np.zeros(B.shape[0])
+        rhs[-1] = 1.0
+        w0 = np.linalg.lstsq(B, rhs, rcond=None)[0]
+        # C w >= 0: x >= 0, and x beats or ties every response off the opponents' support
+        C = np.zeros((s + m - int(opposed.sum()), s + 1))
+        C[:s, :s] = np.eye(s)
+        C[s:, :s] = P[np.ix_(played, ~opposed)].T
+        C[s:, s] = -1.0
+        G, h = -(C @ N), C @ w0
+        norms = np.linalg.norm(G, axis=1)
+        binding = norms > RANK_TOLERANCE                  # the others hold on the whole affine hull
+        G, h = G[binding] / norms[binding, None], h[binding] / norms[binding]
+        t, complete = _vertices(G, h, N[:s])
+        W = w0[None, :] + t @ N.T
+        vertices = np.zeros((t.shape[0], m))
+        vertices[:, support] = W[:, :s]
+        vertices = np.array([normalised(v) for v in vertices])
+    return MaximalLotterySet(ties=ties, value=low, unique=dimension == 0, dimension=dimension,
+                             support=support.astype(np.int64), vertices=vertices, complete=complete,
+                             lower=vertices.min(axis=0), upper=vertices.max(axis=0), rank_gap=rank_gap)
 
 
 def solve_nlhf(model: Any, ties: str = "uniform", method: str = "auto", tol: float = 1e-10,
@@ -260,6 +430,97 @@ def solve_nlhf(model: Any, ties: str = "uniform", method: str = "auto", tol: flo
     scipy's HiGHS (``"lp"``); the result is the k = 1 MPNE. Under ``"strict"`` or
     ``"weak"`` ties it is ``argmax_pi min_z P[pi ≻ z]`` for that convention (an LP).
     ``tol`` bounds the exploitability of the returned policy (uniform/half).
+
+    ``result.unique`` says whether this is the only maximal lottery, and
+    ``result.lotteries`` describes the set of all of them (dimension, vertices,
+    coordinate ranges); :func:`nlhf_level_range` gives the range of robust levels
+    over that set at any ``k``.
+
     The batch of one of :func:`solve_nlhf_batch`.
     """
     return solve_nlhf_batch([model], ties, method, tol, max_iter)[0]
+
+
+# -- what NLHF guarantees at k samples ---------------------------------------------
+
+#: Cutting planes are added for this many responses of highest utility per point.
+_CUT_ROWS = 32
+
+
+def nlhf_level_range(model: Any, k: int, ties: str = "uniform", lotteries: Optional[MaximalLotterySet] = None,
+                     tol: float = 1e-9, max_iter: int = 200) -> NLHFLevelRange:
+    """The smallest and largest robust level ``f(pi, k)`` over all maximal lotteries
+    ``pi`` under ``ties`` (which is also the convention of the pairwise matrix
+    defining them, as in :func:`solve_nlhf`).
+
+    When the maximal lottery is unique both ends are its level. Otherwise:
+    ``f(pi, k) = 1 - max_y P[y ≻' pi^{⊗k}]`` is concave in ``pi`` (each utility is
+    convex), so its minimum over the polytope is attained at a vertex — the minimum
+    over the vertices, exact when they were all enumerated
+    (``lotteries.complete``) — and its maximum is a convex program, solved by
+    Kelley's cutting planes over the convex hull of the vertices, whose LP dual
+    certifies ``max_level_bound``. ``exact`` says both ends are exact (the
+    vertices complete and the gap within ``tol``).
+
+    ``lotteries``: the set from ``solve_nlhf(model, ties=ties).lotteries`` (computed
+    when omitted), so that one solve serves every ``k``.
+    """
+    model = checked_model(model)
+    k = as_count(k, "k")
+    tie_code(ties)
+    tol = as_tolerance(tol)
+    max_iter = as_count(max_iter, "max_iter")
+    if lotteries is None:
+        lotteries = solve_nlhf(model, ties=ties).lotteries
+    if not isinstance(lotteries, MaximalLotterySet):
+        raise TypeError(f"lotteries: expected a MaximalLotterySet (solve_nlhf(...).lotteries), "
+                        f"got {type(lotteries).__name__}")
+    if lotteries.ties != ties:
+        raise ValueError(f"lotteries: the maximal lotteries under ties={lotteries.ties!r}, not ties={ties!r}")
+    if lotteries.vertices.shape[1] != model.n_responses:
+        raise ValueError(f"lotteries: policies over {lotteries.vertices.shape[1]} responses, "
+                         f"the model has {model.n_responses}")
+    kern = Kernels(model, k, mirror_ties(ties))
+    V = lotteries.vertices
+    values: List[float] = []
+    grads: List[Array] = []
+    points: List[Array] = []
+
+    def evaluate(p: Array, lam: Array) -> float:
+        """``max_y u_y(p)``, adding the cuts of the highest utilities in the
+        coordinates ``lam`` of the hull (``p = lamᵀ V``)."""
+        u = kern.u(p)
+        if V.shape[0] > 1:
+            rows = np.argsort(-u, kind="stable")[:_CUT_ROWS]
+            _, J = kern.jacobian(p, rows)
+            values.extend(u[rows])
+            grads.extend(J @ V.T)
+            points.extend([lam] * rows.size)
+        return float(u.max())
+
+    at_vertices = [evaluate(v, np.eye(V.shape[0])[i]) for i, v in enumerate(V)]
+    worst, best = int(np.argmax(at_vertices)), int(np.argmin(at_vertices))
+    best_F, best_policy = at_vertices[best], V[best]
+    bound = best_F if V.shape[0] == 1 else -math.inf
+    iterations = 0
+    while best_F - bound > tol and iterations < max_iter:
+        cut_values, cut_grads, cut_points = np.array(values), np.array(grads), np.array(points)
+        lam, weights = minimax_lp(cut_values, cut_grads, cut_points)
+        if lam is None or weights is None:
+            break
+        bound = max(bound, cut_lower_bound(cut_values, cut_grads, cut_points, weights))
+        if best_F - bound <= tol:
+            break
+        iterations += 1
+        p = normalised(lam @ V)
+        F = evaluate(p, lam)
+        if F < best_F:
+            best_F, best_policy = F, p
+    max_level = 1.0 - best_F
+    # the bound is computed in floating point: never below a level attained
+    max_level_bound = max(max_level, min(1.0, 1.0 - bound))
+    return NLHFLevelRange(k=k, ties=ties, unique=lotteries.unique, min_level=1.0 - at_vertices[worst],
+                          max_level=max_level, max_level_bound=max_level_bound,
+                          exact=lotteries.complete and max_level_bound - max_level <= tol,
+                          min_policy=V[worst], max_policy=best_policy, iterations=iterations,
+                          evaluations=kern.passes)

@@ -61,6 +61,82 @@ class NLHFResult(SolverResult):
     value: float
     #: Upper bound on ``max_pi min_z P[pi ≻ z]`` certified by a dual vector.
     upper_bound: float
+    #: True when ``policy`` is the only maximal lottery; None when not determined.
+    unique: Optional[bool] = None
+    #: The set of all maximal lotteries (a polytope): its dimension, vertices and
+    #: coordinate ranges. :func:`ualign.solvers.nlhf_level_range` turns it into the
+    #: range of robust levels NLHF can have at ``k`` samples.
+    lotteries: Optional[MaximalLotterySet] = None
+
+    def _extra(self) -> str:
+        return "" if self.unique is None else f", unique={self.unique}"
+
+
+@dataclass(frozen=True)
+class MaximalLotterySet:
+    """All maximal lotteries of one pairwise matrix: the polytope
+    ``{pi in the simplex : (Pᵀ pi)_z >= value for every z}`` of optimal policies of
+    ``max_pi min_z P[pi ≻ z]`` (under ``"uniform"``/``"half"`` ties: ``value = 1/2``).
+
+    Its affine hull is found from the responses some optimal policy plays
+    (``support``) and those some optimal opponent plays (a strictly complementary
+    pair of the linear program): every optimal policy lives on ``support`` and
+    ties every response of the opponent's support, and the dimension is that of
+    this system of equations. Singular values below ``ualign.solvers.nlhf.RANK_TOLERANCE``
+    times the largest count as zero; ``rank_gap`` says how clear that cut was.
+    """
+
+    #: Tie convention of the pairwise matrix ``P``.
+    ties: str
+    #: ``max_pi min_z P[pi ≻ z]`` (1/2 under ``"uniform"``/``"half"`` ties).
+    value: float
+    #: True when the set is a single point (``dimension == 0``).
+    unique: bool
+    dimension: int
+    #: Responses some maximal lottery plays (the essential set), ascending.
+    support: NDArray[np.int64]
+    #: Vertices of the set, one per row (the one policy when unique).
+    vertices: NDArray[np.float64]
+    #: True when ``vertices`` are all the vertices (enumerated); False when the
+    #: enumeration was too large and they are the extreme points of linear programs
+    #: (each coordinate minimised and maximised), a subset.
+    complete: bool
+    #: ``min`` and ``max`` of ``pi_y`` over the set, for every response ``y``
+    #: (exact either way: the coordinate extremes are among ``vertices``).
+    lower: NDArray[np.float64]
+    upper: NDArray[np.float64]
+    #: (largest singular value counted as zero, smallest counted as nonzero),
+    #: relative to the largest, of the equations defining the affine hull.
+    rank_gap: Tuple[float, float]
+
+
+@dataclass(frozen=True)
+class NLHFLevelRange:
+    """:func:`ualign.solvers.nlhf_level_range`: the robust levels ``f(pi, k)`` of all
+    maximal lotteries ``pi`` — what NLHF guarantees at ``k`` samples whichever
+    maximal lottery a solver returns."""
+
+    k: int
+    #: Convention of the levels (and of the pairwise matrix defining the set).
+    ties: str
+    unique: bool
+    #: The smallest level over the set: ``f`` is concave, so it is attained at a
+    #: vertex; the minimum over ``lotteries.vertices`` (exact when they are complete).
+    min_level: float
+    #: The largest level found, attained by ``max_policy``.
+    max_level: float
+    #: Certified: no policy in the convex hull of ``lotteries.vertices`` has a higher
+    #: level (Kelley's cutting planes over that hull; ``f`` is concave).
+    max_level_bound: float
+    #: True when both ends are exact: the vertices are complete and
+    #: ``max_level_bound - max_level <= tol``.
+    exact: bool
+    #: A vertex attaining ``min_level``, and the policy attaining ``max_level``.
+    min_policy: NDArray[np.float64]
+    max_policy: NDArray[np.float64]
+    #: Cutting-plane iterations and passes over the population.
+    iterations: int
+    evaluations: int
 
 
 @dataclass(frozen=True, repr=False)

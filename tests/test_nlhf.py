@@ -1,0 +1,276 @@
+"""The set of maximal lotteries and the range of NLHF's robust levels over it,
+checked against brute force: the optimal face of the maxmin LP by enumerating
+every basic solution of its constraints (pairwise matrix from the oracle), and
+the levels at its vertices and on a grid over it computed by the oracle."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, List, Optional, Tuple
+
+import numpy as np
+import pytest
+
+import oracle
+import ualign as ua
+from helpers import random_ranks
+from ualign.solvers import nlhf
+from ualign.solvers.nlhf import nlhf_level_range
+from ualign.solvers.results import MaximalLotterySet
+
+TIES = oracle.TIES
+#: Methods of solve_nlhf per convention: the interior point (whose crossover point is
+#: usually strictly complementary) and HiGHS (a vertex: usually not).
+METHODS = {"uniform": ("ipm", "lp"), "half": ("ipm", "lp"), "strict": ("lp",), "weak": ("lp",)}
+KS = (1, 2, 3)
+
+
+def distinct(points: List[np.ndarray], tol: float = 1e-9) -> List[np.ndarray]:
+    kept: List[np.ndarray] = []
+    for x in points:
+        if not any(np.abs(x - y).max() <= tol for y in kept):
+            kept.append(x)
+    return kept
+
+
+def brute_optimal_face(M: np.ndarray) -> Tuple[float, np.ndarray]:
+    """``max v`` s.t. ``Mᵀp >= v``, ``p`` in the simplex: every basic solution of the
+    constraints on ``(p, v)`` (m tight inequalities and ``sum p = 1``), the value, and the
+    vertices of the optimal face (the basic solutions attaining it)."""
+    m = M.shape[0]
+    rows = [np.r_[np.eye(m)[y], 0.0] for y in range(m)] + [np.r_[M[:, z], -1.0] for z in range(m)]
+    total = np.r_[np.ones(m), 0.0]
+    rhs = np.r_[np.zeros(m), 1.0]
+    basic = []
+    for tight in itertools.combinations(range(2 * m), m):
+        A = np.vstack([rows[i] for i in tight] + [total])
+        if abs(np.linalg.det(A)) < 1e-12:
+            continue
+        w = np.linalg.solve(A, rhs)
+        if all(row @ w >= -1e-12 for row in rows):
+            basic.append(w)
+    value = max(w[-1] for w in basic)
+    return value, np.array(distinct([w[:m] for w in basic if w[-1] >= value - 1e-12]))
+
+
+def same_points(a: np.ndarray, b: np.ndarray, tol: float = 1e-9) -> bool:
+    return (len(a) == len(b) and all(np.abs(b - x).max(axis=1).min() <= tol for x in a)
+            and all(np.abs(a - y).max(axis=1).min() <= tol for y in b))
+
+
+def hull_grid(vertices: np.ndarray, steps: int) -> np.ndarray:
+    """Points of the convex hull with barycentric coordinates in multiples of 1/steps."""
+    n = vertices.shape[0]
+    points = [np.array(c, dtype=np.float64) / steps @ vertices
+              for c in itertools.product(range(steps + 1), repeat=n) if sum(c) == steps]
+    return np.array([p / p.sum() for p in points])
+
+
+def oracle_level(ranks: Any, weights: Any, policy: np.ndarray, k: int, ties: str) -> float:
+    return oracle.robust_level(ranks, weights, [float(x) for x in policy], k, ties)
+
+
+def check_against_brute_force(ranks: np.ndarray, weights: Optional[np.ndarray], ties: str,
+                              grid_steps: int = 4) -> bool:
+    """Every claim of solve_nlhf's set and of nlhf_level_range against brute force;
+    returns whether the maximal lottery is unique."""
+    model = ua.RankingPopulation(ranks, weights)
+    M = oracle.pairwise(ranks, weights, ties)
+    value, vertices = brute_optimal_face(M)
+    unique = len(vertices) == 1
+    sets = []
+    for method in METHODS[ties]:
+        result = ua.solve_nlhf(model, ties=ties, method=method)
+        lotteries = result.lotteries
+        assert isinstance(lotteries, MaximalLotterySet) and lotteries.ties == ties
+        assert result.unique is lotteries.unique is unique
+        assert lotteries.dimension == np.linalg.matrix_rank(vertices[1:] - vertices[0]) if not unique \
+            else lotteries.dimension == 0
+        assert lotteries.complete
+        assert same_points(lotteries.vertices, vertices)
+        np.testing.assert_allclose(lotteries.lower, vertices.min(axis=0), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(lotteries.upper, vertices.max(axis=0), rtol=0, atol=1e-9)
+        assert set(lotteries.support) == set(np.flatnonzero(vertices.max(axis=0) > 1e-9))
+        assert lotteries.value == pytest.approx(value, abs=1e-9)
+        assert lotteries.rank_gap[0] <= nlhf.RANK_TOLERANCE < lotteries.rank_gap[1]
+        sets.append(lotteries)
+        for k in KS:
+            span = nlhf_level_range(model, k, ties, lotteries=lotteries)
+            assert span.unique is unique and span.exact and span.k == k and span.ties == ties
+            at_vertices = [oracle_level(ranks, weights, v, k, ties) for v in vertices]
+            # the minimum of a concave function over a polytope: at a vertex
+            assert span.min_level == pytest.approx(min(at_vertices), abs=1e-12)
+            assert oracle_level(ranks, weights, span.min_policy, k, ties) == pytest.approx(span.min_level, abs=1e-12)
+            assert oracle_level(ranks, weights, span.max_policy, k, ties) == pytest.approx(span.max_level, abs=1e-12)
+            assert (M.T @ span.max_policy).min() >= value - 1e-9   # a maximal lottery
+            assert span.min_level <= span.max_level <= span.max_level_bound
+            assert span.max_level_bound - span.max_level <= 1e-9
+            own = oracle_level(ranks, weights, result.policy, k, ties)
+            assert span.min_level - 1e-12 <= own <= span.max_level_bound + 1e-12
+            if unique:
+                assert span.min_level == span.max_level == span.max_level_bound
+                assert span.min_level == pytest.approx(own, abs=1e-12)
+            else:
+                grid = [oracle_level(ranks, weights, p, k, ties) for p in hull_grid(vertices, grid_steps)]
+                assert min(grid) >= span.min_level - 1e-12
+                assert max(grid) <= span.max_level_bound + 1e-12
+            if k == 1:  # every maximal lottery has the game's value as its k = 1 level
+                assert span.min_level == pytest.approx(value, abs=1e-9)
+                assert span.max_level_bound == pytest.approx(value, abs=1e-9)
+    # the strictly complementary pair of the interior point and HiGHS's vertex agree
+    assert all(same_points(s.vertices, sets[0].vertices) and s.dimension == sets[0].dimension for s in sets)
+    return unique
+
+
+# ---------------------------------------------------------------------------
+# unique maximal lotteries
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("ties", ["uniform", "half"])
+def test_odd_strict_populations_have_a_unique_maximal_lottery(seed: int, ties: str) -> None:
+    """Laffond, Laslier and Le Breton: an odd number of voters with strict orders
+    gives a margin matrix with odd off-diagonal entries, hence one maximal lottery."""
+    rng = np.random.default_rng(seed)
+    n, m = 2 * int(rng.integers(1, 8)) + 1, int(rng.integers(2, 9))
+    model = ua.RankingPopulation.from_orders(np.array([rng.permutation(m) for _ in range(n)]))
+    for method in METHODS[ties]:
+        result = ua.solve_nlhf(model, ties=ties, method=method)
+        assert result.unique is True and result.lotteries is not None
+        assert result.lotteries.dimension == 0 and result.lotteries.vertices.shape == (1, m)
+        np.testing.assert_array_equal(result.lotteries.lower, result.policy)
+        for k in range(1, 9):
+            span = nlhf_level_range(model, k, ties, lotteries=result.lotteries)
+            level = ua.robust_level(model, result.policy, k, ties)
+            assert span.exact and span.unique
+            assert abs(span.min_level - level) <= 1e-12 and abs(span.max_level - level) <= 1e-12
+            assert span.max_level_bound == span.max_level
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_odd_strict_populations_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    n, m = 2 * int(rng.integers(1, 4)) + 1, int(rng.integers(3, 5))
+    ranks = oracle.ranks_from_orders(np.array([rng.permutation(m) for _ in range(n)]))
+    for ties in TIES:
+        unique = check_against_brute_force(ranks, None, ties)
+        assert unique or ties in ("strict", "weak")
+
+
+# ---------------------------------------------------------------------------
+# non-unique maximal lotteries
+# ---------------------------------------------------------------------------
+CONSTRUCTED = {
+    # two voters split on the pair (0, 1), both above 2: the segment [e_0, e_1]
+    "condorcet tie": (oracle.ranks_from_orders([[0, 1, 2], [1, 0, 2]]), None),
+    # opposite orders: every pair ties, every policy is a maximal lottery
+    "opposite orders": (oracle.ranks_from_orders([[0, 1, 2, 3], [3, 2, 1, 0]]), None),
+    # a Condorcet cycle with a clone of response 0 (tied with it by every voter)
+    "cloned response": (np.array([[0, 1, 2, 0], [2, 0, 1, 2], [1, 2, 0, 1]]), None),
+    # four weighted voters, two of them tied on a pair
+    "weighted even": (np.array([[0, 1, 2, 3], [1, 0, 3, 2], [2, 2, 0, 1], [3, 1, 1, 0]]),
+                      np.array([1.0, 1.0, 2.0, 2.0])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONSTRUCTED))
+@pytest.mark.parametrize("ties", TIES)
+def test_constructed_instances_brute_force(name: str, ties: str) -> None:
+    ranks, weights = CONSTRUCTED[name]
+    unique = check_against_brute_force(ranks, weights, ties, grid_steps=6)
+    if ties in ("uniform", "half"):
+        assert not unique
+
+
+def test_condorcet_tie_levels() -> None:
+    """Two voters split on (0, 1): the maximal lotteries are ``(a, 1 - a, 0)``. The
+    vertices stay at 1/2 for every k (the other voter's favourite always wins); the
+    even mix reaches ``k/(k+1)`` (by symmetry ``u_0 = u_1``, and under uniform ties
+    ``sum_y pi(y) u_y = 1/(k+1)``), the most any policy can."""
+    model = ua.RankingPopulation.from_orders([[0, 1, 2], [1, 0, 2]])
+    for method in ("ipm", "lp"):
+        lotteries = ua.solve_nlhf(model, method=method).lotteries
+        assert lotteries is not None and lotteries.dimension == 1
+        np.testing.assert_array_equal(lotteries.support, [0, 1])
+        for k in range(1, 9):
+            span = nlhf_level_range(model, k, lotteries=lotteries)
+            assert span.min_level == pytest.approx(0.5, abs=1e-15)
+            assert k / (k + 1) - 1e-9 <= span.max_level <= k / (k + 1) + 1e-12 <= span.max_level_bound + 2e-12
+            if k > 1:  # at k = 1 every maximal lottery has level 1/2
+                np.testing.assert_allclose(span.max_policy, [0.5, 0.5, 0.0], atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_small_populations_brute_force(seed: int) -> None:
+    """Even voter counts, weak orders and integer weights: unique and non-unique sets."""
+    rng = np.random.default_rng(200 + seed)
+    n, m = 2 * int(rng.integers(1, 4)), int(rng.integers(3, 5))
+    style = ("strict", "weak")[seed % 2]
+    ranks = random_ranks(rng, n, m, style)
+    weights = None if seed % 3 else rng.integers(1, 3, size=n).astype(np.float64)
+    for ties in TIES:
+        check_against_brute_force(ranks, weights, ties)
+
+
+def test_random_populations_include_non_unique_sets() -> None:
+    """The random brute-force instances above are not all unique (the test can fail)."""
+    found = 0
+    for seed in range(12):
+        rng = np.random.default_rng(200 + seed)
+        n, m = 2 * int(rng.integers(1, 4)), int(rng.integers(3, 5))
+        ranks = random_ranks(rng, n, m, ("strict", "weak")[seed % 2])
+        found += not ua.solve_nlhf(ua.RankingPopulation(ranks)).unique
+    assert found >= 2
+
+
+def test_partial_vertices_when_enumeration_is_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the enumeration budget the vertices are the LP extremes of each
+    coordinate: a subset, flagged incomplete, with exact coordinate ranges."""
+    ranks, weights = CONSTRUCTED["opposite orders"]
+    model = ua.RankingPopulation(ranks, weights)
+    _, vertices = brute_optimal_face(oracle.pairwise(ranks, weights, "uniform"))
+    monkeypatch.setattr(nlhf, "_VERTEX_BUDGET", 0)
+    lotteries = ua.solve_nlhf(model).lotteries
+    assert lotteries is not None and not lotteries.complete and not lotteries.unique
+    assert all(np.abs(vertices - v).max(axis=1).min() <= 1e-9 for v in lotteries.vertices)
+    np.testing.assert_allclose(lotteries.lower, vertices.min(axis=0), atol=1e-9)
+    np.testing.assert_allclose(lotteries.upper, vertices.max(axis=0), atol=1e-9)
+    for k in KS:
+        span = nlhf_level_range(model, k, lotteries=lotteries)
+        assert not span.exact
+        assert span.min_level >= min(oracle_level(ranks, weights, v, k, "uniform") for v in vertices) - 1e-12
+
+
+def test_lotteries_computed_when_omitted() -> None:
+    ranks, weights = CONSTRUCTED["condorcet tie"]
+    model = ua.RankingPopulation(ranks, weights)
+    given = nlhf_level_range(model, 3, "half", lotteries=ua.solve_nlhf(model, ties="half").lotteries)
+    computed = nlhf_level_range(model, 3, "half")
+    assert not computed.unique
+    assert (computed.min_level, computed.max_level, computed.max_level_bound) == \
+        (given.min_level, given.max_level, given.max_level_bound)
+
+
+def test_result_repr_reports_uniqueness() -> None:
+    ranks, weights = CONSTRUCTED["condorcet tie"]
+    assert "unique=False" in repr(ua.solve_nlhf(ua.RankingPopulation(ranks, weights)))
+
+
+def test_level_range_validation() -> None:
+    ranks, weights = CONSTRUCTED["condorcet tie"]
+    model = ua.RankingPopulation(ranks, weights)
+    lotteries = ua.solve_nlhf(model).lotteries
+    with pytest.raises(ValueError, match="^k:"):
+        nlhf_level_range(model, 0, lotteries=lotteries)
+    with pytest.raises(TypeError, match="^k:"):
+        nlhf_level_range(model, 2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="^ties:"):
+        nlhf_level_range(model, 2, "loose")
+    with pytest.raises(ValueError, match="^lotteries:"):
+        nlhf_level_range(model, 2, "strict", lotteries=lotteries)
+    with pytest.raises(TypeError, match="^lotteries:"):
+        nlhf_level_range(model, 2, lotteries=np.array([0.5, 0.5, 0.0]))  # type: ignore[arg-type]
+    other = ua.RankingPopulation.from_orders([[0, 1, 2, 3], [3, 2, 1, 0]])
+    with pytest.raises(ValueError, match="^lotteries:"):
+        nlhf_level_range(other, 2, lotteries=lotteries)
+    with pytest.raises(ValueError, match="^tol:"):
+        nlhf_level_range(model, 2, lotteries=lotteries, tol=0.0)
