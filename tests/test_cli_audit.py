@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
 
 import ualign as ua
 from ualign import io
-from ualign.cli import main
+from ualign.cli import COMMITTEE_DEFAULT_K_MAX, K_MAX, _methods, main
 from ualign.datasets import default_population
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -24,10 +23,10 @@ DATA = Path(__file__).resolve().parent / "data"
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ualign.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+                          check=False, timeout=120)
 
 
-def level_table(stdout: str) -> Tuple[List[str], Dict[int, Dict[str, float]]]:
+def level_table(stdout: str) -> tuple[list[str], dict[int, dict[str, float]]]:
     """(methods, {k: {"bound": .., method: level}}) from the robust-level table."""
     lines = stdout.splitlines()
     start = next(j for j, line in enumerate(lines) if line.split()[:2] == ["k", "k/(k+1)"])
@@ -41,7 +40,7 @@ def level_table(stdout: str) -> Tuple[List[str], Dict[int, Dict[str, float]]]:
     return methods, table
 
 
-def policy_table(stdout: str) -> Dict[int, List[float]]:
+def policy_table(stdout: str) -> dict[int, list[float]]:
     """{k: [level, opponent, win rate, best response, exploitability]} of the audited policy."""
     lines = stdout.splitlines()
     start = next(j for j, line in enumerate(lines) if line.split()[:3] == ["k", "robust", "level"])
@@ -147,11 +146,65 @@ def test_npz_input_keeps_first_version_behaviour(tmp_path: Path) -> None:
     (["audit", str(DATA / "sample.toi"), "--methods", "given"], "'given' needs an input with a policy"),
     (["audit", "--policy", "p.csv"], "--policy: needs an input table"),
 ])
-def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture, args: List[str], message: str,
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], message: str,
                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--k", "100000000000000000000", f"expected an integer from 1 to {K_MAX}"),  # was a traceback
+    ("--k", "300", f"expected an integer from 1 to {K_MAX}"),  # ran for minutes
+    ("--k", str(K_MAX + 1), f"expected an integer from 1 to {K_MAX}"),
+    ("--k", "0", f"expected an integer from 1 to {K_MAX}"),
+    ("--k", "-1", f"expected an integer from 1 to {K_MAX}"),
+    ("--k", "\u00b2", f"expected an integer from 1 to {K_MAX}"),
+    ("--k", "\u0663", f"expected an integer from 1 to {K_MAX}"),  # int() reads it as 3
+    ("--k", "1e3", f"expected an integer from 1 to {K_MAX}"),
+    ("--k", "", f"expected an integer from 1 to {K_MAX}"),
+    ("--rlhf-beta", "nan", "expected a finite number > 0"),
+    ("--rlhf-beta", "-1", "expected a finite number > 0"),
+    ("--rlhf-beta", "1e999", "expected a finite number > 0"),
+    ("--rlhf-beta", "x", "expected a finite number > 0"),
+])
+def test_cli_bad_arguments_are_argparse_errors(capsys: pytest.CaptureFixture, option: str, value: str,
+                                               message: str) -> None:
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as info:
+        main(["audit", option, value])
+    assert info.value.code == 2
+    assert time.perf_counter() - start < 5.0
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == f"ualign audit: error: argument {option}: {message}, got {value!r}"
+    assert "Traceback" not in err
+
+
+def test_cli_huge_k_in_a_subprocess_prints_no_traceback(tmp_path: Path) -> None:
+    result = run_cli("audit", "--k", "100000000000000000000", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("ualign audit: error: argument --k: ")
+
+
+def test_default_methods_at_the_largest_k_stay_fast(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    result = run_cli("audit", "--k", str(K_MAX), cwd=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 60.0  # the committee at every k up to K_MAX would take many minutes
+    methods, table = level_table(result.stdout)
+    assert "committee" not in methods and {"nlhf", "rlhf", "mpne", "optimal", "uniform"} <= set(methods)
+    assert sorted(table) == list(range(1, K_MAX + 1))
+    assert f"note: committee left out: by default it runs only for K <= {COMMITTEE_DEFAULT_K_MAX}" in result.stdout
+
+
+def test_default_methods_by_k() -> None:
+    assert _methods(None, False, COMMITTEE_DEFAULT_K_MAX) == (("nlhf", "rlhf", "mpne", "optimal", "committee",
+                                                                "uniform"), None)
+    assert _methods(None, True, COMMITTEE_DEFAULT_K_MAX + 1)[0] == ("given", "nlhf", "rlhf", "mpne", "optimal",
+                                                                    "uniform")
+    assert _methods("committee,uniform", False, K_MAX) == (("committee", "uniform"), None)  # asked for: kept
 
 
 def test_cli_reports_bad_file_location(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -167,6 +220,8 @@ def test_help_documents_inputs(tmp_path: Path) -> None:
     for word in ("ranks", "orders", "scores", "weights", "policy", ".soc", ".toi", ".csv", ".parquet",
                  "--scheduler", "--plot", "--json", "default population"):
         assert word in result.stdout
+    text = " ".join(result.stdout.split())  # argparse wraps the option help
+    assert f"an integer from 1 to {K_MAX}" in text and f"K <= {COMMITTEE_DEFAULT_K_MAX}" in text
 
 
 def test_reproduce_quick(tmp_path: Path) -> None:

@@ -270,7 +270,6 @@ def test_load_dispatch_errors(tmp_path: Path) -> None:
         io.load(DATA / "sample.toi", policy=DATA / "sample.toi")
 
 
-@pytest.mark.skipif(not hasattr(ua, "PlackettLuceMixture"), reason="needs ua.PlackettLuceMixture")
 def test_npz_rewards_give_a_plackett_luce_mixture(tmp_path: Path) -> None:
     rewards = np.array([[0.0, 1.0, -2.0], [3.0, 0.5, 0.0]])
     np.savez(tmp_path / "pl.npz", rewards=rewards, weights=[1.0, 3.0], policy=[0.2, 0.3, 0.5])

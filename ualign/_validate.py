@@ -51,6 +51,20 @@ def as_count(value: Any, name: str, minimum: int = 1) -> int:
     return count
 
 
+def parse_decimal(text: str, maximum: int) -> Optional[int]:
+    """The value of ``text`` if it is an integer 0..maximum written with the ASCII
+    digits 0-9 and nothing else, else None. (``int`` would also take signs, spaces,
+    underscores and other scripts' digits, and refuses or slowly converts very
+    long digit strings; the length is checked before converting.)"""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    significant = text.lstrip("0")
+    if len(significant) > len(str(maximum)):
+        return None
+    value = int(significant or "0")
+    return value if value <= maximum else None
+
+
 def as_index(value: Any, m: int, name: str) -> int:
     """A response index in [0, m)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):

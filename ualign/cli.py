@@ -8,13 +8,13 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
-from ._validate import TIES, mirror_ties
-from .model import PreferenceModel
+from ._validate import TIES, as_positive_real, mirror_ties, parse_decimal
 
 _AUDIT_HELP = """\
 Audit the k-sample robust alignment of policies on one or many prompts.
@@ -57,44 +57,43 @@ behind each check. Exits with status 1 if any check fails.
 #: Display order of the methods (the given policy first, uniform last).
 _ORDER = ("given", "nlhf", "rlhf", "mpne", "optimal", "committee", "uniform")
 
+#: Largest K of ``ualign audit --k``: the audit solves and prints every k = 1..K,
+#: and the solvers' cost grows with k.
+K_MAX = 100
 
-def load_npz(path: str) -> Tuple[PreferenceModel, Optional[np.ndarray]]:
-    """A model and the optional policy from an .npz file (see ``ualign audit --help``)."""
-    from .io import load_npz as _load
+#: Largest K for which the default method set includes the committee solver, whose
+#: cost grows fastest with k (seconds per k at k ~ 30 on the default population).
+COMMITTEE_DEFAULT_K_MAX = 16
 
-    dataset = _load(path)
-    (prompt, model), = dataset.items()
-    return model, dataset.policies.get(prompt)
-
-
-def audit_rows(model: PreferenceModel, policy: np.ndarray, max_k: int, ties: str) -> List[Dict[str, Any]]:
-    """One row per k: robust level, bound, worst-case opponent and its win rate."""
-    from .game import worst_case_opponent
-
-    rows = []
-    for k in range(1, max_k + 1):
-        y, level = worst_case_opponent(model, policy, k, ties)
-        rows.append({"k": k, "robust_level": level, "bound": k / (k + 1), "opponent": y,
-                     "opponent_win_rate": 1.0 - level})
-    return rows
+_LIMITS_HELP = f"""
+LIMITS: K (--k) is an integer from 1 to {K_MAX}. The solvers' cost grows with k,
+the committee's fastest: the default method set includes committee only for
+K <= {COMMITTEE_DEFAULT_K_MAX} (name it in --methods to run it for larger K, which may take
+minutes).
+"""
 
 
-def _methods(text: Optional[str], has_policy: bool) -> Tuple[str, ...]:
-    from .audit import METHODS, available_methods
+def _methods(text: str | None, has_policy: bool, max_k: int) -> tuple[tuple[str, ...], str | None]:
+    """The methods to compare and, when the default leaves one out, a note saying so."""
+    from .audit import METHODS
 
     if text is None:
-        available = available_methods()
-        return tuple(method for method in _ORDER if method in available and (method != "given" or has_policy))
+        methods = tuple(method for method in _ORDER if method != "given" or has_policy)
+        if max_k <= COMMITTEE_DEFAULT_K_MAX:
+            return methods, None
+        return tuple(method for method in methods if method != "committee"), \
+            (f"committee left out: by default it runs only for K <= {COMMITTEE_DEFAULT_K_MAX} "
+             "(its cost grows quickly with k); name it in --methods to include it")
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     for name in names:
         if name not in METHODS:
             raise ValueError(f"--methods: unknown method {name!r}; expected some of {', '.join(METHODS)}")
     if "given" in names and not has_policy:
         raise ValueError("--methods: 'given' needs an input with a policy")
-    return names
+    return names, None
 
 
-def _load_inputs(args: argparse.Namespace) -> Tuple[Any, str]:
+def _load_inputs(args: argparse.Namespace) -> tuple[Any, str]:
     from .io import Dataset, load
 
     if not args.input:
@@ -108,7 +107,7 @@ def _load_inputs(args: argparse.Namespace) -> Tuple[Any, str]:
     return load(args.input, policy=args.policy), ", ".join(args.input)
 
 
-def _connect(address: Optional[str]) -> Any:
+def _connect(address: str | None) -> Any:
     if address is None:
         return None
     try:
@@ -130,7 +129,7 @@ def _audit(args: argparse.Namespace) -> int:
     prompts = list(dataset)
     policies = dataset.policy_list()
     has_policy = any(p is not None for p in policies)
-    methods = _methods(args.methods, has_policy)
+    methods, note = _methods(args.methods, has_policy, args.k)
     ks = list(range(1, args.k + 1))
     client = _connect(args.scheduler)
     start = time.perf_counter()
@@ -141,7 +140,7 @@ def _audit(args: argparse.Namespace) -> int:
         if client is not None:
             client.close()
     elapsed = time.perf_counter() - start
-    columns["prompt"] = _objects(prompts)[columns["prompt"]]
+    columns["prompt"] = _objects(prompts)[columns["prompt"]]  # positions -> prompt names
 
     if len(prompts) == 1:
         model = dataset[prompts[0]]
@@ -151,6 +150,8 @@ def _audit(args: argparse.Namespace) -> int:
         sizes = [dataset[p].n_responses for p in prompts]
         print(f"ualign audit: {source}: {len(prompts)} prompts, {min(sizes)}-{max(sizes)} responses; "
               f"{sum(p is not None for p in policies)} given policies; ties: {args.ties}")
+    if note is not None:
+        print(f"note: {note}")
     _print_levels(columns, methods, ks, len(prompts))
     if len(prompts) == 1:
         audited = "given" if "given" in methods else "uniform" if "uniform" in methods else None
@@ -171,13 +172,13 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _objects(values: List[Any]) -> np.ndarray:
+def _objects(values: list[Any]) -> np.ndarray:
     array = np.empty(len(values), dtype=object)
     array[:] = values
     return array
 
 
-def _print_levels(columns: Dict[str, np.ndarray], methods: Sequence[str], ks: List[int], n_prompts: int) -> None:
+def _print_levels(columns: dict[str, np.ndarray], methods: Sequence[str], ks: list[int], n_prompts: int) -> None:
     what = "robust level f(pi, k)" if n_prompts == 1 else f"mean robust level f(pi, k) over {n_prompts} prompts"
     print(f"{what} by method:")
     print(f"{'k':>3}  {'k/(k+1)':>8}" + "".join(f"  {method:>9}" for method in methods))
@@ -190,7 +191,7 @@ def _print_levels(columns: Dict[str, np.ndarray], methods: Sequence[str], ks: Li
         print(f"{k:>3}  {k / (k + 1):>8.6f}" + "".join(cells))
 
 
-def _print_policy(columns: Dict[str, np.ndarray], method: str, ks: List[int], ties: str) -> None:
+def _print_policy(columns: dict[str, np.ndarray], method: str, ks: list[int], ties: str) -> None:
     print(f"{method} policy: worst-case opponent (its win rate under {mirror_ties(ties)!r} ties), "
           f"best response, exploitability:")
     print(f"{'k':>3}  {'robust level':>12}  {'opponent':>8}  {'its win rate':>12}  {'best resp.':>10}  "
@@ -202,10 +203,10 @@ def _print_policy(columns: Dict[str, np.ndarray], method: str, ks: List[int], ti
               f"{int(columns['best_response'][j]):>10d}  {float(columns['exploitability'][j]):>14.3e}")
 
 
-def _records(columns: Dict[str, np.ndarray], dataset: Any, names: Sequence[str]) -> List[Dict[str, Any]]:
+def _records(columns: dict[str, np.ndarray], dataset: Any, names: Sequence[str]) -> list[dict[str, Any]]:
     records = []
     for j in range(columns["k"].shape[0]):
-        record: Dict[str, Any] = {}
+        record: dict[str, Any] = {}
         for name in names:
             value = columns[name][j]
             if isinstance(value, (np.integer,)):
@@ -227,7 +228,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _write_records(path: str, records: List[Dict[str, Any]], meta: Dict[str, Any]) -> None:
+def _write_records(path: str, records: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     if Path(path).suffix.lower() == ".csv":
         _write_csv(path, records)
         return
@@ -237,7 +238,7 @@ def _write_records(path: str, records: List[Dict[str, Any]], meta: Dict[str, Any
         handle.write(f"{head}, \"rows\": [\n  {rows}\n]}}\n")
 
 
-def _write_csv(path: str, records: List[Dict[str, Any]]) -> None:
+def _write_csv(path: str, records: list[dict[str, Any]]) -> None:
     import csv
 
     names = list(records[0]) if records else []
@@ -257,26 +258,38 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 1 if any(result.passed is False for result in results) else 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
+def _sample_count(text: str) -> int:
+    """``--k``: an integer 1..K_MAX in the digits 0-9."""
+    value = parse_decimal(text, K_MAX)
+    if value is None or value < 1:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {K_MAX}, got {shown!r}")
     return value
+
+
+def _positive_real(text: str) -> float:
+    """``--rlhf-beta``: a finite number > 0."""
+    try:
+        return as_positive_real(float(text), "BETA")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ualign", description="Exact asymptotic universal alignment.")
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser("audit", help="audit policies' robust levels for k = 1..K",
-                                description=_AUDIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                description=_AUDIT_HELP + _LIMITS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     audit.add_argument("input", nargs="*", help="input files (see above); default: the built-in population")
     audit.add_argument("--policy", metavar="TABLE", help="policy table (prompt, response, probability) for long tables")
-    audit.add_argument("--k", type=_positive_int, default=8, help="largest number of samples K (default 8)")
+    audit.add_argument("--k", type=_sample_count, default=8,
+                       help=f"largest number of samples K, an integer from 1 to {K_MAX} (default 8)")
     audit.add_argument("--methods", metavar="M,M,...",
-                       help="methods to compare (default: given if present, then every available solver, uniform): "
+                       help="methods to compare (default: given if present, then every solver, uniform; "
+                            f"committee only for K <= {COMMITTEE_DEFAULT_K_MAX}): "
                             "given, uniform, nlhf, rlhf, mpne, optimal, committee")
     audit.add_argument("--ties", choices=TIES, default="uniform", help="tie convention (default uniform)")
-    audit.add_argument("--rlhf-beta", type=float, default=0.1, metavar="BETA",
+    audit.add_argument("--rlhf-beta", type=_positive_real, default=0.1, metavar="BETA",
                        help="KL strength of the RLHF policy, pi ∝ exp(r/BETA) (default 0.1)")
     audit.add_argument("--json", metavar="PATH", help="write every (prompt, method, k) row as JSON (CSV if PATH ends in .csv)")
     audit.add_argument("--csv", metavar="PATH", help="write every (prompt, method, k) row as CSV")
@@ -290,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))

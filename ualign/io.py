@@ -3,13 +3,17 @@ long tables (CSV or Parquet).
 
 Every loader returns a :class:`Dataset`: a mapping of prompt names to models,
 with the policies to audit (if the data has any) and the labels of each prompt's
-responses. Bad data raises ``ValueError`` naming the file, the line (or row) and
-the column.
+responses. Bad data raises ``ValueError`` (``TypeError`` for a value of the
+wrong type) naming the file and, where there is one, the line (or row) and the
+column; a file that cannot be opened raises the usual ``OSError``.
 
 * PrefLib ``.soc``/``.soi``/``.toc``/``.toi`` — one prompt named after the file.
   Rows ``count: a,b,{c,d},e`` (alternatives numbered from 1, best first, ties in
   braces); alternatives a row leaves out are tied below all it ranks. Each
-  distinct row is one voter weighted by its count.
+  distinct row is one voter weighted by its count. Integers are written with the
+  digits 0-9 and are at most 2**53; each of the ``NUMBER ALTERNATIVES``
+  alternatives must be ranked by some order or named by an ``ALTERNATIVE NAME``
+  line (so a header cannot make the loader allocate more than the data holds).
 * ``.npz`` — one prompt named after the file: exactly one of ``ranks``,
   ``orders``, ``scores`` (populations of rankings) or ``rewards`` (a
   Plackett–Luce mixture), optionally ``weights`` and ``policy``.
@@ -29,15 +33,18 @@ import csv
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from io import StringIO
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validate import as_distribution
+from ._validate import as_distribution, parse_decimal
 from .model import PreferenceModel
+from .plackett_luce import PlackettLuceMixture
+from .ranking import RankingPopulation
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -54,8 +61,8 @@ class Dataset(Mapping):  # type: ignore[type-arg]
     ``responses[prompt][y]`` is the label of response ``y``.
     """
 
-    def __init__(self, models: Dict[Any, PreferenceModel], policies: Optional[Dict[Any, NDArray[np.float64]]] = None,
-                 responses: Optional[Dict[Any, List[Any]]] = None) -> None:
+    def __init__(self, models: dict[Any, PreferenceModel], policies: dict[Any, NDArray[np.float64]] | None = None,
+                 responses: dict[Any, list[Any]] | None = None) -> None:
         self.models = dict(models)
         self.policies = dict(policies or {})
         self.responses = dict(responses or {})
@@ -70,7 +77,7 @@ class Dataset(Mapping):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return len(self.models)
 
-    def policy_list(self) -> List[Optional[NDArray[np.float64]]]:
+    def policy_list(self) -> list[NDArray[np.float64] | None]:
         """The policies in prompt order (None where a prompt has none)."""
         return [self.policies.get(prompt) for prompt in self.models]
 
@@ -80,9 +87,9 @@ class Dataset(Mapping):  # type: ignore[type-arg]
 
 def merge(datasets: Sequence[Dataset]) -> Dataset:
     """One dataset from several; prompt names must be distinct."""
-    models: Dict[Any, PreferenceModel] = {}
-    policies: Dict[Any, NDArray[np.float64]] = {}
-    responses: Dict[Any, List[Any]] = {}
+    models: dict[Any, PreferenceModel] = {}
+    policies: dict[Any, NDArray[np.float64]] = {}
+    responses: dict[Any, list[Any]] = {}
     for dataset in datasets:
         for prompt in dataset:
             if prompt in models:
@@ -93,7 +100,7 @@ def merge(datasets: Sequence[Dataset]) -> Dataset:
     return Dataset(models, policies, responses)
 
 
-def load(paths: Union[PathLike, Sequence[PathLike]], policy: Optional[PathLike] = None) -> Dataset:
+def load(paths: PathLike | Sequence[PathLike], policy: PathLike | None = None) -> Dataset:
     """Load one or several files (by suffix) into one :class:`Dataset`;
     ``policy`` is a policy table for the prompts of long tables."""
     if isinstance(paths, (str, os.PathLike)):
@@ -124,7 +131,7 @@ def load(paths: Union[PathLike, Sequence[PathLike]], policy: Optional[PathLike] 
 
 # -- PrefLib ------------------------------------------------------------------------------------------
 
-def _error(path: PathLike, line: int, column: Optional[int], message: str) -> ValueError:
+def _error(path: PathLike, line: int, column: int | None, message: str) -> ValueError:
     where = f"line {line}" + (f", column {column}" if column is not None else "")
     return ValueError(f"{path}: {where}: {message}")
 
@@ -135,24 +142,52 @@ _HEADER = re.compile(r"#\s*([^:]+?)\s*:\s*(.*?)\s*$")
 def load_preflib(path: PathLike, prompt: Any = None) -> Dataset:
     """A PrefLib ordinal file (``.soc``, ``.soi``, ``.toc``, ``.toi``) as one prompt
     (named ``prompt``, default the file's stem)."""
-    from .ranking import RankingPopulation
-
-    text = Path(path).read_text(encoding="utf-8")
-    ranks, counts, names = parse_preflib(text, path)
+    ranks, counts, names = parse_preflib(_read_text(path), path)
     name = Path(path).stem if prompt is None else prompt
     model = RankingPopulation(ranks, weights=counts)
     return Dataset({name: model}, responses={name: names})
 
 
-def parse_preflib(text: str, path: PathLike = "<preflib>") -> Tuple[NDArray[np.int64], NDArray[np.float64], List[str]]:
+def _read_text(path: PathLike) -> str:
+    """The file as UTF-8 text; a bad byte is reported with its line and column."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line = data.count(b"\n", 0, error.start) + 1
+        column = len(data[line_start:error.start].decode("utf-8")) + 1  # the prefix decoded fine
+        raise ValueError(f"{path}: line {line}, column {column}: not UTF-8 text "
+                         f"(byte 0x{data[error.start]:02x})") from None
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short if long."""
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+
+
+def _first_missing(items: Iterable[int]) -> int:
+    """The smallest positive integer not among ``items`` (without a range over the declared size)."""
+    expected = 1
+    for item in sorted(set(items)):
+        if item != expected:
+            break
+        expected += 1
+    return expected
+
+
+def parse_preflib(text: str, path: PathLike = "<preflib>") -> tuple[NDArray[np.int64], NDArray[np.float64], list[str]]:
     """``(ranks, counts, names)`` of PrefLib text: one row of ranks per distinct
-    order (0 best; unranked alternatives share the rank after the last group)."""
+    order (0 best; unranked alternatives share the rank after the last group).
+
+    Every declared size is checked against the data before the ranks are
+    allocated: each of the ``NUMBER ALTERNATIVES`` alternatives must be ranked by
+    some order or named by an ``ALTERNATIVE NAME`` line."""
     suffix = Path(path).suffix.lower().lstrip(".")
-    headers: Dict[str, Tuple[str, int]] = {}
-    names: Dict[int, str] = {}
-    rows: List[Tuple[int, int, List[List[Tuple[int, int]]]]] = []  # (line, count, groups of (item, column))
-    lines = text.splitlines()
-    for number, raw in enumerate(lines, start=1):
+    headers: dict[str, tuple[str, int]] = {}
+    names: dict[int, tuple[str, int]] = {}  # alternative -> (name, line)
+    rows: list[tuple[int, int, list[list[tuple[int, int]]]]] = []  # (line, count, groups of (item, column))
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
@@ -165,16 +200,15 @@ def parse_preflib(text: str, path: PathLike = "<preflib>") -> Tuple[NDArray[np.i
             key, value = match.group(1).upper(), match.group(2)
             if key.startswith("ALTERNATIVE NAME"):
                 index_text = key[len("ALTERNATIVE NAME"):].strip()
-                if not index_text.isdigit():
-                    raise _error(path, number, 1, f"bad alternative number {index_text!r}")
-                names[int(index_text)] = value
+                index = parse_decimal(index_text, _MAX_INTEGER)
+                if index is None:
+                    raise _error(path, number, 1, f"bad alternative number {_shown(index_text)}")
+                names[index] = (value, number)
             else:
                 headers[key] = (value, number)
             continue
         rows.append(_parse_order(raw, number, path))
-    alternatives = _header_int(headers, "NUMBER ALTERNATIVES", path, required=True)
-    assert alternatives is not None
-    m: int = alternatives
+    m = _header_int(headers, "NUMBER ALTERNATIVES", path, minimum=1)
     data_type = suffix if suffix in ("soc", "soi", "toc", "toi") else None
     if "DATA TYPE" in headers:
         declared, number = headers["DATA TYPE"]
@@ -186,14 +220,9 @@ def parse_preflib(text: str, path: PathLike = "<preflib>") -> Tuple[NDArray[np.i
         data_type = declared
     if not rows:
         raise ValueError(f"{path}: no orders")
-    for index in names:
-        if not 1 <= index <= m:
-            raise ValueError(f"{path}: ALTERNATIVE NAME {index} is out of range 1..{m}")
-    ranks = np.empty((len(rows), m), dtype=np.int64)
-    counts = np.empty(len(rows), dtype=np.float64)
-    for r, (number, count, groups) in enumerate(rows):
-        seen: Dict[int, int] = {}
-        ranked = 0
+    levels: list[dict[int, int]] = []  # per order: alternative -> level
+    for number, _count, groups in rows:
+        seen: dict[int, int] = {}
         for level, group in enumerate(groups):
             if len(group) > 1 and data_type in ("soc", "soi"):
                 raise _error(path, number, group[0][1], f"ties are not allowed in a .{data_type} file")
@@ -203,49 +232,69 @@ def parse_preflib(text: str, path: PathLike = "<preflib>") -> Tuple[NDArray[np.i
                 if item in seen:
                     raise _error(path, number, column, f"alternative {item} appears twice")
                 seen[item] = level
-                ranked += 1
-        if ranked < m and data_type in ("soc", "toc"):
-            missing = min(set(range(1, m + 1)) - set(seen))
-            raise _error(path, number, None, f"alternative {missing} is missing from a complete (.{data_type}) order")
-        row = np.full(m, len(groups), dtype=np.int64)
-        for item, level in seen.items():
-            row[item - 1] = level
-        ranks[r] = row
-        counts[r] = count
-    voters = _header_int(headers, "NUMBER VOTERS", path)
-    if voters is not None and voters != int(counts.sum()):
-        raise _error(path, headers["NUMBER VOTERS"][1], None,
-                     f"NUMBER VOTERS is {voters} but the counts add up to {int(counts.sum())}")
-    unique = _header_int(headers, "NUMBER UNIQUE ORDERS", path)
-    if unique is not None and unique != len(rows):
-        raise _error(path, headers["NUMBER UNIQUE ORDERS"][1], None,
-                     f"NUMBER UNIQUE ORDERS is {unique} but the file has {len(rows)} orders")
-    return ranks, counts, [names.get(j, str(j)) for j in range(1, m + 1)]
+        if len(seen) < m and data_type in ("soc", "toc"):
+            raise _error(path, number, None, f"alternative {_first_missing(seen)} is missing from a complete "
+                         f"(.{data_type}) order")
+        levels.append(seen)
+    if "NUMBER VOTERS" in headers:
+        voters, total = _header_int(headers, "NUMBER VOTERS", path), sum(count for _, count, _ in rows)
+        if voters != total:
+            raise _error(path, headers["NUMBER VOTERS"][1], None,
+                         f"NUMBER VOTERS is {voters} but the counts add up to {total}")
+    if "NUMBER UNIQUE ORDERS" in headers:
+        unique = _header_int(headers, "NUMBER UNIQUE ORDERS", path)
+        if unique != len(rows):
+            raise _error(path, headers["NUMBER UNIQUE ORDERS"][1], None,
+                         f"NUMBER UNIQUE ORDERS is {unique} but the file has {len(rows)} orders")
+    for index, (_name, number) in names.items():
+        if not 1 <= index <= m:
+            raise _error(path, number, None, f"ALTERNATIVE NAME {index} is out of range 1..{m}")
+    present = set(names).union(*levels)
+    if len(present) < m:
+        raise _error(path, headers["NUMBER ALTERNATIVES"][1], None,
+                     f"NUMBER ALTERNATIVES is {m} but alternative {_first_missing(present)} is neither "
+                     "ranked by an order nor named by an ALTERNATIVE NAME line")
+    try:
+        ranks = np.empty((len(rows), m), dtype=np.int64)
+    except MemoryError:
+        raise ValueError(f"{path}: {len(rows)} orders of {m} alternatives do not fit in memory") from None
+    for r, ((_number, _count, groups), seen) in enumerate(zip(rows, levels)):
+        ranks[r] = len(groups)  # unranked: one level below the last group
+        if seen:
+            ranks[r, np.fromiter(seen, np.int64, len(seen)) - 1] = np.fromiter(seen.values(), np.int64, len(seen))
+    counts = np.array([count for _, count, _ in rows], dtype=np.float64)
+    return ranks, counts, [names[j][0] if j in names else str(j) for j in range(1, m + 1)]
 
 
-def _header_int(headers: Dict[str, Tuple[str, int]], key: str, path: PathLike, required: bool = False) -> Optional[int]:
+#: Largest integer a PrefLib file may hold: counts become float64 weights, exact up to 2**53.
+_MAX_INTEGER = 2**53
+
+
+def _header_int(headers: dict[str, tuple[str, int]], key: str, path: PathLike, minimum: int = 0) -> int:
     if key not in headers:
-        if required:
-            raise ValueError(f"{path}: missing header line '# {key}: ...'")
-        return None
+        raise ValueError(f"{path}: missing header line '# {key}: ...'")
     value, number = headers[key]
-    if not value.isdigit() or (key == "NUMBER ALTERNATIVES" and int(value) < 1):
-        raise _error(path, number, None, f"{key} must be a positive integer, got {value!r}")
-    return int(value)
+    parsed = parse_decimal(value, _MAX_INTEGER)
+    if parsed is None or parsed < minimum:
+        what = "a positive integer" if minimum == 1 else "an integer"
+        raise _error(path, number, None, f"{key} must be {what} up to 2**53 (digits 0-9), got {_shown(value)}")
+    return parsed
 
 
-def _parse_order(raw: str, number: int, path: PathLike) -> Tuple[int, int, List[List[Tuple[int, int]]]]:
+def _parse_order(raw: str, number: int, path: PathLike) -> tuple[int, int, list[list[tuple[int, int]]]]:
     """``count: a,b,{c,d}`` -> (line, count, groups of (alternative, column))."""
     colon = raw.find(":")
     if colon < 0:
         raise _error(path, number, 1, "expected 'count: order' (no ':')")
     count_text = raw[:colon].strip()
-    if not count_text.isdigit() or int(count_text) < 1:
+    count = parse_decimal(count_text, _MAX_INTEGER)
+    if count is None or count < 1:
         column = len(raw[:colon]) - len(raw[:colon].lstrip()) + 1
-        raise _error(path, number, column, f"the count must be a positive integer, got {count_text!r}")
-    groups: List[List[Tuple[int, int]]] = []
+        raise _error(path, number, column,
+                     f"the count must be a positive integer up to 2**53 (digits 0-9), got {_shown(count_text)}")
+    groups: list[list[tuple[int, int]]] = []
     j, n = colon + 1, len(raw)
-    open_group: Optional[List[Tuple[int, int]]] = None
+    open_group: list[tuple[int, int]] | None = None
     open_column = 0
     expect_item = True  # after ':' or ',' an item (or '{') must follow
     comma = 0
@@ -257,7 +306,7 @@ def _parse_order(raw: str, number: int, path: PathLike) -> Tuple[int, int, List[
 
     j = skip_spaces(j)
     if j == n:
-        return number, int(count_text), groups  # an empty order: everything tied
+        return number, count, groups  # an empty order: everything tied
     while j < n:
         j = skip_spaces(j)
         if j == n:
@@ -271,11 +320,14 @@ def _parse_order(raw: str, number: int, path: PathLike) -> Tuple[int, int, List[
                 j += 1
                 continue
             start = j
-            while j < n and raw[j].isdigit():
+            while j < n and raw[j] in _DIGITS:
                 j += 1
             if start == j:
                 raise _error(path, number, start + 1, f"expected an alternative number, got {raw[start]!r}")
-            item = (int(raw[start:j]), start + 1)
+            value = parse_decimal(raw[start:j], _MAX_INTEGER)
+            if value is None:
+                raise _error(path, number, start + 1, f"alternative {_shown(raw[start:j])} is out of range")
+            item = (value, start + 1)
             if open_group is not None:
                 open_group.append(item)
             else:
@@ -298,11 +350,14 @@ def _parse_order(raw: str, number: int, path: PathLike) -> Tuple[int, int, List[
         raise _error(path, number, open_column, "'{' is never closed")
     if expect_item:
         raise _error(path, number, comma, "the order ends with ','")
-    return number, int(count_text), groups
+    return number, count, groups
 
 
-def write_preflib(path: PathLike, model: Any, counts: Optional[Sequence[int]] = None,
-                  names: Optional[Sequence[str]] = None, title: str = "ualign export") -> None:
+_DIGITS = frozenset("0123456789")
+
+
+def write_preflib(path: PathLike, model: Any, counts: Sequence[int] | None = None,
+                  names: Sequence[str] | None = None, title: str = "ualign export") -> None:
     """Write a population of rankings as a PrefLib file (``.soc`` or ``.toc``;
     the suffix of ``path`` must be one of the PrefLib suffixes and allow the
     data's ties). ``counts`` defaults to the weights scaled to integers, which
@@ -352,22 +407,17 @@ def load_npz(path: PathLike, prompt: Any = None) -> Dataset:
     """An ``.npz`` with exactly one of ``ranks``, ``orders``, ``scores`` or
     ``rewards`` and optionally ``weights`` and ``policy``, as one prompt (named
     ``prompt``, default the file's stem)."""
-    from .ranking import RankingPopulation
-
     name = Path(path).stem if prompt is None else prompt
-    with np.load(path, allow_pickle=False) as data:
-        files = list(data.files)
-        unknown = [key for key in files if key not in _NPZ_KEYS]
-        if unknown:
-            raise ValueError(f"{path}: unknown array {unknown[0]!r}; expected {_NPZ_KEYS}")
-        kinds = [key for key in _NPZ_KINDS if key in files]
-        if len(kinds) != 1:
-            raise ValueError(f"{path}: needs exactly one of ranks, orders, scores, rewards; found "
-                             f"{kinds or 'none'} among {sorted(files)}")
-        kind = kinds[0]
-        weights = data["weights"] if "weights" in files else None
-        policy = data["policy"] if "policy" in files else None
-        array = data[kind]
+    arrays = _read_npz(path)
+    unknown = [key for key in arrays if key not in _NPZ_KEYS]
+    if unknown:
+        raise ValueError(f"{path}: unknown array {unknown[0]!r}; expected {_NPZ_KEYS}")
+    kinds = [key for key in _NPZ_KINDS if key in arrays]
+    if len(kinds) != 1:
+        raise ValueError(f"{path}: needs exactly one of ranks, orders, scores, rewards; found "
+                         f"{kinds or 'none'} among {sorted(arrays)}")
+    kind = kinds[0]
+    array, weights, policy = arrays[kind], arrays.get("weights"), arrays.get("policy")
     try:
         model: PreferenceModel
         if kind == "ranks":
@@ -377,13 +427,7 @@ def load_npz(path: PathLike, prompt: Any = None) -> Dataset:
         elif kind == "scores":
             model = RankingPopulation.from_scores(array, weights)
         else:
-            import ualign
-
-            mixture = getattr(ualign, "PlackettLuceMixture", None)
-            if mixture is None:
-                raise ValueError("rewards: Plackett-Luce mixtures need ualign.PlackettLuceMixture, "
-                                 "which this installation lacks")
-            model = mixture(array, weights)
+            model = PlackettLuceMixture(array, weights)
         policies = {}
         if policy is not None:
             policies[name] = as_distribution(policy, "policy", size=model.n_responses)
@@ -392,7 +436,36 @@ def load_npz(path: PathLike, prompt: Any = None) -> Dataset:
     return Dataset({name: model}, policies, {name: list(range(model.n_responses))})
 
 
-def save_npz(path: PathLike, model: Any, policy: Optional[Any] = None) -> None:
+def _read_npz(path: PathLike) -> dict[str, NDArray[Any]]:
+    """The arrays of an ``.npz`` archive by name; never unpickles."""
+    with open(path, "rb") as handle:  # a missing or unreadable file stays an OSError naming it
+        if handle.read(4) not in _ZIP_MAGIC:  # np.load would try a single .npy array, then pickle
+            raise ValueError(f"{path}: not an .npz archive (a zip file of .npy arrays)")
+        handle.seek(0)
+        # A damaged archive fails deep inside zipfile, zlib and numpy's header parser
+        # with many exception types (BadZipFile, zlib.error, EOFError, ValueError,
+        # NotImplementedError, MemoryError for a huge declared shape, ...): each means
+        # the file is not a readable archive, so all become one ValueError naming it.
+        try:
+            data = np.load(handle, allow_pickle=False)
+        except Exception as error:  # noqa: BLE001
+            raise ValueError(f"{path}: not a readable .npz archive ({type(error).__name__}: {error})") from None
+        arrays = {}
+        with data:
+            for key in data.files:
+                try:
+                    arrays[key] = data[key]
+                except Exception as error:  # noqa: BLE001
+                    raise ValueError(f"{path}: array {key!r} cannot be read ({type(error).__name__}: {error})") \
+                        from None
+    return arrays
+
+
+# The prefixes by which np.load recognises a zip archive (an .npz).
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def save_npz(path: PathLike, model: Any, policy: Any | None = None) -> None:
     """Write a population of rankings (its dense ranks and weights) and optionally a policy."""
     arrays = {"ranks": np.asarray(model.ranks), "weights": np.asarray(model.weights)}
     if policy is not None:
@@ -405,12 +478,12 @@ def save_npz(path: PathLike, model: Any, policy: Optional[Any] = None) -> None:
 class _Table:
     """Columns of a long table as Python lists, and how to name a row in messages."""
 
-    def __init__(self, path: PathLike, columns: Dict[str, List[Any]], rows: List[int], unit: str) -> None:
+    def __init__(self, path: PathLike, columns: dict[str, list[Any]], rows: list[int], unit: str) -> None:
         self.path, self.columns, self.rows, self.unit = path, columns, rows, unit
 
-    def error(self, j: int, column: Optional[str], message: str) -> ValueError:
+    def error(self, j: int, column: str | None, message: str, kind: type[Exception] = ValueError) -> Exception:
         where = f"{self.unit} {self.rows[j]}" + (f", column {column!r}" if column is not None else "")
-        return ValueError(f"{self.path}: {where}: {message}")
+        return kind(f"{self.path}: {where}: {message}")
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -420,16 +493,16 @@ def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str]
     suffix = Path(path).suffix.lower()
     wanted = list(required) + list(optional)
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
+        reader = csv.reader(StringIO(_read_text(path), newline=""))
+        try:
             try:
                 header = [cell.strip() for cell in next(reader)]
             except StopIteration:
                 raise ValueError(f"{path}: line 1: empty file (expected a header row)") from None
             _check_header(path, header, required, "line 1")
             where = {name: header.index(name) for name in wanted if name in header}
-            columns: Dict[str, List[Any]] = {name: [] for name in where}
-            rows: List[int] = []
+            columns: dict[str, list[Any]] = {name: [] for name in where}
+            rows: list[int] = []
             for cells in reader:
                 if not cells or all(not cell.strip() for cell in cells):
                     continue
@@ -438,6 +511,8 @@ def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str]
                 for name, index in where.items():
                     columns[name].append(cells[index].strip())
                 rows.append(reader.line_num)
+        except csv.Error as error:  # e.g. a field over csv.field_size_limit(), a quote never closed
+            raise ValueError(f"{path}: line {reader.line_num}: {error}") from None
         return _Table(path, columns, rows, "line")
     if suffix in (".parquet", ".pq"):
         try:
@@ -445,7 +520,13 @@ def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str]
         except ImportError:
             raise ImportError(f"{path}: reading Parquet needs pandas and pyarrow: "
                               "pip install 'ualign[parquet]'") from None
-        frame = pd.read_parquet(path)
+        with open(path, "rb") as handle:  # a missing file stays an OSError naming it
+            try:
+                frame = pd.read_parquet(handle)
+            except ImportError:
+                raise
+            except Exception as error:  # noqa: BLE001  (pyarrow's errors for a damaged file are of many types)
+                raise ValueError(f"{path}: not a readable Parquet file ({type(error).__name__}: {error})") from None
         header = [str(name) for name in frame.columns]
         _check_header(path, header, required, "header")
         columns = {}
@@ -459,7 +540,7 @@ def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str]
     raise ValueError(f"{path}: expected a .csv or .parquet table, got {suffix!r}")
 
 
-def _check_header(path: PathLike, header: List[str], required: Sequence[str], where: str) -> None:
+def _check_header(path: PathLike, header: list[str], required: Sequence[str], where: str) -> None:
     for name in required:
         if name not in header:
             raise ValueError(f"{path}: {where}: missing column {name!r} (columns: {header})")
@@ -472,6 +553,11 @@ def _label(table: _Table, j: int, column: str) -> Any:
     value = table.columns[column][j]
     if value is None or (isinstance(value, str) and not value) or (isinstance(value, float) and math.isnan(value)):
         raise table.error(j, column, "missing value")
+    try:
+        hash(value)  # labels key dictionaries; a Parquet cell may hold a list or a dict
+    except TypeError:
+        raise table.error(j, column, f"expected a label (text or a number), got {type(value).__name__}",
+                          TypeError) from None
     return value
 
 
@@ -479,35 +565,35 @@ def _number(table: _Table, j: int, column: str) -> float:
     value = table.columns[column][j]
     if value is None or (isinstance(value, str) and not value):
         raise table.error(j, column, "missing value")
-    if isinstance(value, bool):
-        raise table.error(j, column, f"expected a number, got {value!r}")
+    shown = _shown(value) if isinstance(value, str) else repr(value)
+    if isinstance(value, bool) or (isinstance(value, str) and (not value.isascii() or "_" in value)):
+        # float() would also read other scripts' digits and '1_000'
+        raise table.error(j, column, f"expected a number, got {shown}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise table.error(j, column, f"expected a number, got {value!r}") from None
+        raise table.error(j, column, f"expected a number, got {shown}") from None
     if not math.isfinite(number):
         raise table.error(j, column, f"expected a finite number, got {value!r}")
     return number
 
 
-def load_table(path: PathLike, policy: Optional[PathLike] = None) -> Dataset:
+def load_table(path: PathLike, policy: PathLike | None = None) -> Dataset:
     """A long table (CSV or Parquet) of (prompt, voter, response, score or rank
     [, weight]) rows as one prompt per distinct ``prompt``; ``policy`` is an
     optional policy table (prompt, response, probability)."""
-    from .ranking import RankingPopulation
-
     table = _read_table(path, ("prompt", "voter", "response"), ("score", "rank", "weight"))
     kinds = [name for name in ("score", "rank") if name in table.columns]
     if len(kinds) != 1:
         raise ValueError(f"{path}: needs exactly one of the columns 'score' and 'rank', found {kinds or 'neither'}")
     kind = kinds[0]
     has_weight = "weight" in table.columns
-    prompts: Dict[Any, int] = {}
-    voters: List[Dict[Any, int]] = []
-    responses: List[Dict[Any, int]] = []
-    cells: List[Dict[Tuple[int, int], int]] = []  # per prompt: (voter, response) -> row
+    prompts: dict[Any, int] = {}
+    voters: list[dict[Any, int]] = []
+    responses: list[dict[Any, int]] = []
+    cells: list[dict[tuple[int, int], int]] = []  # per prompt: (voter, response) -> row
     values = np.empty(len(table), dtype=np.float64)
-    weights: List[Dict[int, Tuple[float, int]]] = []
+    weights: list[dict[int, tuple[float, int]]] = []
     for j in range(len(table)):
         prompt = _label(table, j, "prompt")
         p = prompts.setdefault(prompt, len(prompts))
@@ -536,8 +622,8 @@ def load_table(path: PathLike, policy: Optional[PathLike] = None) -> Dataset:
                                   f"at {table.unit} {table.rows[first[1]]} and {weight!r} here")
     if not prompts:
         raise ValueError(f"{path}: no data rows")
-    models: Dict[Any, PreferenceModel] = {}
-    labels: Dict[Any, List[Any]] = {}
+    models: dict[Any, PreferenceModel] = {}
+    labels: dict[Any, list[Any]] = {}
     for prompt, p in prompts.items():
         n, m = len(voters[p]), len(responses[p])
         keys = np.full((n, m), np.nan)
@@ -563,13 +649,13 @@ def load_table(path: PathLike, policy: Optional[PathLike] = None) -> Dataset:
     return dataset
 
 
-def load_policy_table(path: PathLike, dataset: Dataset) -> Dict[Any, NDArray[np.float64]]:
+def load_policy_table(path: PathLike, dataset: Dataset) -> dict[Any, NDArray[np.float64]]:
     """Policies from a table (prompt, response, probability) for the prompts of
     ``dataset``, matched by prompt name and response label (absent responses get 0)."""
     table = _read_table(path, ("prompt", "response", "probability"), ())
-    rows: Dict[Any, NDArray[np.float64]] = {}
-    seen: Dict[Tuple[Any, int], int] = {}
-    index: Dict[Any, Dict[Any, int]] = {}
+    rows: dict[Any, NDArray[np.float64]] = {}
+    seen: dict[tuple[Any, int], int] = {}
+    index: dict[Any, dict[Any, int]] = {}
     for prompt, labels in dataset.responses.items():
         index[_text(prompt)] = {_text(label): y for y, label in enumerate(labels)}
     names = {_text(prompt): prompt for prompt in dataset}
@@ -605,8 +691,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def write_table(path: PathLike, dataset: Union[Dataset, Mapping, Sequence[Any]],  # type: ignore[type-arg]
-                policy_path: Optional[PathLike] = None) -> None:
+def write_table(path: PathLike, dataset: Dataset | Mapping | Sequence[Any],  # type: ignore[type-arg]
+                policy_path: PathLike | None = None) -> None:
     """Write populations of rankings as a long table (``rank`` = dense level, 0
     best; ``weight`` = normalised voter weight) and, with ``policy_path``, the
     dataset's policies as a policy table. CSV or Parquet by suffix."""
@@ -617,7 +703,7 @@ def write_table(path: PathLike, dataset: Union[Dataset, Mapping, Sequence[Any]],
         items, policies, labels = list(dataset.items()), {}, {}
     else:
         items, policies, labels = list(enumerate(dataset)), {}, {}
-    rows: Dict[str, List[Any]] = {"prompt": [], "voter": [], "response": [], "rank": [], "weight": []}
+    rows: dict[str, list[Any]] = {"prompt": [], "voter": [], "response": [], "rank": [], "weight": []}
     for prompt, model in items:
         levels = np.asarray(model.ranks)
         weights = np.asarray(model.weights)
@@ -630,7 +716,7 @@ def write_table(path: PathLike, dataset: Union[Dataset, Mapping, Sequence[Any]],
         rows["weight"] += np.repeat(weights, m).tolist()
     _write_columns(path, rows)
     if policy_path is not None:
-        prows: Dict[str, List[Any]] = {"prompt": [], "response": [], "probability": []}
+        prows: dict[str, list[Any]] = {"prompt": [], "response": [], "probability": []}
         for prompt, _model in items:
             if prompt in policies:
                 names = labels.get(prompt, list(range(len(policies[prompt]))))
@@ -640,7 +726,7 @@ def write_table(path: PathLike, dataset: Union[Dataset, Mapping, Sequence[Any]],
         _write_columns(policy_path, prows)
 
 
-def _write_columns(path: PathLike, columns: Dict[str, List[Any]]) -> None:
+def _write_columns(path: PathLike, columns: dict[str, list[Any]]) -> None:
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
         with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -660,5 +746,18 @@ def _write_columns(path: PathLike, columns: Dict[str, List[Any]]) -> None:
         raise ValueError(f"path: expected a .csv or .parquet table, got {path}")
 
 
-__all__ = ["Dataset", "PREFLIB_SUFFIXES", "TABLE_SUFFIXES", "load", "load_npz", "load_policy_table",
-           "load_preflib", "load_table", "merge", "parse_preflib", "save_npz", "write_preflib", "write_table"]
+__all__ = [
+    "PREFLIB_SUFFIXES",
+    "TABLE_SUFFIXES",
+    "Dataset",
+    "load",
+    "load_npz",
+    "load_policy_table",
+    "load_preflib",
+    "load_table",
+    "merge",
+    "parse_preflib",
+    "save_npz",
+    "write_preflib",
+    "write_table",
+]
