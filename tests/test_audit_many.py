@@ -350,3 +350,18 @@ def test_mpne_under_the_weak_level_solves_the_strict_game() -> None:
     frame = ua.audit_many([default_population()], ks=[1, 2, 4], methods=["mpne"], ties="weak")
     for k, level in zip(frame["k"], frame["robust_level"]):
         assert level >= k / (k + 1) - 1e-8
+
+
+def test_nlhf_rows_report_the_level_range_of_all_maximal_lotteries() -> None:
+    # Two voters with opposite orders: every lottery is maximal; at k samples the
+    # levels range from 1/2 (a point mass) to k/(k+1) (the uniform lottery).
+    split = ua.RankingPopulation.from_orders([[0, 1], [1, 0]])
+    unique = ua.RankingPopulation.from_orders([[0, 1, 2], [1, 2, 0], [0, 2, 1]])
+    frame = ua.audit_many([split, unique], ks=[1, 3], methods=["nlhf", "uniform"])
+    for row in frame.itertuples(index=False):
+        if row.method == "nlhf" and row.prompt == 0:
+            assert row.level_low == pytest.approx(0.5, abs=1e-12)
+            assert row.level_high == pytest.approx(row.k / (row.k + 1), abs=1e-9)
+            assert row.level_low - 1e-12 <= row.robust_level <= row.level_high + 1e-12
+        else:
+            assert row.level_low == row.robust_level == row.level_high
