@@ -213,6 +213,38 @@ inline Ties mirror_of(Ties ties) {
   return ties == Ties::strict ? Ties::weak : ties == Ties::weak ? Ties::strict : ties;
 }
 
+// What an audit reports of a policy, from the utilities u[y] = P[y > X] of its
+// operand X in the game and the losses loss[y] = P[y >' X] under the mirrored
+// convention (the same array when they agree):
+//   robust level    1 - max_y loss[y], attained by the opponent (the first argmax)
+//   best response   the first argmax of u, and its utility
+//   exploitability  max_y u[y] - sum_y pi[y] u[y], the sum correctly rounded
+//                   (NaN when pi is null: a multi-output policy)
+// The one implementation of this arithmetic: the per-prompt API calls it too.
+struct PolicyAudit {
+  double robust_level;
+  int64_t opponent;
+  int64_t best_response;
+  double best_utility;
+  double exploitability;
+  double mean_utility;
+};
+
+inline PolicyAudit audit_from_utilities(const double* u, const double* loss, const double* pi, int64_t m,
+                                        std::vector<double>& products, std::vector<double>& partials) {
+  // First index of the maximum, as numpy's argmax (the kernels produce no NaN).
+  const int64_t worst = std::max_element(loss, loss + m) - loss;
+  const int64_t best = std::max_element(u, u + m) - u;
+  PolicyAudit audit{1.0 - loss[worst], worst, best, u[best], NAN, NAN};
+  if (pi != nullptr) {
+    products.resize(static_cast<size_t>(m));
+    for (int64_t y = 0; y < m; ++y) products[static_cast<size_t>(y)] = pi[y] * u[y];
+    audit.mean_utility = exact_sum(products.data(), m, partials);
+    audit.exploitability = u[best] - audit.mean_utility;
+  }
+  return audit;
+}
+
 // Outputs of a batch audit, each n_prompts x n_ks, row-major by prompt.
 struct PolicyAuditOut {
   double* robust_level;
@@ -306,16 +338,13 @@ void audit_policy_prompt(const Prompt& store, const double* pi, const int64_t* k
   for (int64_t j = 0; j < n_ks; ++j) {
     const double* u = s.u.data() + j * m;
     const double* loss = mirror != ties ? s.v.data() + j * m : u;
-    // First index of the maximum, as numpy's argmax (no NaN can occur).
-    const int64_t worst = std::max_element(loss, loss + m) - loss;
-    const int64_t best = std::max_element(u, u + m) - u;
-    for (int64_t y = 0; y < m; ++y) s.products[static_cast<size_t>(y)] = pi[y] * u[y];
+    const PolicyAudit audit = audit_from_utilities(u, loss, pi, m, s.products, s.partials);
     const int64_t cell = p * n_ks + j;
-    out.robust_level[cell] = 1.0 - loss[worst];
-    out.opponent[cell] = worst;
-    out.best_response[cell] = best;
-    out.best_utility[cell] = u[best];
-    out.exploitability[cell] = u[best] - exact_sum(s.products.data(), m, s.partials);
+    out.robust_level[cell] = audit.robust_level;
+    out.opponent[cell] = audit.opponent;
+    out.best_response[cell] = audit.best_response;
+    out.best_utility[cell] = audit.best_utility;
+    out.exploitability[cell] = audit.exploitability;
   }
 }
 

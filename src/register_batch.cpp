@@ -295,6 +295,27 @@ py::dict audit_packed(const py::array& levels, const array_of<int64_t>& shapes, 
   throw py::type_error("levels: expected uint8, uint16 or uint32 dense levels");
 }
 
+py::tuple audit_utilities(const array_of<double>& u, const array_of<double>& loss, const py::object& policy) {
+  require_ndim(u, 1, "u");
+  require_ndim(loss, 1, "loss");
+  const int64_t m = u.shape(0);
+  if (m < 1 || loss.shape(0) != m) throw std::invalid_argument("u, loss: need the same positive length");
+  const bool has_policy = !policy.is_none();
+  array_of<double> pi;
+  if (has_policy) {
+    pi = policy.cast<array_of<double>>();
+    require_ndim(pi, 1, "policy");
+    if (pi.shape(0) != m) throw std::invalid_argument("policy: need one entry per response");
+  }
+  for (int64_t y = 0; y < m; ++y)
+    if (!std::isfinite(u.at(y)) || !std::isfinite(loss.at(y)) || (has_policy && !std::isfinite(pi.at(y))))
+      throw std::invalid_argument("u, loss, policy: entries must be finite");
+  std::vector<double> products, partials;
+  const PolicyAudit a = audit_from_utilities(u.data(), loss.data(), has_policy ? pi.data() : nullptr, m, products, partials);
+  return py::make_tuple(a.robust_level, a.opponent, a.best_response, a.best_utility, a.exploitability,
+                        a.mean_utility);
+}
+
 }  // namespace
 
 void register_batch(py::module_& m) {
@@ -319,13 +340,9 @@ void register_batch(py::module_& m) {
         py::arg("row_starts"), py::arg("ks"), py::arg("ties"),
         "Rows of the Jacobian d u_y / d pi_z of every prompt (rows given per prompt), concatenated.");
 
-  m.def("exact_sum", [](const array_of<double>& x) {
-    require_ndim(x, 1, "x");
-    for (int64_t j = 0; j < x.shape(0); ++j)
-      if (!std::isfinite(x.at(j))) throw std::invalid_argument("x: entries must be finite");
-    std::vector<double> partials;
-    return exact_sum(x.data(), x.shape(0), partials);
-  }, "Correctly rounded sum of a finite float64 vector (equals math.fsum).");
+  m.def("audit_utilities", &audit_utilities, py::arg("u"), py::arg("loss"), py::arg("policy"),
+        "(robust_level, opponent, best_response, best_utility, exploitability, mean_utility) of a policy\n"
+        "from its utilities u and mirrored losses (policy None: a multi-output policy, NaN exploitability).");
 }
 
 }  // namespace ualign::bind

@@ -24,6 +24,7 @@ from . import _core_loader
 from ._progress import Progress
 from ._validate import (as_choices, as_count, as_distribution, as_distribution_batch, as_ks, as_positive_real,
                         mirror_ties, tie_code)
+from .game import audit_utilities
 from .model import PreferenceModel
 from .operands import MultisetPolicy, Product
 
@@ -312,8 +313,9 @@ def _audit_fixed(models: List[PreferenceModel], policies: List[Any], ks: NDArray
     for p in others:
         pi = policies[p] if policies[p] is not None else _uniform(models[p].n_responses)
         for j, k in enumerate(ks):
-            for field, value in _audit_product(models[p], pi, int(k), ties).items():
-                block[field][p, j] = value
+            audit = _audit_product(models[p], pi, int(k), ties)
+            for field in _FIELDS:
+                block[field][p, j] = audit[field]
         if count:
             update(1)
     return block
@@ -324,21 +326,15 @@ def _uniform(m: int) -> NDArray[np.float64]:
 
 
 def _audit_product(model: PreferenceModel, pi: NDArray[np.float64], k: int, ties: str) -> Dict[str, Any]:
-    """One prompt, one k, through the per-prompt API (the same formulas as ualign.game)."""
+    """One prompt, one k, through the per-prompt API."""
     u = model.utilities(pi, k, ties)
     mirror = mirror_ties(ties)
     losses = u if mirror == ties else model.beats(Product(pi, k), mirror)
-    worst, best = int(np.argmax(losses)), int(np.argmax(u))
-    return {"robust_level": float(1.0 - losses[worst]), "opponent": worst, "best_response": best,
-            "best_utility": float(u[best]), "exploitability": float(u[best] - math.fsum(pi * u))}
+    return audit_utilities(u, losses, pi)._asdict()
 
 
 def _audit_multiset(model: PreferenceModel, rho: MultisetPolicy, ties: str) -> Dict[str, Any]:
-    losses = model.beats(rho, mirror_ties(ties))
-    u = model.beats(rho, ties)
-    worst, best = int(np.argmax(losses)), int(np.argmax(u))
-    return {"robust_level": float(1.0 - losses[worst]), "opponent": worst, "best_response": best,
-            "best_utility": float(u[best]), "exploitability": math.nan}
+    return audit_utilities(model.beats(rho, ties), model.beats(rho, mirror_ties(ties)))._asdict()
 
 
 def _batch_solvers() -> Dict[str, Callable[..., Any]]:
@@ -410,8 +406,9 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
                 if not isinstance(rho, MultisetPolicy):
                     raise TypeError(f"prompt {labels[p]!r}: committee: expected a MultisetPolicy, "
                                     f"got {type(rho).__name__}")
-                for field, value in _audit_multiset(models[p], rho, ties).items():
-                    block[field][p, j] = value
+                audit = _audit_multiset(models[p], rho, ties)
+                for field in _FIELDS:
+                    block[field][p, j] = audit[field]
             update(1)
         return block
     # mpne, optimal: one policy per (prompt, k), all prompts of a block solved together,

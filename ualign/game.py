@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, Optional, Tuple, Union
+from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
+from . import _core_loader
 from ._validate import as_count, as_distribution, mirror_ties, tie_code
 from .model import PreferenceModel
 from .operands import MultisetPolicy, Product, ProductMixture
 
 Policy = Union[ArrayLike, Product, MultisetPolicy, ProductMixture]
+
+
+class PolicyAudit(NamedTuple):
+    """What an audit reports of a policy (see :func:`audit_utilities`)."""
+
+    robust_level: float
+    opponent: int
+    best_response: int
+    best_utility: float
+    exploitability: float
+    mean_utility: float
+
+
+def audit_utilities(u: NDArray[np.float64], loss: NDArray[np.float64],
+                    policy: Optional[NDArray[np.float64]] = None) -> PolicyAudit:
+    """The audit of a policy from the game utilities ``u[y] = P[y ≻ X]`` of its operand
+    ``X`` and the losses ``loss[y]`` (the same under the mirrored convention):
+    robust level ``1 - max loss`` and the opponent attaining it, the best response
+    (first argmax of ``u``) and its utility, and with a single-output ``policy`` the
+    correctly rounded ``sum_y policy(y) u_y`` and the exploitability (NaN without).
+    The compiled batch audit runs this very code, so the two agree bit for bit."""
+    level, opponent, best, best_utility, expl, mean = _core_loader.core().audit_utilities(u, loss, policy)
+    return PolicyAudit(level, opponent, best, best_utility, expl, mean)
 
 
 def _check_model(model: Any) -> PreferenceModel:
@@ -47,7 +70,8 @@ def robust_level(model: PreferenceModel, policy: Policy, k: Optional[int] = None
     """
     model = _check_model(model)
     operand = as_k_sample_policy(model, policy, k)
-    return float(1.0 - model.beats(operand, mirror_ties(ties)).max())
+    losses = model.beats(operand, mirror_ties(ties))
+    return audit_utilities(losses, losses).robust_level
 
 
 def worst_case_opponent(model: PreferenceModel, policy: Policy, k: Optional[int] = None,
@@ -56,8 +80,8 @@ def worst_case_opponent(model: PreferenceModel, policy: Policy, k: Optional[int]
     model = _check_model(model)
     operand = as_k_sample_policy(model, policy, k)
     losses = model.beats(operand, mirror_ties(ties))
-    y = int(np.argmax(losses))
-    return y, float(1.0 - losses[y])
+    audit = audit_utilities(losses, losses)
+    return audit.opponent, audit.robust_level
 
 
 def best_response(model: PreferenceModel, policy: ArrayLike, k: int,
@@ -65,8 +89,8 @@ def best_response(model: PreferenceModel, policy: ArrayLike, k: int,
     """The deviation ``y`` maximising ``u_y(pi) = P[y ≻ pi^{⊗k}]`` and that utility
     (the smallest such index when several attain the maximum)."""
     u = _check_model(model).utilities(policy, k, ties)
-    y = int(np.argmax(u))
-    return y, float(u[y])
+    audit = audit_utilities(u, u)
+    return audit.best_response, audit.best_utility
 
 
 def exploitability(model: PreferenceModel, policy: ArrayLike, k: int, ties: str = "uniform") -> float:
@@ -85,4 +109,4 @@ def exploitability(model: PreferenceModel, policy: ArrayLike, k: int, ties: str 
     u = model.utilities(pi, k, ties)
     # The expected utility is summed exactly (correctly rounded): the difference
     # is a certificate, and the batch audit (ualign.audit) reproduces it bit for bit.
-    return float(u.max() - math.fsum(pi * u))
+    return audit_utilities(u, u, pi).exploitability

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
@@ -11,7 +10,7 @@ from numpy.typing import NDArray
 
 from .._validate import as_count, as_tolerance, mirror_ties, tie_code
 from ..batch import PromptBatch
-from ..game import Policy, as_k_sample_policy
+from ..game import Policy, as_k_sample_policy, audit_utilities
 from ..operands import MultisetPolicy, Product
 from ._common import checked_model
 
@@ -112,15 +111,13 @@ def _certificate(u: NDArray[np.float64], policy: Optional[NDArray[np.float64]], 
     """The certificate from the game's utilities ``u`` of a policy (``policy`` the
     vector of a single-output one, else None) at ``k``."""
     game_ties = mirror_ties(ties)
-    y = int(np.argmax(u))
-    best = float(u[y])
-    level = 1.0 - best
+    audit = audit_utilities(u, u, policy)
+    y, best, level = audit.best_response, audit.best_utility, audit.robust_level
     target = k / (k + 1)
     mean = expl = bound = None
     if policy is not None:
         # correctly rounded expected utility: the difference is the certificate
-        mean = math.fsum(policy * u)
-        expl = best - mean
+        mean, expl = audit.mean_utility, audit.exploitability
         if game_ties in _CERTIFYING_GAMES:
             bound = target - expl
     if expl is not None and expl <= tol and game_ties in _CERTIFYING_GAMES:
