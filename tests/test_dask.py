@@ -68,7 +68,6 @@ def test_cluster_validation(client: Any) -> None:
         ua.audit_many(models, client=object())
 
 
-@pytest.mark.skipif(not hasattr(ua, "solve_mpne") or not hasattr(ua, "rlhf_policy"), reason="needs the solvers")
 def test_cluster_solver_methods(client: Any) -> None:
     models, _ = prompts(24, 6)
     # The solvers run on the workers: their policies are reproducible only to the

@@ -34,7 +34,6 @@ def test_property_1_2_fails_under_strict_ties() -> None:
     assert reports["subadditivity"].holds and reports["DR-submodularity"].holds
 
 
-@pytest.mark.skipif(not hasattr(ua, "PlackettLuceMixture"), reason="no PlackettLuceMixture")
 def test_property_1_on_plackett_luce() -> None:
     rng = np.random.default_rng(3)
     model = ua.PlackettLuceMixture(rng.normal(size=(4, 5)), rng.random(4) + 0.1)
@@ -85,7 +84,6 @@ def test_instances() -> None:
         instances.clustered_population(4, m=3)
 
 
-@pytest.mark.skipif(not hasattr(ua, "PlackettLuceMixture"), reason="no PlackettLuceMixture")
 def test_prop_3_2_instance() -> None:
     model = instances.prop_3_2_instance(3)
     assert model.n_responses == 4
@@ -109,7 +107,6 @@ def test_monte_carlo_covers_the_exact_kernels() -> None:
             assert estimate.stderr < 0.01
 
 
-@pytest.mark.skipif(not hasattr(ua, "PlackettLuceMixture"), reason="no PlackettLuceMixture")
 def test_monte_carlo_on_plackett_luce() -> None:
     rng = np.random.default_rng(5)
     model = ua.PlackettLuceMixture(rng.normal(scale=3.0, size=(3, 5)), [0.2, 0.5, 0.3])

@@ -367,10 +367,8 @@ def test_certify_every_policy_kind() -> None:
 # ---------------------------------------------------------------------------
 # Plackett–Luce mixtures (the same solvers through the model interface)
 # ---------------------------------------------------------------------------
-pl_available = pytest.mark.skipif(not hasattr(ua, "PlackettLuceMixture"), reason="no PlackettLuceMixture")
 
 
-@pl_available
 def test_solvers_on_plackett_luce() -> None:
     rng = np.random.default_rng(11)
     model = ua.PlackettLuceMixture(rng.normal(scale=2.0, size=(4, 5)), rng.random(4) + 0.1)
@@ -383,7 +381,6 @@ def test_solvers_on_plackett_luce() -> None:
     assert ua.solve_committee(model, 2).robust_level >= 2 / 3 - 1e-9
 
 
-@pl_available
 def test_prop_3_2_rate_is_tight() -> None:
     for k in (1, 2, 3):
         model = instances.prop_3_2_instance(k)

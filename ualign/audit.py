@@ -35,10 +35,6 @@ from .operands import MultisetPolicy, Product
 #: multi-output policy).
 METHODS = ("given", "uniform", "nlhf", "rlhf", "mpne", "optimal", "committee")
 
-#: The solver each method needs (a function of the ``ualign`` package).
-SOLVERS = {"nlhf": "solve_nlhf", "rlhf": "rlhf_policy", "mpne": "solve_mpne", "optimal": "solve_optimal",
-           "committee": "solve_committee"}
-
 #: Columns of the result, in order.
 COLUMNS = ("prompt", "method", "k", "robust_level", "level_low", "level_high", "bound", "opponent", "best_response",
            "best_utility",
@@ -55,13 +51,6 @@ _INT_FIELDS = ("opponent", "best_response")
 _BLOCK = 8192
 
 Columns = Dict[str, NDArray[Any]]
-
-
-def available_methods() -> Tuple[str, ...]:
-    """The methods whose solvers this installation provides."""
-    import ualign
-
-    return tuple(method for method in METHODS if method not in SOLVERS or hasattr(ualign, SOLVERS[method]))
 
 
 def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods: Any = None,
@@ -150,8 +139,6 @@ def audit_columns(models: Any, policies: Any = None, ks: Any = range(1, 9), meth
     method_list = as_choices(methods, METHODS, "methods")
     if "given" in method_list and policies is None:
         raise ValueError("methods: 'given' needs policies")
-    for method in method_list:
-        _solver(method)  # fail early when a solver is missing
     labels: List[Any] = keys if keys is not None else list(range(len(model_list)))
     if client is not None:
         if chunk_size is not None:
@@ -209,21 +196,6 @@ def _collect(models: Any, policies: Any) -> Tuple[Optional[List[Any]], List[Pref
     for j, p in enumerate(present):
         checked[p] = flat[offsets[j]:offsets[j + 1]]
     return keys, model_list, checked
-
-
-def _solver(method: str) -> Optional[Callable[..., Any]]:
-    if method not in SOLVERS:
-        return None
-    import ualign
-
-    function = getattr(ualign, SOLVERS[method], None)
-    if function is None:
-        raise ValueError(f"methods: {method!r} needs ualign.{SOLVERS[method]}, which this installation lacks")
-    return function  # type: ignore[no-any-return]
-
-
-def _policy_of(result: Any) -> Any:
-    return getattr(result, "policy", result)
 
 
 # -- the local run -----------------------------------------------------------------------------------
@@ -338,9 +310,13 @@ def _audit_multiset(model: PreferenceModel, rho: MultisetPolicy, ties: str) -> D
 
 
 def _batch_solvers() -> Dict[str, Callable[..., Any]]:
-    from .solvers import solve_mpne_batch, solve_nlhf_batch, solve_optimal_batch
+    from .solvers import rlhf_policy_batch, solve_committee, solve_mpne_batch, solve_nlhf_batch, solve_optimal_batch
 
-    return {"nlhf": solve_nlhf_batch, "mpne": solve_mpne_batch, "optimal": solve_optimal_batch}
+    def committee(models: List[PreferenceModel], k: int, ties: str) -> List[Any]:
+        return [solve_committee(model, k, ties=ties) for model in models]
+
+    return {"nlhf": solve_nlhf_batch, "rlhf": rlhf_policy_batch, "mpne": solve_mpne_batch,
+            "optimal": solve_optimal_batch, "committee": committee}
 
 
 #: The game whose MPNE is audited under each level convention.
@@ -349,86 +325,71 @@ _MPNE_GAME_TIES = {"uniform": "uniform", "half": "uniform", "weak": "strict", "s
 
 def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any], ks: NDArray[np.int64],
                   ties: str, options: Dict[str, Any], update: Callable[[int], None]) -> Dict[str, NDArray[Any]]:
-    """Solve per prompt with the method's solver, then audit what it returns."""
-    solver = _solver(method)
-    assert solver is not None
+    """Solve with the method's solver, a block of prompts at a time, then audit what it returns."""
     n_prompts, n_ks = len(models), ks.shape[0]
+    blocks = [list(range(start, min(start + _SOLVER_BLOCK, n_prompts))) for start in range(0, n_prompts, _SOLVER_BLOCK)]
 
-    def solve(p: int, *args: Any) -> Any:
+    def solve(rows: List[int], *args: Any, **kwargs: Any) -> List[Any]:
         try:
-            if method == "rlhf":
-                return _policy_of(solver(models[p], options["rlhf_beta"], ties=ties))
-            if method == "mpne":
-                # The alignment game is played under uniform or strict ties; the strict
-                # game is the one whose equilibrium certifies the paper's weak level.
-                return _policy_of(solver(models[p], *args, ties=_MPNE_GAME_TIES[ties]))
-            return _policy_of(solver(models[p], *args, ties=ties))
+            return _batch_solvers()[method]([models[p] for p in rows], *args, **kwargs)  # type: ignore[no-any-return]
         except (ValueError, TypeError) as error:
-            raise type(error)(f"prompt {labels[p]!r}: {method}: {error}") from error
+            span = repr(labels[rows[0]]) + ("" if len(rows) == 1 else f"..{labels[rows[-1]]!r}")
+            raise type(error)(f"prompts {span}: {method}: {error}") from error
 
     def vector(p: int, policy: Any) -> NDArray[np.float64]:
         return as_distribution(policy, f"{method} policy of prompt {labels[p]!r}", size=models[p].n_responses)
 
-    if method == "nlhf":  # one policy per prompt, audited for every k; a block of prompts at a time
-        from .solvers.nlhf import nlhf_level_range
-
+    if method in ("nlhf", "rlhf"):  # one policy per prompt, audited for every k
+        args = (options["rlhf_beta"],) if method == "rlhf" else ()
         policies: List[Any] = []
-        lotteries: List[Any] = []
-        for start in range(0, n_prompts, _SOLVER_BLOCK):
-            rows = list(range(start, min(start + _SOLVER_BLOCK, n_prompts)))
-            try:
-                results = _batch_solvers()["nlhf"]([models[p] for p in rows], ties=ties)
-            except (ValueError, TypeError) as error:
-                raise type(error)(f"prompts {labels[rows[0]]!r}..{labels[rows[-1]]!r}: {method}: {error}") from error
-            policies.extend(vector(p, result.policy) for p, result in zip(rows, results))
-            lotteries.extend(result.lotteries for result in results)
+        results: List[Any] = []
+        for rows in blocks:
+            solved = solve(rows, *args, ties=ties)
+            results.extend(solved)
+            policies.extend(vector(p, result.policy) for p, result in zip(rows, solved))
             update(len(rows))
         block = _audit_fixed(models, policies, ks, ties, update, count=False)
-        for field in _RANGE_FIELDS:
-            block[field] = block["robust_level"].copy()
-        for p in range(n_prompts):  # several maximal lotteries: the range of their levels
-            if not lotteries[p].unique:
-                for j, k in enumerate(ks):
-                    span = nlhf_level_range(models[p], int(k), ties, lotteries=lotteries[p])
-                    block["level_low"][p, j], block["level_high"][p, j] = span.min_level, span.max_level
+        if method == "nlhf":
+            _nlhf_level_ranges(block, models, results, ks, ties)
         return block
-    if method == "rlhf":  # one policy per prompt, audited for every k
-        policies = []
-        for p in range(n_prompts):
-            policies.append(vector(p, solve(p)))
-            update(1)
-        return _audit_fixed(models, policies, ks, ties, update, count=False)
     block = _empty_block(n_prompts, n_ks)
     if method == "committee":
-        for p in range(n_prompts):
-            for j, k in enumerate(ks):
-                rho = solve(p, int(k))
-                if not isinstance(rho, MultisetPolicy):
-                    raise TypeError(f"prompt {labels[p]!r}: committee: expected a MultisetPolicy, "
-                                    f"got {type(rho).__name__}")
-                audit = _audit_multiset(models[p], rho, ties)
-                for field in _FIELDS:
-                    block[field][p, j] = audit[field]
-            update(1)
+        for rows in blocks:
+            for p in rows:
+                for j, k in enumerate(ks):
+                    rho = solve([p], int(k), ties=ties)[0].policy
+                    audit = _audit_multiset(models[p], rho, ties)
+                    for field in _FIELDS:
+                        block[field][p, j] = audit[field]
+                update(1)
         return block
     # mpne, optimal: one policy per (prompt, k), all prompts of a block solved together,
     # each k warm-started from the policies of the next smaller one
-    batch_solver = _batch_solvers()[method]
     game = _MPNE_GAME_TIES[ties] if method == "mpne" else ties
-    for start in range(0, n_prompts, _SOLVER_BLOCK):
-        rows = list(range(start, min(start + _SOLVER_BLOCK, n_prompts)))
+    for rows in blocks:
         previous: Any = None
         for j in np.argsort(ks, kind="stable"):
-            try:
-                results = batch_solver([models[p] for p in rows], int(ks[j]), ties=game, init=previous)
-            except (ValueError, TypeError) as error:
-                raise type(error)(f"prompts {labels[rows[0]]!r}..{labels[rows[-1]]!r}: {method}: {error}") from error
+            results = solve(rows, int(ks[j]), ties=game, init=previous)
             previous = [vector(p, result.policy) for p, result in zip(rows, results)]
             column = _audit_fixed([models[p] for p in rows], previous, ks[j:j + 1], ties, update, count=False)
             for field in _FIELDS:
                 block[field][rows, j] = column[field][:, 0]
         update(len(rows))
     return block
+
+
+def _nlhf_level_ranges(block: Dict[str, NDArray[Any]], models: List[PreferenceModel], results: List[Any],
+                       ks: NDArray[np.int64], ties: str) -> None:
+    """The range of robust levels over all maximal lotteries, where there are several."""
+    from .solvers.nlhf import nlhf_level_range
+
+    for field in _RANGE_FIELDS:
+        block[field] = block["robust_level"].copy()
+    for p, result in enumerate(results):
+        if not result.unique:
+            for j, k in enumerate(ks):
+                span = nlhf_level_range(models[p], int(k), ties, lotteries=result.lotteries)
+                block["level_low"][p, j], block["level_high"][p, j] = span.min_level, span.max_level
 
 
 # Prompts solved together by the batched solvers: bounds their padded work arrays
@@ -558,5 +519,5 @@ def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List
     return columns
 
 
-__all__ = ["COLUMNS", "METHODS", "SOLVERS", "audit_columns", "audit_many", "available_methods", "to_frame"]
+__all__ = ["COLUMNS", "METHODS", "audit_columns", "audit_many", "to_frame"]
 

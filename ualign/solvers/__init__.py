@@ -8,7 +8,7 @@ from .committee import solve_committee
 from .mpne import solve_mpne, solve_mpne_batch
 from .nlhf import maximal_lotteries, maximal_lottery, solve_nlhf, solve_nlhf_batch
 from .optimal import solve_optimal, solve_optimal_batch
-from .rlhf import bradley_terry, rlhf_policy
+from .rlhf import bradley_terry, bradley_terry_batch, rlhf_policy, rlhf_policy_batch
 from .results import (CommitteeResult, MPNEResult, NLHFResult, OptimalResult, RLHFResult,
                       SolverResult)
 
@@ -21,10 +21,12 @@ __all__ = [
     "RLHFResult",
     "SolverResult",
     "bradley_terry",
+    "bradley_terry_batch",
     "certify",
     "maximal_lotteries",
     "maximal_lottery",
     "rlhf_policy",
+    "rlhf_policy_batch",
     "solve_committee",
     "solve_mpne",
     "solve_mpne_batch",
