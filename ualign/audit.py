@@ -204,7 +204,7 @@ def _audit_local(models: List[PreferenceModel], policies: List[Any], labels: Lis
                  methods: Sequence[str], ties: str, options: Dict[str, Any],
                  update: Callable[[int], None]) -> Columns:
     """Columns for prompts 0..P-1 (prompt = position)."""
-    n_prompts, n_ks = len(models), ks.shape[0]
+    n_prompts = len(models)
     blocks: List[Dict[str, NDArray[Any]]] = []
     present: List[NDArray[np.bool_]] = []
     for method in methods:

@@ -61,7 +61,7 @@ class PromptBatch:
         return np.flatnonzero(compiled), np.flatnonzero(~compiled)
 
     def _stores(self, rows: Rows) -> List[object]:
-        return [self.models[p]._store for p in rows]  # type: ignore[attr-defined]
+        return [self.models[p]._store for p in rows]
 
     def utilities(self, pi: Array, k: int, ties: int, rows: Rows) -> Array:
         """``u[j, y] = P[y ≻ pi_j^{⊗k}]`` for the prompts ``rows`` (``pi`` has one row each)."""
@@ -146,7 +146,7 @@ class PromptBatch:
     def uniform(self, rows: Optional[Rows] = None) -> Array:
         """The uniform policy of every prompt (zero padding)."""
         rows = self.all if rows is None else rows
-        return self.mask[rows] / self.sizes[rows, None].astype(np.float64)  # type: ignore[no-any-return]
+        return self.mask[rows] / self.sizes[rows, None].astype(np.float64)
 
     def padded(self, policies: Sequence[Array], rows: Rows) -> Array:
         """Per-prompt vectors as one padded array."""

@@ -99,7 +99,7 @@ class _Search:
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = (newest / oldest) ** (1.0 / steps)
         ok = known[:, -1] & (steps > 0) & (newest < oldest)
-        return np.where(ok, rate, 1.0)  # type: ignore[no-any-return]
+        return np.where(ok, rate, 1.0)
 
     def histories(self) -> List[Tuple[float, ...]]:
         """Each prompt's best exploitability after each of its iterations."""
@@ -221,7 +221,7 @@ def extragradient(search: _Search, rows: Rows, x: Array, tol: float, max_iter: i
 def _newton_affordable(support: NDArray[np.int64], voters: NDArray[np.int64], sizes: NDArray[np.int64]
                        ) -> NDArray[np.bool_]:
     """A Newton iteration costs about one utility pass per support member (hard cap)."""
-    return (support <= 64) | (support * voters * sizes <= 3e8)  # type: ignore[no-any-return]
+    return (support <= 64) | (support * voters * sizes <= 3e8)
 
 
 def _newton_pays(search: _Search, rows: Rows, target: float) -> Rows:

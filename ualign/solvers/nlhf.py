@@ -174,7 +174,7 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
             done[c[ok & (ex_exact <= min(tol, 1e-13))]] = True
         finished = ~done & (best_ex[a] <= tol) & ((mu < 1e-14) | (best_ex[a] <= 1e-13) | (m >= 200))
         for j in np.flatnonzero(finished):   # an interior point: keep it sparse where that costs nothing
-            p = a[j]
+            p = int(a[j])
             if best_ex[p] == ex[j] and np.array_equal(best_pi[p], pa[j]):
                 slack = -Api[p] - v[p]
                 keep = valid[p] & (pa[j] > slack)

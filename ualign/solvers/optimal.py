@@ -31,10 +31,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .._validate import as_count, as_tolerance, mirror_ties, tie_code
+from ..model import PreferenceModel
 from ._common import (Array, Clock, Kernels, checked_model, cut_lower_bound, dual_lower_bound, minimax_lp,
                       normalised, project_simplex)
 from .certify import certify
-from .mpne import solve_mpne, solve_mpne_batch
+from .mpne import solve_mpne_batch
 from .nlhf import _maxmin_lp
 from .results import MPNEResult, OptimalResult
 
@@ -212,17 +213,30 @@ def _from_uniform_mpne(mp: MPNEResult, wall_time: float, tol: float) -> OptimalR
 
 def solve_optimal_batch(models: Sequence[Any], k: int, ties: str = "uniform", tol: float = 1e-8,
                         max_iter: int = 200, init: Any = None) -> List[OptimalResult]:
-    """:func:`solve_optimal` for many prompts. Under ``"uniform"`` ties every prompt's
-    optimum is its MPNE, solved for all prompts together (:func:`solve_mpne_batch`,
-    warm-started from ``init``); under the other conventions each prompt runs the
-    per-prompt convex program in turn."""
+    """:func:`solve_optimal` for many prompts (one model each), one result per prompt.
+
+    The equilibria every convention starts from are solved for all prompts together
+    (:func:`solve_mpne_batch`, warm-started from ``init``: one policy or None per
+    prompt); under ``"uniform"`` ties they are the optimum. Under the other
+    conventions each prompt then runs its certificate (and, where the equilibrium
+    is not optimal, the convex program) in turn."""
+    clock = Clock()
+    if not len(models):
+        raise ValueError("models: needs at least one prompt")
+    checked = [checked_model(model) for model in models]
+    k = as_count(k, "k")
     tie_code(ties)
     tol = as_tolerance(tol)
-    if ties != "uniform":
-        return [solve_optimal(model, k, ties, tol=tol, max_iter=max_iter) for model in models]
-    clock = Clock()
-    results = solve_mpne_batch(models, k, "uniform", tol=tol, init=init)
-    return [_from_uniform_mpne(mp, clock(), tol) for mp in results]
+    max_iter = as_count(max_iter, "max_iter")
+    if ties == "uniform":
+        return [_from_uniform_mpne(mp, clock(), tol) for mp in solve_mpne_batch(checked, k, "uniform", tol=tol,
+                                                                                init=init)]
+    if k == 1:
+        return [_matrix_game(model, ties, tol, clock) for model in checked]
+    # an equilibrium to start from (and, for the weak level, often the optimum)
+    start_game = "strict" if ties == "weak" else "uniform"
+    starts = solve_mpne_batch(checked, k, start_game, tol=min(tol, 1e-10), init=init)
+    return [_optimise_from(model, mp, k, ties, tol, max_iter, clock) for model, mp in zip(checked, starts)]
 
 
 def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
@@ -234,39 +248,38 @@ def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
     and the MPNE attains it. Under ``"weak"``, ``"half"`` and ``"strict"`` it depends
     on the instance and can beat the MPNE. ``result.upper_bound`` bounds every
     single-output policy's level; ``result.gap = upper_bound - robust_level``;
-    ``converged`` means ``gap <= tol``.
+    ``converged`` means ``gap <= tol``. The batch of one of :func:`solve_optimal_batch`.
     """
-    clock = Clock()
-    model = checked_model(model)
-    k = as_count(k, "k")
-    tie_code(ties)
-    tol = as_tolerance(tol)
-    max_iter = as_count(max_iter, "max_iter")
-    game = mirror_ties(ties)
+    return solve_optimal_batch([model], k, ties, tol, max_iter)[0]
+
+
+def _finish(model: PreferenceModel, pi: Array, k: int, ties: str, tol: float, upper: float, method: str,
+            iterations: int, passes: int, history: List[float], clock: Clock) -> OptimalResult:
+    cert = certify(model, pi, k, ties=ties, tol=tol)
+    upper = max(upper, cert.robust_level)
+    gap = upper - cert.robust_level
+    return OptimalResult(policy=pi, robust_level=cert.robust_level, exploitability=cert.exploitability,
+                         iterations=iterations, wall_time=clock(), converged=gap <= tol, certificate=cert,
+                         method=method, k=k, ties=ties, evaluations=passes + 1,
+                         history=tuple(history) or (gap,), upper_bound=upper, gap=gap)
+
+
+def _matrix_game(model: PreferenceModel, ties: str, tol: float, clock: Clock) -> OptimalResult:
+    """``k = 1``: a matrix game, solved exactly by linear programming."""
+    P = model.pairwise(ties)
+    pi, q = _maxmin_lp(P)
+    upper = float((P @ q).max()) if q is not None else 1.0
+    return _finish(model, pi, 1, ties, tol, upper, "lp (k = 1 matrix game)", 1, 1, [], clock)
+
+
+def _optimise_from(model: PreferenceModel, mp: MPNEResult, k: int, ties: str, tol: float, max_iter: int,
+                   clock: Clock) -> OptimalResult:
+    """Certify the equilibrium ``mp`` through the dual system and, if the gap is not
+    closed, minimise ``max_y u'_y`` by SQP with Kelley's certificate (or by saddle
+    extragradient on pools too large for Jacobians)."""
     m = model.n_responses
+    kern = Kernels(model, k, mirror_ties(ties))
     history: List[float] = []
-
-    def finish(pi: Array, upper: float, method: str, iterations: int, passes: int) -> OptimalResult:
-        cert = certify(model, pi, k, ties=ties, tol=tol)
-        upper = max(upper, cert.robust_level)
-        gap = upper - cert.robust_level
-        return OptimalResult(policy=pi, robust_level=cert.robust_level, exploitability=cert.exploitability,
-                             iterations=iterations, wall_time=clock(), converged=gap <= tol, certificate=cert,
-                             method=method, k=k, ties=ties, evaluations=passes + 1,
-                             history=tuple(history) or (gap,), upper_bound=upper, gap=gap)
-
-    if ties == "uniform":
-        return _from_uniform_mpne(solve_mpne(model, k, "uniform", tol=tol), clock(), tol)
-    if k == 1:
-        P = model.pairwise(ties)
-        pi, q = _maxmin_lp(P)
-        upper = float((P @ q).max()) if q is not None else 1.0
-        return finish(pi, upper, "lp (k = 1 matrix game)", 1, 1)
-
-    kern = Kernels(model, k, game)
-    # 1. an equilibrium to start from (and, for the weak level, often the optimum)
-    start_game = "strict" if ties == "weak" else "uniform"
-    mp = solve_mpne(model, k, start_game, tol=min(tol, 1e-10))
     passes = mp.evaluations
     x = normalised(np.asarray(mp.policy))
     u = kern.u(x)
@@ -274,7 +287,7 @@ def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
     lower = _certify_point(kern, x, u, cuts, tol)
     best: List[Any] = [x, float(u.max()), lower]
     history.append(best[1] - best[2])
-    method = f"{start_game} MPNE + dual certificate"
+    method = f"{mp.ties} MPNE + dual certificate"
     iterations = mp.iterations
     if best[1] - best[2] > tol:
         if _jacobian_affordable(kern, m, repeats=20, seconds=20.0):
@@ -298,5 +311,4 @@ def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
             method = "saddle extragradient + dual certificate"
             iterations += _saddle_extragradient(kern, best[0], tol, max_iter, history, best)
     passes += kern.passes
-    pi = normalised(best[0])
-    return finish(pi, 1.0 - best[2], method, iterations, passes)
+    return _finish(model, normalised(best[0]), k, ties, tol, 1.0 - best[2], method, iterations, passes, history, clock)
