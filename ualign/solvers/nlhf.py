@@ -173,18 +173,18 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
             best_pi[a[c[better]]], best_ex[a[c[better]]] = exact[better], ex_exact[better]
             done[c[ok & (ex_exact <= min(tol, 1e-13))]] = True
         finished = ~done & (best_ex[a] <= tol) & ((mu < 1e-14) | (best_ex[a] <= 1e-13) | (m >= 200))
-        for j in np.flatnonzero(finished):   # an interior point: keep it sparse where that costs nothing
-            p = int(a[j])
-            if best_ex[p] == ex[j] and np.array_equal(best_pi[p], pa[j]):
+        for row in np.flatnonzero(finished).tolist():   # an interior point: keep it sparse where that costs nothing
+            p = int(a[row])
+            if best_ex[p] == ex[row] and np.array_equal(best_pi[p], pa[row]):
                 slack = -Api[p] - v[p]
-                keep = valid[p] & (pa[j] > slack)
+                keep = valid[p] & (pa[row] > slack)
                 if keep.any() and not keep[valid[p]].all():
-                    candidate = np.where(keep, pa[j], 0.0)
+                    candidate = np.where(keep, pa[row], 0.0)
                     candidate /= candidate.sum()
                     value = float(np.where(valid[p], A[p] @ candidate, -np.inf).max())
                     if value <= max(tol, float(best_ex[p])):
                         best_pi[p], best_ex[p] = candidate, value
-        for j, p in enumerate(a):
+        for p in a.tolist():
             histories[p].append(float(best_ex[p]))
         active[a[done | finished | (mu < 1e-16)]] = False
     return [(best_pi[j, :sizes[j]].copy(), float(best_ex[j]), int(iterations[j]), bool(best_ex[j] <= tol),
