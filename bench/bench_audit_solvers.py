@@ -1,0 +1,96 @@
+"""Solver audits across prompts: ua.audit_many with the NLHF, RLHF, MPNE and optimal
+methods against a Python loop calling the per-prompt solver on each prompt.
+
+10,000 prompts x 64 responses x 100 voters (half strict rankings, half weak
+orders with ties of three), k = 1..8, uniform ties. audit_many solves each block
+of prompts together (one batched kernel call per iteration, warm-started across
+k) and audits every policy with the compiled batch audit.
+
+Baseline, measured in the same run on a sample of prompts and extrapolated:
+for each prompt, the per-prompt solver (ua.solve_nlhf / ua.rlhf_policy once,
+ua.solve_mpne / ua.solve_optimal for every k), each returning its certificate.
+
+Before any time is reported, every audited MPNE / optimal policy is checked to
+have exploitability <= 1e-8 (the solvers' tolerance).
+
+    python bench/bench_audit_solvers.py           # full size
+    python bench/bench_audit_solvers.py --quick   # 1,000 prompts
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import core_line, machine_line, print_table, timed  # noqa: E402
+
+import ualign as ua  # noqa: E402
+
+KS = range(1, 9)
+
+
+def build(n_prompts: int, n_voters: int, m: int, seed: int = 0) -> List[ua.RankingPopulation]:
+    rng = np.random.default_rng(seed)
+    models = []
+    for p in range(n_prompts):
+        orders = np.argsort(rng.random((n_voters, m)), axis=1)
+        models.append(ua.RankingPopulation.from_orders(orders) if p % 2 == 0
+                      else ua.RankingPopulation(np.argsort(orders, axis=1) // 3))
+    return models
+
+
+LOOPS: Dict[str, Callable[[Any], None]] = {
+    "nlhf": lambda model: ua.solve_nlhf(model),
+    "rlhf": lambda model: ua.rlhf_policy(model, 0.1),
+    "mpne": lambda model: [ua.solve_mpne(model, k) for k in KS],
+    "optimal": lambda model: [ua.solve_optimal(model, k) for k in KS],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1,000 prompts instead of 10,000")
+    parser.add_argument("--prompts", type=int, default=None)
+    parser.add_argument("--sample", type=int, default=100, help="prompts timed in the per-prompt loop")
+    args = parser.parse_args()
+    n_prompts = args.prompts or (1000 if args.quick else 10000)
+    n_voters, m = 100, 64
+    print(machine_line())
+    print(f"{n_prompts} prompts x {m} responses x {n_voters} voters (half weak orders), k = 1..8, uniform ties\n")
+    models = build(n_prompts, n_voters, m)
+    sample = models[:min(args.sample, n_prompts)]
+
+    rows: List[List[Any]] = []
+    for method, loop in LOOPS.items():
+        wall, cpu, frame = timed(lambda: ua.audit_many(models, ks=KS, methods=[method]), 1)
+        if method in ("mpne", "optimal"):
+            worst = float(frame.exploitability.max())
+            assert worst <= 1e-8, f"{method}: exploitability {worst:.2e} > 1e-8"
+            note = f"max expl {worst:.1e}"
+        else:
+            note = ""
+        loop_wall, loop_cpu, _ = timed(lambda: [loop(model) for model in sample], 1)
+        batch_rate, loop_rate = n_prompts / wall, len(sample) / loop_wall
+        rows.append([method, wall, cpu, batch_rate, loop_rate, batch_rate / loop_rate,
+                     (len(sample) / loop_cpu) and (n_prompts / cpu) / (len(sample) / loop_cpu), note])
+    print_table(["method", "audit_many wall s", "cpu s", "prompts/s", "loop prompts/s", "ratio (wall)",
+                 "ratio (cpu)", ""], rows)
+
+    start = time.perf_counter()
+    ua.audit_many(models, ks=KS, methods=["given", "uniform", "nlhf", "rlhf", "mpne", "optimal"],
+                  policies=[np.full(m, 1.0 / m)] * n_prompts)
+    total = time.perf_counter() - start
+    print(f"\nthe default `ualign audit` methods but the committee (given, uniform, nlhf, rlhf, mpne, optimal) "
+          f"on all {n_prompts} prompts: {total:.1f} s ({n_prompts / total:.0f} prompts/s)")
+    print("targets: mpne, optimal >= 20x the loop; nlhf >= 10x")
+    print(core_line())
+
+
+if __name__ == "__main__":
+    main()
