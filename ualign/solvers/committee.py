@@ -234,9 +234,12 @@ class _RankingPricer:
             self._table = (sets, best, ties)
         sets, best, ties = self._table
         values = np.zeros(sets.shape[0])
-        for i in range(self.n):  # one voter at a time: O(candidates) memory
-            b = best[i]
-            values += self.w[i] * (self.below[i, b] + _tie_share(ties[i].astype(np.float64), self.ties) * self.at[i, b])
+        block = max(1, int(4e6 // sets.shape[0]))  # voters per pass: bounded memory
+        for start in range(0, self.n, block):
+            i = self.rows[start:start + block, None]
+            b = best[start:start + block]
+            share = _tie_share(ties[start:start + block].astype(np.float64), self.ties)
+            values += self.w[start:start + block] @ (self.below[i, b] + share * self.at[i, b])
         order = np.argsort(values)[::-1][:count]
         return [(tuple(int(z) for z in sets[j]), float(values[j])) for j in order]
 
