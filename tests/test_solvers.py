@@ -281,7 +281,8 @@ def test_committee_random_instances(seed: int) -> None:
             if ties in ("uniform", "weak"):  # Theorem 3.1
                 assert result.robust_level >= k / (k + 1) - 1e-9
             greedy = ua.solve_committee(model, k, ties, pricing="greedy")
-            assert not greedy.exact
+            # k >= m outside uniform ties: all responses are optimal, no pricing at all
+            assert greedy.exact == (ties != "uniform" and k >= model.n_responses)
             assert greedy.robust_level <= best + 1e-9 <= greedy.upper_bound + 2e-9
 
 

@@ -1,27 +1,54 @@
 """The multi-output optimum of Theorem 3.1: ``max over rho in Δ(Y^k) of
-min_y P[rho ≻ y]``, a linear program over k-multisets (repeats matter under
-``"uniform"`` ties: two copies of a response tie more often than one).
+min_y P[rho ≻ y]``, a linear program over k-multisets ``S`` with columns
+``a_S[y] = P[S ≻ y]`` (under the level's tie convention).
 
-Column generation: the master LP over the multisets found so far gives the
-robust level ``t`` and the adversary's mixture ``q`` over responses (its dual);
-a multiset ``S`` improves it iff ``Σ_y q_y P[S ≻ y] > t``. For any ``q``,
-``max_S Σ_y q_y P[S ≻ y]`` bounds the optimum from above (LP duality).
+**Column generation and its certificate.** The master LP over the multisets found
+so far gives a committee policy of level ``t`` and the adversary's mixture ``q``
+over responses (its dual). The full LP is a finite zero-sum game, so by LP duality
 
-* ``pricing="exact"``: enumerate all ``C(m+k-1, k)`` multisets (small pools); the
-  bound is then tight at the end, so the LP optimum is certified.
-* ``pricing="greedy"``: build ``S`` one response at a time, maximising the
-  marginal gain (a vectorised pass over the rankings, or one ``beats`` call per
-  candidate for other models). ``S -> Σ_y q_y P[S ≻ y]`` is normalised, monotone and
-  DR-submodular (Property 1(4)), so greedy reaches a ``1 - (1 - 1/k)^k >= 1 - 1/e``
-  fraction of the best: the certified upper bound is
-  ``greedy / (1 - (1 - 1/k)^k)`` (capped at 1).
+    OPT = max_rho min_y Σ_S rho_S a_S[y] = min_{q in Δ(Y)} max_S q·a_S,
+
+hence **every** ``q`` gives the upper bound ``OPT <= P(q) := max_S q·a_S``, the value
+of the pricing problem; a multiset with ``q·a_S > t`` is an improving column.
+``upper_bound`` is the smallest certified bound on ``P(q)`` seen, ``gap`` its
+distance to the certified level. The bound is exact when pricing is solved exactly:
+
+* enumeration of every candidate committee (small pools), or
+* the pricing MILP (rankings) solved by HiGHS (``scipy.optimize.milp``) to proven
+  optimality. Per voter ``i`` the pricing objective depends on ``S`` only through
+  the best level of ``S`` (and, under ``"uniform"`` ties, how many members tie
+  there): with integer counts ``x_z`` (``Σ x_z = k``) and coverage variables
+  ``v[i, τ] <= min(1, Σ_{z: level_i(z) < τ} x_z)`` (a chain over the levels that
+  carry dual mass), a voter's value is ``Σ_τ c[i, τ] v[i, τ]``; the ``"uniform"``
+  tie share ``c/(c+1)`` of the members tied at the best level is the concave
+  piecewise-linear ``G <= j/(j+2) + (X - j)/((j+1)(j+2))``, ``j = 0..k-1``. HiGHS's
+  dual bound is valid even when it stops at the time limit, so the bound stays
+  certified (``exact=False`` then says the pricing was not solved to optimality);
+  HiGHS works with its default feasibility tolerance (1e-7 relative).
+* ``pricing="greedy"``: no exact pricing; ``S -> q·a_S`` is normalised, monotone
+  and DR-submodular (Property 1(4)), so greedy reaches ``1 - (1 - 1/k)^k`` of
+  ``P(q)`` and ``greedy / (1 - (1 - 1/k)^k)`` is a (loose) bound.
+
+Cheap heuristics (greedy, then best-swap local search) generate columns; exact
+pricing runs only once they find no improving column, to certify (or to find the
+columns the heuristics missed).
+
+**Repeats.** Under ``"half"``, ``"strict"`` and ``"weak"`` ties ``P[S ≻ y]`` depends
+only on the distinct members of ``S`` and grows when a member is added, so a
+multiset with a repeat is weakly dominated by replacing the repeat with a missing
+response: pricing searches sets of ``min(k, m)`` distinct responses (padded with
+repeats of one member when ``k > m``). When ``k >= m`` the committee of all
+responses maximises every ``a_S[y]`` at once, hence is optimal with a zero gap.
+Under ``"uniform"`` ties repeats matter (two copies of a response tied with ``y``
+win 2/3 of the tie, one copy 1/2), and pricing searches multisets.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -32,17 +59,23 @@ from ._common import Array, Clock, checked_model, linprog, normalised
 from .certify import certify
 from .results import CommitteeResult
 
-PRICING = ("auto", "exact", "greedy")
+PRICING = ("auto", "exact", "milp", "greedy")
 
-#: Largest number of k-multisets enumerated by ``pricing="auto"``.
-EXACT_LIMIT = 20000
+#: ``pricing="auto"`` enumerates every candidate committee when candidates x voters
+#: stays below this (the enumeration keeps two bytes per candidate and voter).
+ENUMERATION_BUDGET = 7e7
 
-# Greedy column generation stops after this many iterations without progress.
-_STALL = 30
+#: Default seconds of HiGHS MILP pricing per call of :func:`solve_committee`.
+TIME_LIMIT = 60.0
+
+# A column enters the master only if it beats the level by more than this (LP noise).
+_IMPROVES = 1e-12
+# Greedy builds at most this many members by full passes; lazy greedy beyond.
+_FULL_GREEDY = 64
 
 
-def _tie_value(count: Array, ties: str) -> Array:
-    """Tie share of a multiset with ``count`` members tied with a single response."""
+def _tie_share(count: Array, ties: str) -> Array:
+    """Share of a tie won by ``count`` members of S tied with a single response."""
     if ties == "uniform":
         return count / (count + 1.0)
     if ties == "half":
@@ -57,7 +90,6 @@ class _Scores:
 
     def __init__(self, model: Any, ties: str) -> None:
         self.model = model
-        self.ties = ties
         self.mirror = mirror_ties(ties)
         self.cache: Dict[Tuple[int, ...], Array] = {}
         self.calls = 0
@@ -71,57 +103,267 @@ class _Scores:
         return row
 
 
-def _greedy_rankings(pop: RankingPopulation, q: Array, k: int, ties: str) -> Tuple[Tuple[int, ...], float]:
-    """Greedy ``max_S Σ_y q_y P[S ≻ y]`` over k-multisets on a ranking population,
-    vectorised: per voter, the q-mass strictly below and at each level."""
-    levels = np.asarray(pop.ranks)
-    w = pop.weights
-    n, m = levels.shape
-    chosen: List[int] = []
-    best = np.full(n, m + 1, dtype=np.int64)        # best level of S (m + 1: S empty)
-    count = np.zeros(n, dtype=np.float64)           # members of S tied at it
-    chunk = max(1, 4_000_000 // max(m, 1))
-    value = 0.0
-    for _ in range(k):
-        gains = np.zeros(m)
-        for start in range(0, n, chunk):
-            L = levels[start:start + chunk].astype(np.int64)
-            c = L.shape[0]
-            rows = np.arange(c)[:, None]
-            flat = (L + rows * (m + 2)).ravel()
-            at = np.bincount(flat, weights=np.broadcast_to(q, L.shape).ravel(),
-                             minlength=c * (m + 2)).reshape(c, m + 2)
-            below = np.cumsum(at[:, ::-1], axis=1)[:, ::-1] - at   # q-mass strictly worse than level l
-            b, cnt = best[start:start + chunk], count[start:start + chunk]
-            old = below[np.arange(c), b] + _tie_value(cnt, ties) * at[np.arange(c), b]
-            better = L < b[:, None]
-            same = L == b[:, None]
-            new_better = np.take_along_axis(below, L, axis=1) + _tie_value(np.ones(1), ties)[0] * \
-                np.take_along_axis(at, L, axis=1)
-            new_same = (below[np.arange(c), b] + _tie_value(cnt + 1.0, ties) * at[np.arange(c), b])[:, None]
-            new = np.where(better, new_better, np.where(same, new_same, old[:, None]))
-            gains += w[start:start + chunk] @ (new - old[:, None])
-        z = int(np.argmax(gains))
-        value += float(gains[z])
-        chosen.append(z)
-        lz = levels[:, z].astype(np.int64)
-        same = lz == best
-        count = np.where(lz < best, 1.0, np.where(same, count + 1.0, count))
-        best = np.minimum(best, lz)
-    return tuple(sorted(chosen)), value
+class _RankingPricer:
+    """Pricing ``S -> Σ_i w_i Σ_y q_y P_i[S ≻ y]`` on a ranking population for one
+    dual ``q``: per voter, the q-mass at and strictly below each level."""
+
+    def __init__(self, pop: RankingPopulation, ties: str, k: int, repeats: bool) -> None:
+        w = pop.weights
+        keep = w > 0  # zero-weight voters never matter
+        self.levels = np.asarray(pop.ranks)[keep].astype(np.int64)
+        self.w = w[keep]
+        self.ties, self.k, self.repeats = ties, k, repeats
+        self.n, self.m = self.levels.shape
+        self.rows = np.arange(self.n)
+        self._table: Optional[Tuple[Any, Any, Any]] = None
+
+    def set_dual(self, q: Array) -> None:
+        n, m = self.n, self.m
+        flat = (self.levels + self.rows[:, None] * (m + 1)).ravel()
+        self.q = q
+        self.at = np.bincount(flat, weights=np.broadcast_to(q, self.levels.shape).ravel(),
+                              minlength=n * (m + 1)).reshape(n, m + 1)
+        self.below = np.cumsum(self.at[:, ::-1], axis=1)[:, ::-1] - self.at
+        # level m stands for "S empty": nothing below it, no mass at it
+
+    def state(self, S: Tuple[int, ...]) -> Tuple[Array, Array]:
+        """Per voter: best level of S (m if empty) and members of S at it."""
+        if not S:
+            return np.full(self.n, self.m, dtype=np.int64), np.zeros(self.n)
+        L = self.levels[:, list(S)]
+        best = L.min(axis=1)
+        return best, (L == best[:, None]).sum(axis=1).astype(np.float64)
+
+    def voter_values(self, best: Array, count: Array) -> Array:
+        out: Array = self.below[self.rows, best] + _tie_share(count, self.ties) * self.at[self.rows, best]
+        return out
+
+    def value(self, S: Tuple[int, ...]) -> float:
+        return float(self.w @ self.voter_values(*self.state(S)))
+
+    def add_values(self, best: Array, count: Array) -> Array:
+        """Value of ``S + {z}`` for every response z, S given by its state."""
+        L = self.levels
+        at_best = self.at[self.rows, best]
+        below_best = self.below[self.rows, best]
+        better = np.take_along_axis(self.below, L, axis=1) + \
+            _tie_share(np.ones(1), self.ties)[0] * np.take_along_axis(self.at, L, axis=1)
+        same = below_best + _tie_share(count + 1.0, self.ties) * at_best
+        old = below_best + _tie_share(count, self.ties) * at_best
+        new = np.where(L < best[:, None], better, np.where(L == best[:, None], same[:, None], old[:, None]))
+        out: Array = self.w @ new
+        return out
+
+    def allowed(self, S: Tuple[int, ...]) -> Array:
+        ok = np.ones(self.m, dtype=bool)
+        if not self.repeats:
+            ok[list(S)] = False
+        return ok
+
+    def greedy(self) -> Tuple[int, ...]:
+        if self.k > _FULL_GREEDY:
+            return self._lazy_greedy()
+        S: Tuple[int, ...] = ()
+        for _ in range(self.k):
+            values = np.where(self.allowed(S), self.add_values(*self.state(S)), -np.inf)
+            S = tuple(sorted(S + (int(np.argmax(values)),)))
+        return S
+
+    def _lazy_greedy(self) -> Tuple[int, ...]:
+        """Greedy with stale gains (valid upper bounds: the gains never grow, DR-submodularity)."""
+        best, count = self.state(())
+        current = float(self.w @ self.voter_values(best, count))
+        heap = [(-(v - current), z) for z, v in enumerate(self.add_values(best, count))]
+        heapq.heapify(heap)
+        chosen: List[int] = []
+        while len(chosen) < self.k:
+            _, z = heapq.heappop(heap)
+            lz = self.levels[:, z]
+            nb = np.minimum(best, lz)
+            nc = np.where(lz < best, 1.0, np.where(lz == best, count + 1.0, count))
+            value = float(self.w @ self.voter_values(nb, nc))
+            if heap and value - current < -heap[0][0] - 1e-15:
+                heapq.heappush(heap, (-(value - current), z))
+                continue
+            chosen.append(z)
+            if self.repeats:  # its gain just now bounds its next one (DR-submodularity)
+                heapq.heappush(heap, (-(value - current), z))
+            best, count, current = nb, nc, value
+        return tuple(sorted(chosen))
+
+    def local_search(self, S: Tuple[int, ...], max_rounds: int = 50) -> Tuple[int, ...]:
+        """Best single-member swaps until none improves."""
+        value = self.value(S)
+        for _ in range(max_rounds):
+            best_move: Optional[Tuple[int, int]] = None
+            best_value = value + 1e-13
+            for p in sorted(set(range(len(S))), key=lambda j: S[j]):
+                if p > 0 and S[p] == S[p - 1]:
+                    continue
+                rest = S[:p] + S[p + 1:]
+                values = np.where(self.allowed(rest), self.add_values(*self.state(rest)), -np.inf)
+                values[S[p]] = -np.inf
+                z = int(np.argmax(values))
+                if values[z] > best_value:
+                    best_move, best_value = (p, z), float(values[z])
+            if best_move is None:
+                return S
+            p, z = best_move
+            S = tuple(sorted(S[:p] + S[p + 1:] + (z,)))
+            value = best_value
+        return S
+
+    def enumerate(self, count: int) -> List[Tuple[Tuple[int, ...], float]]:
+        """Every candidate committee's value: the ``count`` best. The best level of
+        each committee per voter (and the members tied at it) do not depend on
+        ``q``: computed once, kept as small integers."""
+        if self._table is None:
+            size = self.k if self.repeats else min(self.k, self.m)
+            combos = itertools.combinations_with_replacement(range(self.m), self.k) if self.repeats \
+                else itertools.combinations(range(self.m), size)
+            sets = np.array(list(combos), dtype=np.int64).reshape(-1, size)
+            level_type = np.uint8 if self.m < 256 else np.uint16
+            best = np.empty((self.n, sets.shape[0]), dtype=level_type)
+            ties = np.empty((self.n, sets.shape[0]), dtype=np.uint8 if self.k < 256 else np.uint16)
+            chunk = max(1, int(2e7 // max(1, self.n * size)))
+            for start in range(0, sets.shape[0], chunk):
+                L = self.levels[:, sets[start:start + chunk]]          # (n, c, size)
+                b = L.min(axis=2)
+                best[:, start:start + chunk] = b
+                ties[:, start:start + chunk] = (L == b[:, :, None]).sum(axis=2)
+            self._table = (sets, best, ties)
+        sets, best, ties = self._table
+        values = np.zeros(sets.shape[0])
+        block = max(1, int(4e6 // sets.shape[0]))  # voters per pass: bounded memory
+        for start in range(0, self.n, block):
+            i = self.rows[start:start + block, None]
+            b = best[start:start + block]
+            share = _tie_share(ties[start:start + block].astype(np.float64), self.ties)
+            values += self.w[start:start + block] @ (self.below[i, b] + share * self.at[i, b])
+        order = np.argsort(values)[::-1][:count]
+        return [(tuple(int(z) for z in sets[j]), float(values[j])) for j in order]
+
+    def milp(self, time_limit: float, rel_gap: float) -> Tuple[Optional[Tuple[int, ...]], float, bool]:
+        """The pricing MILP (module docstring): (best multiset found or None, upper bound on
+        the optimum, proven optimal)."""
+        from scipy.optimize import Bounds, LinearConstraint, milp  # type: ignore[import-untyped]
+        from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+
+        n, m, k, ties, L = self.n, self.m, self.k, self.ties, self.levels
+        Q = self.w[:, None] * self.at                            # (n, m + 1): mass at level l
+        coef = np.zeros((n, m + 1))                              # on v[i, τ]
+        if ties in ("strict", "uniform"):
+            coef += Q
+        elif ties == "weak":
+            coef[:, 1:] += Q[:, :-1]
+        else:
+            coef += 0.5 * Q
+            coef[:, 1:] += 0.5 * Q[:, :-1]
+        coef[:, 0] = 0.0                                         # nothing ranks above level 0
+        mask = coef > 0
+        flat = np.flatnonzero(mask.ravel())
+        nv = flat.size
+        vid = np.cumsum(mask.ravel()).reshape(n, m + 1) - 1
+        # the smallest chain threshold τ > level, per voter and level (m + 1: none)
+        tau = np.where(mask, np.arange(m + 1)[None, :], m + 1)
+        nxt = np.minimum.accumulate(tau[:, ::-1], axis=1)[:, ::-1]
+        feeds = np.concatenate([nxt[:, 1:], np.full((n, 1), m + 1)], axis=1)[self.rows[:, None], L]
+        rows: List[Array] = []
+        cols: List[Array] = []
+        vals: List[Array] = []
+        lower: List[Array] = []
+        upper: List[Array] = []
+
+        def add(r: Any, c: Any, v: Any) -> None:
+            rows.append(np.asarray(r))
+            cols.append(np.asarray(c))
+            vals.append(np.broadcast_to(v, np.shape(r)))
+
+        def bound_rows(lo: Array, up: Array) -> None:
+            lower.append(lo)
+            upper.append(up)
+
+        # chain: v[i, τ_j] - v[i, τ_{j-1}] - Σ_{τ_{j-1} <= level_i(z) < τ_j} x_z <= 0
+        r = np.arange(nv)
+        add(r, m + r, 1.0)
+        voter = flat // (m + 1)
+        prev = np.zeros(nv, dtype=bool)
+        prev[1:] = voter[1:] == voter[:-1]
+        add(r[prev], m + r[prev] - 1, -1.0)
+        ii, zz = np.nonzero(feeds <= m)
+        add(vid[ii, feeds[ii, zz]], zz, -1.0)
+        bound_rows(np.full(nv, -np.inf), np.zeros(nv))
+        n_rows, cost, hi = nv, [np.zeros(m), coef.ravel()[flat]], [np.full(m, float(k if self.repeats else 1)),
+                                                                   np.ones(nv)]
+        if ties == "uniform":
+            hmask = Q[:, :m] > 0
+            hflat = np.flatnonzero(hmask.ravel())
+            nh = hflat.size
+            hv, hl = hflat // m, hflat % m
+            h0 = m + nv
+            h = h0 + np.arange(nh)
+            # v[i, l] + h[i, l] <= 1: the tie share counts only when nothing ranks above
+            r = n_rows + np.arange(nh)
+            add(r, h, 1.0)
+            covered = mask[hv, hl]
+            add(r[covered], m + vid[hv[covered], hl[covered]], 1.0)
+            bound_rows(np.full(nh, -np.inf), np.ones(nh))
+            n_rows += nh
+            # h[i, l] <= G[group], the group = the responses voter i puts at level l
+            _, group = np.unique(np.packbits(L[hv] == hl[:, None], axis=1), axis=0, return_inverse=True)
+            group = group.ravel()
+            first = np.unique(group, return_index=True)[1]
+            members = L[hv[first]] == hl[first][:, None]       # (groups, m)
+            ng = first.size
+            g0 = h0 + nh
+            r = n_rows + np.arange(nh)
+            add(r, h, 1.0)
+            add(r, g0 + group, -1.0)
+            bound_rows(np.full(nh, -np.inf), np.zeros(nh))
+            n_rows += nh
+            # G <= j/(j+2) + (X - j)/((j+1)(j+2)), X = members of S in the group: G <= c/(c+1)
+            gg, gz = np.nonzero(members)
+            for j in range(k):
+                add(n_rows + np.arange(ng), g0 + np.arange(ng), 1.0)
+                add(n_rows + gg, gz, -1.0 / ((j + 1) * (j + 2)))
+                bound_rows(np.full(ng, -np.inf), np.full(ng, j / (j + 2)))
+                n_rows += ng
+            cost += [Q[:, :m].ravel()[hflat], np.zeros(ng)]
+            hi += [np.ones(nh), np.ones(ng)]
+        add(np.full(m, n_rows), np.arange(m), 1.0)               # Σ x = k
+        bound_rows(np.full(1, float(k)), np.full(1, float(k)))
+        n_rows += 1
+        c = np.concatenate(cost)
+        scale = float(c.max()) if c.size and c.max() > 0 else 1.0  # HiGHS prefers O(1) costs
+        A = csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, c.size))
+        integrality = np.zeros(c.size)
+        integrality[:m] = 1
+        res = milp(-c / scale, constraints=LinearConstraint(A, np.concatenate(lower), np.concatenate(upper)),
+                   bounds=Bounds(np.zeros(c.size), np.concatenate(hi)), integrality=integrality,
+                   options={"time_limit": max(time_limit, 1e-3), "mip_rel_gap": rel_gap})
+        bound = getattr(res, "mip_dual_bound", None)
+        if bound is None or not np.isfinite(bound):
+            return None, 1.0, False  # no bound within the time: the trivial one
+        found = None
+        if res.x is not None:
+            counts = np.rint(res.x[:m]).astype(np.int64)
+            found = tuple(int(z) for z in np.repeat(np.arange(m), np.maximum(counts, 0)))
+            if len(found) != k:
+                found = None
+        return found, min(1.0, -float(bound) * scale), res.status == 0
 
 
-def _greedy_generic(scores: _Scores, q: Array, k: int, m: int) -> Tuple[Tuple[int, ...], float]:
+def _greedy_generic(scores: _Scores, q: Array, k: int, m: int, repeats: bool) -> Tuple[int, ...]:
     """Greedy pricing through ``model.beats`` (one call per candidate)."""
     chosen: List[int] = []
     for _ in range(k):
-        values = [float(np.dot(q, scores(tuple(sorted(chosen + [z]))))) for z in range(m)]
+        values = [float(np.dot(q, scores(tuple(sorted(chosen + [z]))))) if repeats or z not in chosen else -1.0
+                  for z in range(m)]
         chosen.append(int(np.argmax(values)))
-    S = tuple(sorted(chosen))
-    return S, float(np.dot(q, scores(S)))
+    return tuple(sorted(chosen))
 
 
-def _master(columns: List[Tuple[int, ...]], A: Array) -> Tuple[Array, float, Array]:
+def _master(A: Array) -> Tuple[Array, float, Array]:
     """``max t s.t. Σ_S rho_S A[S, y] >= t, rho in the simplex``: (rho, t, dual q)."""
     c_count, m = A.shape
     cost = np.zeros(c_count + 1)
@@ -138,17 +380,39 @@ def _master(columns: List[Tuple[int, ...]], A: Array) -> Tuple[Array, float, Arr
     return normalised(res.x[:c_count]), float(res.x[-1]), q
 
 
+def _padded(S: Tuple[int, ...], k: int) -> Tuple[int, ...]:
+    """A committee of fewer than k distinct members, padded to size k with repeats
+    (which change nothing outside ``"uniform"`` ties)."""
+    return tuple(sorted(S + (S[0],) * (k - len(S))))
+
+
 def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "auto", tol: float = 1e-9,
-                    max_iter: int = 300) -> CommitteeResult:
+                    max_iter: int = 300, time_limit: float = TIME_LIMIT) -> CommitteeResult:
     """The best distribution over k-multisets (Theorem 3.1's multi-output policy):
     ``max_rho min_y P[rho ≻ y]`` under ``ties`` (the paper's is ``"weak"``), which is
     at least ``k/(k+1)`` on every population satisfying Property 1 — and, unlike any
     single-output policy under ``"uniform"`` ties, can exceed it.
 
-    ``pricing``: ``"exact"`` (enumerate the ``C(m+k-1, k)`` multisets: a certified
-    optimum), ``"greedy"`` (large pools: achieved level plus a certified upper
-    bound) or ``"auto"`` (exact up to ``EXACT_LIMIT`` multisets). Returns a
-    :class:`CommitteeResult` whose ``policy`` is a :class:`~ualign.MultisetPolicy`.
+    Column generation over multisets; ``upper_bound`` comes from the LP duality
+    ``OPT = min_q max_S q·a_S``: any adversary mixture ``q`` bounds the optimum by
+    the pricing value ``max_S q·a_S`` (see the module docstring). ``pricing``:
+
+    * ``"exact"``: enumerate every candidate committee (``C(m, k)`` sets, or
+      ``C(m+k-1, k)`` multisets under ``"uniform"`` ties): a certified optimum
+      (memory: two bytes per candidate and voter on rankings);
+    * ``"milp"`` (ranking populations): heuristic columns, then HiGHS's MILP to
+      certify, within ``time_limit`` seconds in total (when time runs out, the
+      MILP's dual bound is still a valid ``upper_bound`` and ``exact`` is False);
+    * ``"greedy"``: heuristic columns only, with the submodular bound
+      ``greedy / (1 - (1 - 1/k)^k)``;
+    * ``"auto"``: enumeration when candidates x voters is at most
+      ``ENUMERATION_BUDGET``, else ``"milp"`` on rankings and ``"greedy"`` on other models.
+
+    Outside ``"uniform"`` ties and for ``k >= m`` the committee of all responses is
+    optimal (``pricing`` is then ``"closed form"``). ``tol``: the certified gap at
+    which to stop. Returns a :class:`CommitteeResult` whose ``policy`` is a
+    :class:`~ualign.MultisetPolicy`; ``gap = upper_bound - robust_level`` and
+    ``exact`` tells whether the last pricing was solved to optimality.
     """
     clock = Clock()
     model = checked_model(model)
@@ -157,57 +421,109 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     pricing = as_choice(pricing, PRICING, "pricing")
     tol = as_tolerance(tol)
     max_iter = as_count(max_iter, "max_iter")
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not time_limit > 0:
+        raise ValueError(f"time_limit: expected a positive number of seconds, got {time_limit!r}")
     m = model.n_responses
-    total = math.comb(m + k - 1, k)
-    exact = pricing == "exact" or (pricing == "auto" and total <= EXACT_LIMIT)
-    scores = _Scores(model, ties)
-
-    if exact:
-        everything = list(itertools.combinations_with_replacement(range(m), k))
-        table = np.array([scores(S) for S in everything])
+    repeats = ties == "uniform"
     ranking = isinstance(model, RankingPopulation)
+    if pricing == "milp" and not ranking:
+        raise ValueError("pricing: 'milp' needs a RankingPopulation")
+    scores = _Scores(model, ties)
+    size = k if repeats else min(k, m)
+    candidates = math.comb(m + k - 1, k) if repeats else math.comb(m, size)
+    n = model.n_voters
+    if pricing == "auto":
+        pricing = "exact" if candidates * n <= ENUMERATION_BUDGET else "milp" if ranking else "greedy"
 
-    def price(q: Array) -> Tuple[List[Tuple[int, ...]], float, float]:
-        """(improving candidates, best value found, certified upper bound on max_S q·a_S)."""
-        if exact:
+    if not repeats and k >= m:
+        # every a_S[y] is maximal at S = all responses: optimal, and its level is the bound
+        S_all = _padded(tuple(range(m)), k)
+        policy = MultisetPolicy([list(S_all)], [1.0])
+        cert = certify(model, policy, k, ties=ties, tol=tol)
+        return CommitteeResult(policy=policy, robust_level=cert.robust_level, exploitability=None, iterations=0,
+                               wall_time=clock(), converged=True, certificate=cert,
+                               method="all responses (repeats never help outside uniform ties)", k=k, ties=ties,
+                               evaluations=scores.calls, history=(0.0,), upper_bound=cert.robust_level, gap=0.0,
+                               exact=True, pricing="closed form")
+
+    pricer = _RankingPricer(model, ties, k, repeats) if ranking else None
+    table: Optional[Array] = None
+    everything: List[Tuple[int, ...]] = []
+    if pricing == "exact" and pricer is None:
+        combos = itertools.combinations_with_replacement(range(m), k) if repeats else itertools.combinations(range(m), k)
+        everything = list(combos)
+        table = np.array([scores(S) for S in everything])
+    milp_seconds = [0.0]
+
+    def heuristic(q: Array) -> Tuple[int, ...]:
+        if pricer is None:
+            return _greedy_generic(scores, q, k, m, repeats)
+        pricer.set_dual(q)
+        S = pricer.greedy()
+        return pricer.local_search(S) if k <= _FULL_GREEDY else S
+
+    def certified(q: Array, t: float) -> Tuple[List[Tuple[int, ...]], float, bool]:
+        """(columns found, upper bound on max_S q·a_S, whether pricing was exact)."""
+        if table is not None:
             values = table @ q
             order = np.argsort(values)[::-1][:8]
-            return [everything[j] for j in order], float(values[order[0]]), float(values[order[0]])
-        if ranking:
-            S, value = _greedy_rankings(model, q, k, ties)
-        else:
-            S, value = _greedy_generic(scores, q, k, m)
-        value = float(np.dot(q, scores(S)))
+            return [everything[j] for j in order], float(values[order[0]]), True
+        if pricing == "exact":
+            assert pricer is not None
+            pricer.set_dual(q)
+            top = pricer.enumerate(8)
+            return [S for S, _ in top], top[0][1], True
+        if pricing == "milp":
+            assert pricer is not None
+            pricer.set_dual(q)
+            start = Clock()
+            found, bound, proven = pricer.milp(time_limit - milp_seconds[0], max(tol, 1e-9) / 4)
+            milp_seconds[0] += start()
+            return ([] if found is None else [found]), bound, proven
+        S = heuristic(q)
         factor = 1.0 - (1.0 - 1.0 / k) ** k
-        return [S], value, min(1.0, value / factor)
+        return [S], min(1.0, float(np.dot(q, scores(S))) / factor), False
 
-    # start: each response repeated k times, plus one greedy/exact column against uniform q
-    columns: List[Tuple[int, ...]] = [(y,) * k for y in range(m)]
-    candidates, _, upper = price(np.full(m, 1.0 / m))
-    columns.extend(S for S in candidates if S not in columns)
-    upper = min(upper, 1.0)
+    columns: List[Tuple[int, ...]] = [(y,) * k for y in range(m)] if repeats else \
+        [_padded((y,), k) for y in range(m)]
+    start_column = heuristic(np.full(m, 1.0 / m))
+    if start_column not in columns:
+        columns.append(start_column)
+    upper, exact = 1.0, False
     history: List[float] = []
     iterations = 0
-    rho, t, q = _master(columns, np.array([scores(S) for S in columns]))
+    rho, t, q = _master(np.array([scores(S) for S in columns]))
+
+    def improving(S: Tuple[int, ...]) -> bool:
+        return S not in columns and float(np.dot(q, scores(_padded(S, k)))) > t + _IMPROVES
+
     while iterations < max_iter:
         iterations += 1
-        candidates, value, bound = price(q)
-        upper = min(upper, bound)
-        history.append(upper - t)
-        new = [S for S in candidates if S not in columns and float(np.dot(q, scores(S))) > t + 1e-13]
-        if not new or upper - t <= tol:
+        new = [S for S in [heuristic(q)] if improving(S)]
+        if not new:  # the heuristics are stuck: price exactly (or bound) at this q
+            found, bound, exact = certified(q, t)
+            if bound < upper:
+                upper = bound
+            new = [S for S in found if improving(S)]
+            history.append(upper - t)
+            if upper - t <= tol or milp_seconds[0] >= time_limit:
+                break
+        if not new:
             break
-        if len(history) > _STALL and history[-_STALL - 1] - history[-1] <= 1e-10 and not exact:
-            break  # greedy pricing keeps finding columns that no longer move the level
-        columns.extend(new)
-        rho, t, q = _master(columns, np.array([scores(S) for S in columns]))
+        columns.extend(_padded(S, k) for S in new)
+        rho, t, q = _master(np.array([scores(S) for S in columns]))
     keep = rho > 1e-15
     policy = MultisetPolicy([list(S) for S, kept in zip(columns, keep) if kept], normalised(rho[keep]))
     cert = certify(model, policy, k, ties=ties, tol=tol)
-    upper = max(upper, cert.robust_level)
+    if upper < cert.robust_level - 1e-7:
+        raise RuntimeError(f"committee: upper bound {upper!r} below the certified level {cert.robust_level!r}")
+    upper = max(upper, cert.robust_level)  # solver rounding only (checked above)
     gap = upper - cert.robust_level
+    label = {"exact": "enumeration", "milp": "milp", "greedy": "greedy"}[pricing]
+    if pricing == "milp" and not exact:
+        label += " (stopped by the time limit)"
     return CommitteeResult(policy=policy, robust_level=cert.robust_level, exploitability=None,
                            iterations=iterations, wall_time=clock(), converged=gap <= max(tol, 1e-9),
-                           certificate=cert, method=f"column generation ({'exact' if exact else 'greedy'} pricing)",
+                           certificate=cert, method=f"column generation ({label} pricing)",
                            k=k, ties=ties, evaluations=scores.calls, history=tuple(history), upper_bound=upper,
-                           gap=gap, exact=exact)
+                           gap=gap, exact=exact, pricing=label)

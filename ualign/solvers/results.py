@@ -174,11 +174,16 @@ class CommitteeResult(SolverResult):
     upper_bound: float
     #: ``upper_bound - robust_level``.
     gap: float
-    #: True when pricing was exact (enumeration), so the gap is the LP's.
+    #: True when the last pricing problem was solved to proven optimality
+    #: (enumeration or MILP), so ``gap`` is the column generation's true gap; False
+    #: when the bound is a relaxation's (greedy ratio, MILP stopped by its time limit).
     exact: bool
+    #: How the bound was obtained: ``"enumeration"``, ``"milp"``, ``"milp (stopped
+    #: by the time limit)"``, ``"greedy"`` or ``"closed form"`` (all responses).
+    pricing: str
 
     def _extra(self) -> str:
-        return f", gap={self.gap:.3e}, exact={self.exact}"
+        return f", gap={self.gap:.3e}, exact={self.exact}, pricing={self.pricing!r}"
 
 
 @dataclass(frozen=True, repr=False)

@@ -1,0 +1,69 @@
+"""Committees (ua.solve_committee): level, certified upper bound, gap and time per
+(prompt, k) on two workloads, next to the greedy-pricing baseline (the previous
+default beyond enumeration: greedy columns with the submodular bound).
+
+* pools of 64 responses, 100 voters, random strict and weak orders, k = 2..8;
+* sushi-like data: 5,000 voters x 100 items drawn from a Plackett-Luce model
+  (Gumbel-perturbed utilities), k = 1..8.
+
+    PYTHONPATH=. python bench/bench_committee.py [--time-limit 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from _common import machine_line
+
+import ualign as ua
+
+
+def pools(quick: bool) -> list:
+    rng = np.random.default_rng(2024)
+    n, m = 100, 64
+    out = [("strict orders", ua.RankingPopulation.from_orders(np.argsort(rng.random((n, m)), axis=1))),
+           ("weak orders", ua.RankingPopulation(rng.integers(0, 12, size=(n, m))))]
+    return out[:1] if quick else out
+
+
+def sushi_like(n: int = 5000, m: int = 100, seed: int = 7) -> ua.RankingPopulation:
+    """Plackett-Luce rankings: utilities + i.i.d. Gumbel noise, sorted."""
+    rng = np.random.default_rng(seed)
+    utility = rng.normal(scale=1.0, size=m)
+    return ua.RankingPopulation.from_scores(utility[None, :] + rng.gumbel(size=(n, m)))
+
+
+def row(label: str, k: int, result: ua.solvers.CommitteeResult, seconds: float) -> str:
+    return (f"{label:<16} {k:>2}  {result.pricing:<33} {result.robust_level:.6f}  {result.upper_bound:.6f}  "
+            f"{result.gap:9.2e}  {seconds:7.2f}")
+
+
+def run(label: str, model: ua.RankingPopulation, ks: range, time_limit: float, baseline: bool) -> None:
+    for k in ks:
+        start = time.perf_counter()
+        result = ua.solve_committee(model, k, time_limit=time_limit, tol=1e-6)
+        print(row(label, k, result, time.perf_counter() - start), flush=True)
+        if baseline:
+            start = time.perf_counter()
+            greedy = ua.solve_committee(model, k, pricing="greedy", tol=1e-6)
+            print(row("  baseline", k, greedy, time.perf_counter() - start), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--time-limit", type=float, default=5.0, help="seconds of MILP pricing per (prompt, k)")
+    parser.add_argument("--quick", action="store_true", help="strict pool and k <= 4 only")
+    args = parser.parse_args()
+    print(machine_line())
+    print(f"{'workload':<16} {'k':>2}  {'pricing':<33} {'level':<8}  {'upper':<8}  {'gap':>9}  {'seconds':>7}")
+    top = 5 if args.quick else 9
+    for label, model in pools(args.quick):
+        run(label, model, range(2, top), args.time_limit, baseline=True)
+    if not args.quick:
+        run("sushi-like", sushi_like(), range(1, 9), args.time_limit, baseline=True)
+
+
+if __name__ == "__main__":
+    main()
