@@ -6,16 +6,18 @@ from __future__ import annotations
 from .certify import Certificate, certify
 from .committee import solve_committee
 from .mpne import solve_mpne, solve_mpne_batch
-from .nlhf import maximal_lotteries, maximal_lottery, solve_nlhf, solve_nlhf_batch
+from .nlhf import maximal_lotteries, maximal_lottery, nlhf_level_range, solve_nlhf, solve_nlhf_batch
 from .optimal import solve_optimal, solve_optimal_batch
 from .rlhf import bradley_terry, bradley_terry_batch, rlhf_policy, rlhf_policy_batch
-from .results import (CommitteeResult, MPNEResult, NLHFResult, OptimalResult, RLHFResult,
-                      SolverResult)
+from .results import (CommitteeResult, MaximalLotterySet, MPNEResult, NLHFLevelRange, NLHFResult, OptimalResult,
+                      RLHFResult, SolverResult)
 
 __all__ = [
     "Certificate",
     "CommitteeResult",
     "MPNEResult",
+    "MaximalLotterySet",
+    "NLHFLevelRange",
     "NLHFResult",
     "OptimalResult",
     "RLHFResult",
@@ -25,6 +27,7 @@ __all__ = [
     "certify",
     "maximal_lotteries",
     "maximal_lottery",
+    "nlhf_level_range",
     "rlhf_policy",
     "rlhf_policy_batch",
     "solve_committee",
