@@ -152,27 +152,33 @@ void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, cons
   });
 }
 
-// Rows of the Jacobian of the utilities: out[r*m + z] = d u_y(pi) / d pi_z for
-// y = rows[r], u_y(pi) = sum_i w_i P_i[y > pi^(k)]. For one voter, u_y depends on
-// pi only through the mass strictly worse than y (below it) and the mass tied with it, so
-// the row of y is one derivative per class of z: O(|rows| m) per voter.
+// A block of the Jacobian of the utilities: out[r*n_cols + c] = d u_y(pi) / d pi_z for
+// y = rows[r], z = cols[c], u_y(pi) = sum_i w_i P_i[y > pi^(k)]. For one voter, u_y
+// depends on pi only through the mass strictly worse than y (below it) and the mass
+// tied with it, so an entry is one of two derivatives of y's level: O(|rows| |cols|)
+// per voter after one O(m) pass.
 template <class Level>
-void jacobian_rows_kernel(const RankingView<Level>& data, const double* pi, int64_t k, Ties ties,
-                          const int64_t* rows, int64_t n_rows, double* out) {
+void jacobian_block_kernel(const RankingView<Level>& data, const double* pi, int64_t k, Ties ties,
+                           const int64_t* rows, int64_t n_rows, const int64_t* cols, int64_t n_cols, double* out) {
   const int64_t m = data.m;
   const size_t scratch = static_cast<size_t>(padded_levels(m + 1));
-  sum_over_voters(data.n, n_rows * m, out, [&]() {
-    return [&data, pi, k, ties, rows, n_rows, m, mass = std::vector<double>(scratch),
+  sum_over_voters(data.n, n_rows * n_cols, out, [&]() {
+    return [&data, pi, k, ties, rows, n_rows, cols, n_cols, m, mass = std::vector<double>(scratch),
             below = std::vector<double>(scratch), dL = std::vector<double>(scratch),
-            dE = std::vector<double>(scratch)](int64_t i, double* acc) mutable {
+            dE = std::vector<double>(scratch), col_levels = std::vector<double>(static_cast<size_t>(n_cols))](
+               int64_t i, double* acc) mutable {
       const Level* row = data.row(i);
       product_level_derivatives(row, m, data.n_levels[i], pi, k, data.weights[i], ties, mass.data(),
                                 below.data(), dL.data(), dE.data());
+      // Levels as doubles and a select without branches: the inner loop vectorises.
+      double* levels = col_levels.data();
+      for (int64_t c = 0; c < n_cols; ++c) levels[c] = static_cast<double>(row[cols[c]]);
       for (int64_t r = 0; r < n_rows; ++r) {
-        const Level level = row[rows[r]];
-        const double worse = dL[level], tied = dE[level];
-        double* target = acc + r * m;
-        for (int64_t z = 0; z < m; ++z) target[z] += row[z] > level ? worse : row[z] == level ? tied : 0.0;
+        const Level at = row[rows[r]];
+        const double level = static_cast<double>(at), worse = dL[at], tied = dE[at];
+        double* target = acc + r * n_cols;
+        for (int64_t c = 0; c < n_cols; ++c)
+          target[c] += (levels[c] > level ? worse : 0.0) + (levels[c] == level ? tied : 0.0);
       }
     };
   });

@@ -194,12 +194,12 @@ py::tuple batch_utilities_vjp(const py::list& models, const py::object& policies
   return py::make_tuple(u_out, g_out);
 }
 
-// Jacobian rows per prompt: for prompt p, the rows rows[row_starts[p]:row_starts[p+1]]
-// (response indices of that prompt), out = those rows of d u / d pi, each m_p long,
-// concatenated prompt by prompt.
-py::array_t<double> batch_jacobian_rows(const py::list& models, const py::object& policies,
-                                        const array_of<int64_t>& rows, const array_of<int64_t>& row_starts,
-                                        const array_of<int64_t>& ks, int ties) {
+// Jacobian blocks per prompt: for prompt p the responses sel[sel_starts[p]:sel_starts[p+1]]
+// (indices of that prompt); out = d u_y / d pi_z for y and z among them (square = true)
+// or for y among them and every z (square = false), row-major, concatenated by prompt.
+py::array_t<double> batch_jacobian(const py::list& models, const py::object& policies, const array_of<int64_t>& sel,
+                                   const array_of<int64_t>& sel_starts, const array_of<int64_t>& ks, int ties,
+                                   bool square) {
   const Ties convention = ties_from_int(ties);
   const StoreList stores(models);
   const int64_t n_prompts = stores.size();
@@ -208,28 +208,41 @@ py::array_t<double> batch_jacobian_rows(const py::list& models, const py::object
   const auto pi = checked_flat(policies, starts, "policies");
   for (int64_t j = 0; j < pi.shape(0); ++j)
     if (pi.at(j) < 0.0) throw std::invalid_argument("policies: entries must be >= 0");
-  require_ndim(rows, 1, "rows");
-  require_ndim(row_starts, 1, "row_starts");
-  if (row_starts.shape(0) != n_prompts + 1 || row_starts.at(0) != 0 || row_starts.at(n_prompts) != rows.shape(0))
+  require_ndim(sel, 1, "rows");
+  require_ndim(sel_starts, 1, "row_starts");
+  if (sel_starts.shape(0) != n_prompts + 1 || sel_starts.at(0) != 0 || sel_starts.at(n_prompts) != sel.shape(0))
     throw std::invalid_argument("row_starts: need one start per prompt plus the number of rows");
   std::vector<int64_t> out_starts(static_cast<size_t>(n_prompts + 1), 0);
+  std::vector<int64_t> all_responses;
   for (int64_t p = 0; p < n_prompts; ++p) {
-    const int64_t count = row_starts.at(p + 1) - row_starts.at(p);
+    const int64_t count = sel_starts.at(p + 1) - sel_starts.at(p);
     if (count < 0) throw std::invalid_argument("row_starts: must be nondecreasing");
-    for (int64_t r = row_starts.at(p); r < row_starts.at(p + 1); ++r)
-      if (rows.at(r) < 0 || rows.at(r) >= stores.m(p))
+    for (int64_t r = sel_starts.at(p); r < sel_starts.at(p + 1); ++r)
+      if (sel.at(r) < 0 || sel.at(r) >= stores.m(p))
         throw std::invalid_argument("rows: response index out of range for prompt " + std::to_string(p));
-    out_starts[static_cast<size_t>(p + 1)] = out_starts[static_cast<size_t>(p)] + count * stores.m(p);
+    out_starts[static_cast<size_t>(p + 1)] = out_starts[static_cast<size_t>(p)] + count * (square ? count : stores.m(p));
+  }
+  if (!square) {
+    int64_t widest = 0;
+    for (int64_t p = 0; p < n_prompts; ++p) widest = std::max(widest, stores.m(p));
+    all_responses.resize(static_cast<size_t>(widest));
+    for (int64_t z = 0; z < widest; ++z) all_responses[static_cast<size_t>(z)] = z;
   }
   py::array_t<double> out(out_starts.back());
   double* J = out.mutable_data();
-  run_prompts(stores, [&](int64_t p) { return (row_starts.at(p + 1) - row_starts.at(p)) * stores.m(p); },
+  run_prompts(stores,
+              [&](int64_t p) {
+                const int64_t count = sel_starts.at(p + 1) - sel_starts.at(p);
+                return count * (square ? count : stores.m(p));
+              },
               [&](int64_t p, const auto& view) {
                 const size_t j = static_cast<size_t>(p);
-                const int64_t first = row_starts.at(p), count = row_starts.at(p + 1) - first;
+                const int64_t first = sel_starts.at(p), count = sel_starts.at(p + 1) - first;
                 if (count == 0) return;
-                jacobian_rows_kernel(view, pi.data() + starts[j], k_values[j], convention, rows.data() + first, count,
-                                     J + out_starts[j]);
+                const int64_t* rows = sel.data() + first;
+                jacobian_block_kernel(view, pi.data() + starts[j], k_values[j], convention, rows, count,
+                                      square ? rows : all_responses.data(), square ? count : view.m,
+                                      J + out_starts[j]);
               });
   return out;
 }
@@ -336,9 +349,10 @@ void register_batch(py::module_& m) {
   m.def("batch_utilities_vjp", &batch_utilities_vjp, py::arg("models"), py::arg("policies"), py::arg("q"),
         py::arg("ks"), py::arg("ties"),
         "(u, g) of every prompt: utilities and the gradient of sum_y q[y] u_y, concatenated prompt by prompt.");
-  m.def("batch_jacobian_rows", &batch_jacobian_rows, py::arg("models"), py::arg("policies"), py::arg("rows"),
-        py::arg("row_starts"), py::arg("ks"), py::arg("ties"),
-        "Rows of the Jacobian d u_y / d pi_z of every prompt (rows given per prompt), concatenated.");
+  m.def("batch_jacobian", &batch_jacobian, py::arg("models"), py::arg("policies"), py::arg("rows"),
+        py::arg("row_starts"), py::arg("ks"), py::arg("ties"), py::arg("square"),
+        "Blocks of the Jacobian d u_y / d pi_z of every prompt: rows y given per prompt, columns z the\n"
+        "same responses (square) or all of them; row-major, concatenated prompt by prompt.");
 
   m.def("audit_utilities", &audit_utilities, py::arg("u"), py::arg("loss"), py::arg("policy"),
         "(robust_level, opponent, best_response, best_utility, exploitability, mean_utility) of a policy\n"

@@ -105,38 +105,42 @@ class PromptBatch:
         self.passes[rows] += 1
         return u, g
 
-    def jacobian(self, pi: Array, k: int, ties: int, rows: Rows, selected: NDArray[np.bool_]) -> Array:
-        """``J[j, a, z] = ∂u_y/∂pi_z`` for the ``a``-th selected response ``y`` of prompt
-        ``rows[j]`` (``selected[j]`` marks them), padded with zeros to the largest
-        selection. One pass per prompt for populations of rankings; one VJP per
-        row for other models."""
+    def jacobian(self, pi: Array, k: int, ties: int, rows: Rows, selected: NDArray[np.bool_],
+                 square: bool = False) -> Array:
+        """``J[j, a, b] = ∂u_y/∂pi_z`` for the ``a``-th selected response ``y`` of prompt
+        ``rows[j]`` (``selected[j]`` marks them, in index order) and, with ``square``,
+        the ``b``-th selected ``z`` — else every ``z`` (``b = z``). Padded with zeros to
+        the largest selection. One pass per prompt for populations of rankings (it
+        counts as one utility pass per selected row); one VJP per row for other models."""
         counts = selected.sum(axis=1)
         depth = int(counts.max(initial=0))
-        out = np.zeros((rows.size, depth, self.width))
+        out = np.zeros((rows.size, depth, depth if square else self.width))
         fast, slow = self._split(rows)
         if fast.size and depth:
             mask = self.mask[rows[fast]]
             members = np.nonzero(selected[fast])[1]
             starts = np.zeros(fast.size + 1, dtype=np.int64)
             np.cumsum(counts[fast], out=starts[1:])
-            flat = _core_loader.core().batch_jacobian_rows(
+            flat = _core_loader.core().batch_jacobian(
                 self._stores(rows[fast]), pi[fast][mask], members.astype(np.int64), starts,
-                np.full(fast.size, k, dtype=np.int64), ties)
+                np.full(fast.size, k, dtype=np.int64), ties, square)
             position = 0
             for j, p in zip(fast, rows[fast]):
-                m, c = int(self.sizes[p]), int(counts[j])
-                out[j, :c, :m] = flat[position:position + c * m].reshape(c, m)
-                position += c * m
-            self.passes[rows[fast]] += 1
+                c = int(counts[j])
+                width = c if square else int(self.sizes[p])
+                out[j, :c, :width] = flat[position:position + c * width].reshape(c, width)
+                position += c * width
         for j in slow:
             p = rows[j]
             m = int(self.sizes[p])
+            members = np.flatnonzero(selected[j])
             e = np.zeros(m)
-            for a, y in enumerate(np.flatnonzero(selected[j])):
+            for a, y in enumerate(members):
                 e[y] = 1.0
-                out[j, a, :m] = self.models[p]._utilities_vjp(np.ascontiguousarray(pi[j, :m]), e, k, ties)[1]
+                g = self.models[p]._utilities_vjp(np.ascontiguousarray(pi[j, :m]), e, k, ties)[1]
+                out[j, a, :members.size if square else m] = g[members] if square else g
                 e[y] = 0.0
-            self.passes[p] += int(counts[j])
+        self.passes[rows] += counts
         return out
 
     def seconds_per_work(self) -> float:

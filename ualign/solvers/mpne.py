@@ -287,12 +287,12 @@ def newton_polish(search: _Search, rows: Rows, max_iter: int = 40, target: float
         if not b.size:
             continue
         rb, sb, residual_b, norm_b = rows[b], s[stepping], residual[stepping], norm0[stepping]
-        J = batch.jacobian(x[b], search.k, search.code, rb, support[b])
+        J = batch.jacobian(x[b], search.k, search.code, rb, support[b], square=True)  # J_SS, padded
         depth = J.shape[1]
-        order = np.argsort(~support[b], axis=1, kind="stable")[:, :depth]  # support members first
+        order = np.argsort(~support[b], axis=1, kind="stable")[:, :depth]  # support members first, in order
         valid = np.arange(depth)[None, :] < sb[:, None]
         K = np.zeros((b.size, depth + 1, depth + 1))
-        K[:, :depth, :depth] = np.take_along_axis(J, order[:, None, :], axis=2) * (valid[:, :, None] & valid[:, None, :])
+        K[:, :depth, :depth] = J
         K[:, :depth, depth] = -valid.astype(np.float64)
         K[:, depth, :depth] = valid
         K[:, np.arange(depth), np.arange(depth)] += ~valid   # identity on the padding
