@@ -1,0 +1,189 @@
+"""The batch layer every solver iterates on (ualign.batch.PromptBatch and the
+compiled batch kernels) and the solvers across prompts: the per-prompt values bit
+for bit, Jacobian blocks equal to vector-Jacobian products, and every prompt's
+result certified by the per-prompt code."""
+
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+import pytest
+
+import ualign as ua
+from ualign import _core
+from ualign.batch import PromptBatch, project_rows
+from ualign.operands import _products
+from ualign.solvers import rlhf_policy_batch, solve_mpne_batch, solve_nlhf_batch, solve_optimal_batch
+
+TIES = {"uniform": 0, "half": 1, "strict": 2, "weak": 3}
+
+
+def ragged(seed: int, count: int = 12, with_pl: bool = True) -> List[ua.PreferenceModel]:
+    """Ragged prompts: strict and weak orders with weights, one voter, one response,
+    all tied, and (optionally) a Plackett-Luce mixture (the per-prompt kernel path)."""
+    rng = np.random.default_rng(seed)
+    models: List[ua.PreferenceModel] = []
+    for p in range(count):
+        n, m = int(rng.integers(1, 30)), int(rng.integers(1, 12))
+        if p % 4 == 0:
+            models.append(ua.RankingPopulation.from_orders(np.argsort(rng.random((n, m)), axis=1)))
+        elif p % 4 == 1:
+            models.append(ua.RankingPopulation(rng.integers(0, 3, size=(n, m)), weights=rng.random(n) + 0.1))
+        elif p % 4 == 2:
+            models.append(ua.RankingPopulation(np.zeros((n, m), dtype=np.int64)))
+        elif with_pl:
+            models.append(ua.PlackettLuceMixture(rng.normal(size=(3, m)), rng.random(3) + 0.1))
+        else:
+            models.append(ua.RankingPopulation(rng.integers(0, 2, size=(n, m))))
+    return models
+
+
+def policies(batch: PromptBatch, rng: np.random.Generator) -> np.ndarray:
+    pi = np.where(batch.mask, rng.random(batch.mask.shape), 0.0)
+    pi[rng.random(pi.shape) < 0.3] = 0.0
+    pi[np.arange(len(batch)), 0] += 1e-3   # every row keeps some mass
+    return pi / pi.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("ties", list(TIES))
+def test_batch_kernels_are_the_per_prompt_kernels(ties: str) -> None:
+    rng = np.random.default_rng(1)
+    batch = PromptBatch(ragged(1))
+    pi, q = policies(batch, rng), rng.random((len(batch), batch.width)) * batch.mask
+    code = TIES[ties]
+    for k in (1, 3, 9):
+        u = batch.utilities(pi, k, code, batch.all)
+        u2, g = batch.utilities_vjp(pi, q, k, code, batch.all)
+        for p, model in enumerate(batch.models):
+            m = model.n_responses
+            expected = model._beats(_products(pi[p, None, :m], np.ones(1), k), code)
+            assert u[p, :m].tobytes() == expected.tobytes()
+            assert not u[p, m:].any() and not g[p, m:].any()
+            u_ref, g_ref = model._utilities_vjp(np.ascontiguousarray(pi[p, :m]), np.ascontiguousarray(q[p, :m]), k,
+                                                code)
+            assert u2[p, :m].tobytes() == np.asarray(u_ref).tobytes()
+            assert g[p, :m].tobytes() == np.asarray(g_ref).tobytes()
+
+
+@pytest.mark.parametrize("ties", list(TIES))
+def test_jacobian_blocks_are_vector_jacobian_products(ties: str) -> None:
+    rng = np.random.default_rng(2)
+    batch = PromptBatch(ragged(2))
+    pi = policies(batch, rng)
+    selected = batch.mask & (rng.random(batch.mask.shape) < 0.6)
+    code = TIES[ties]
+    for k in (1, 4):
+        full = batch.jacobian(pi, k, code, batch.all, selected)
+        square = batch.jacobian(pi, k, code, batch.all, selected, square=True)
+        for p, model in enumerate(batch.models):
+            m = model.n_responses
+            members = np.flatnonzero(selected[p])
+            for a, y in enumerate(members):
+                e = np.zeros(m)
+                e[y] = 1.0
+                _, row = model._utilities_vjp(np.ascontiguousarray(pi[p, :m]), e, k, code)
+                assert np.abs(full[p, a, :m] - row).max() <= 1e-13
+                assert np.abs(square[p, a, :members.size] - row[members]).max() <= 1e-13
+            assert not full[p, members.size:].any() and not square[p, members.size:].any()
+
+
+def test_jacobian_against_finite_differences_of_the_oracle() -> None:
+    from oracle import utilities as oracle_utilities
+
+    rng = np.random.default_rng(3)
+    ranks = rng.integers(0, 3, size=(5, 4))
+    weights = rng.random(5) + 0.2
+    model = ua.RankingPopulation(ranks, weights=weights)
+    batch = PromptBatch([model])
+    pi = rng.dirichlet(np.ones(4))[None, :]
+    for ties, code in TIES.items():
+        J = batch.jacobian(pi, 3, code, batch.all, np.ones((1, 4), dtype=bool))[0]
+        h = 1e-6
+        for z in range(4):
+            step = np.zeros(4)
+            step[z] = h
+            plus = oracle_utilities(ranks, weights / weights.sum(), pi[0] + step, 3, ties)
+            minus = oracle_utilities(ranks, weights / weights.sum(), pi[0] - step, 3, ties)
+            assert np.abs(J[:, z] - (plus - minus) / (2 * h)).max() <= 1e-7
+
+
+def test_project_rows_is_the_euclidean_projection() -> None:
+    rng = np.random.default_rng(4)
+    v = rng.normal(size=(50, 7)) * 3
+    mask = np.arange(7)[None, :] < rng.integers(1, 8, size=50)[:, None]
+    x = project_rows(v, mask)
+    assert np.allclose(x.sum(axis=1), 1.0, atol=1e-12) and (x >= 0).all() and not x[~mask].any()
+    for p in range(50):   # KKT: x = max(v - theta, 0) on the valid entries, with one theta
+        free = mask[p] & (x[p] > 0)
+        theta = (v[p] - x[p])[free]
+        assert np.ptp(theta) <= 1e-12
+        assert (v[p][mask[p] & ~free] <= theta[0] + 1e-12).all()
+
+
+@pytest.mark.parametrize("game", ["uniform", "strict"])
+def test_mpne_batch_certifies_every_prompt(game: str) -> None:
+    models = ragged(5)
+    level_ties = "weak" if game == "strict" else "uniform"
+    previous = None
+    for k in (1, 2, 5):
+        results = solve_mpne_batch(models, k, game, init=previous)
+        previous = [result.policy for result in results]
+        for model, result in zip(models, results):
+            assert result.converged and result.exploitability <= 1e-8
+            assert result.certificate == ua.certify(model, result.policy, k, ties=level_ties)
+            assert result.robust_level >= k / (k + 1) - result.exploitability - 1e-12
+
+
+def test_mpne_batch_of_one_is_solve_mpne() -> None:
+    model = ragged(6, 1)[0]
+    for k in (1, 3):
+        single, batched = ua.solve_mpne(model, k), solve_mpne_batch([model], k)[0]
+        assert single.policy.tobytes() == batched.policy.tobytes()
+        assert single.certificate == batched.certificate
+
+
+def test_optimal_and_nlhf_and_rlhf_batches() -> None:
+    models = ragged(7)
+    for ties in ("uniform", "weak"):
+        for model, result in zip(models, solve_optimal_batch(models, 2, ties)):
+            assert result.converged and result.gap <= 1e-8
+            assert result.certificate == ua.certify(model, result.policy, 2, ties=ties)
+    for model, result in zip(models, solve_nlhf_batch(models)):
+        assert result.exploitability <= 1e-10
+        assert (result.policy @ model.pairwise()).min() >= 0.5 - 1e-10
+        assert result.certificate == ua.certify(model, result.policy, 1, tol=1e-10)
+    for model, result in zip(models, rlhf_policy_batch(models, 0.3)):
+        assert result.certificate == ua.certify(model, result.policy, 1, tol=1e-10)
+        single = ua.rlhf_policy(model, 0.3)
+        assert np.abs(single.reward - result.reward).max() <= 1e-9
+        assert np.abs(single.policy - result.policy).max() <= 1e-9
+
+
+def test_batch_bad_input() -> None:
+    models = ragged(8, 4, with_pl=False)
+    with pytest.raises(ValueError, match="^init"):
+        solve_mpne_batch(models, 2, init=[None])
+    with pytest.raises(ValueError, match=r"^init\[1\]"):
+        solve_mpne_batch(models, 2, init=[None, [2.0], None, None])
+    with pytest.raises(ValueError, match="^models"):
+        solve_mpne_batch([], 2)
+    with pytest.raises(TypeError, match="^model"):
+        solve_nlhf_batch([object()])
+    with pytest.raises(ValueError, match="^reference"):
+        rlhf_policy_batch(models, 0.1, reference=[None])
+    stores = [model._store for model in models]  # type: ignore[attr-defined]
+    total = sum(model.n_responses for model in models)
+    ks = np.full(4, 2)
+    with pytest.raises(ValueError, match="^policies"):
+        _core.batch_utilities(stores, np.full(total + 1, 0.1), ks, 0)
+    with pytest.raises(ValueError, match="^policies"):
+        _core.batch_utilities(stores, np.full(total, -0.1), ks, 0)
+    with pytest.raises(ValueError, match="^ks"):
+        _core.batch_utilities(stores, np.full(total, 0.1), np.full(3, 2), 0)
+    with pytest.raises(ValueError, match="^rows"):
+        _core.batch_jacobian(stores, np.full(total, 0.1), np.array([99]), np.array([0, 1, 1, 1, 1]), ks, 0, True)
+    with pytest.raises(ValueError, match="^row_starts"):
+        _core.batch_jacobian(stores, np.full(total, 0.1), np.array([0]), np.array([0, 1]), ks, 0, True)
+    with pytest.raises(TypeError, match=r"^models\[0\]"):
+        _core.batch_utilities([None], np.full(1, 1.0), np.full(1, 1), 0)
