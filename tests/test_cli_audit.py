@@ -257,3 +257,19 @@ def test_progress_bar(use_tqdm: object) -> None:
     with Progress(10, enabled=True, delay=60.0, stream=quiet, use_tqdm=False) as bar:
         bar.update(10)
     assert quiet.getvalue() == ""
+
+
+def test_audit_says_when_the_maximal_lottery_is_not_unique(tmp_path: Path) -> None:
+    # two opposite voters: every lottery over the three responses is maximal
+    path = tmp_path / "split.soc"
+    path.write_text("# DATA TYPE: soc\n# NUMBER ALTERNATIVES: 3\n# NUMBER VOTERS: 2\n# NUMBER UNIQUE ORDERS: 2\n"
+                    "1: 1,2,3\n1: 3,2,1\n")
+    result = run_cli("audit", str(path), "--k", "3", "--methods", "nlhf,uniform", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "note: the maximal lottery is not unique on 1 prompt" in result.stdout
+    assert "2: 0.500000-0.666667, 3: 0.500000-0.750000" in result.stdout
+    cycle = tmp_path / "cycle.soc"   # a Condorcet cycle: the uniform lottery is the only maximal one
+    cycle.write_text("# DATA TYPE: soc\n# NUMBER ALTERNATIVES: 3\n# NUMBER VOTERS: 3\n# NUMBER UNIQUE ORDERS: 3\n"
+                     "1: 1,2,3\n1: 2,3,1\n1: 3,1,2\n")
+    unique = run_cli("audit", str(cycle), "--k", "3", "--methods", "nlhf", cwd=tmp_path)
+    assert unique.returncode == 0 and "not unique" not in unique.stdout

@@ -153,6 +153,7 @@ def _audit(args: argparse.Namespace) -> int:
     if note is not None:
         print(f"note: {note}")
     _print_levels(columns, methods, ks, len(prompts))
+    _print_nlhf_ranges(columns)
     if len(prompts) == 1:
         audited = "given" if "given" in methods else "uniform" if "uniform" in methods else None
         if audited is not None:
@@ -189,6 +190,28 @@ def _print_levels(columns: dict[str, np.ndarray], methods: Sequence[str], ks: li
             values = columns["robust_level"][mask]
             cells.append(f"  {float(np.mean(values)):>9.6f}" if values.size else f"  {'-':>9}")
         print(f"{k:>3}  {k / (k + 1):>8.6f}" + "".join(cells))
+
+
+#: Level ranges narrower than this are rounding, not several lotteries.
+_SPREAD = 1e-9
+
+
+def _print_nlhf_ranges(columns: dict[str, np.ndarray]) -> None:
+    """Where a maximal lottery is not unique, the NLHF level depends on which one is
+    played: say so, with the range of levels over all of them."""
+    spread = (columns["method"] == "nlhf") & (columns["level_high"] - columns["level_low"] > _SPREAD)
+    if not spread.any():
+        return
+    prompts = list(dict.fromkeys(columns["prompt"][spread].tolist()))
+    print(f"note: the maximal lottery is not unique on {len(prompts)} prompt{'s' if len(prompts) != 1 else ''}; "
+          "the nlhf column is the level of the one returned, over all of them it ranges (k: low-high):")
+    for prompt in prompts[:5]:
+        rows = spread & (columns["prompt"] == prompt)
+        ranges = ", ".join(f"{k}: {low:.6f}-{high:.6f}" for k, low, high in
+                           zip(columns["k"][rows], columns["level_low"][rows], columns["level_high"][rows]))
+        print(f"  {prompt}: {ranges}")
+    if len(prompts) > 5:
+        print(f"  ... and {len(prompts) - 5} more (see the level_low / level_high columns of --json / --csv)")
 
 
 def _print_policy(columns: dict[str, np.ndarray], method: str, ks: list[int], ties: str) -> None:
