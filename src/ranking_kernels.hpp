@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "level_kernels.hpp"
@@ -94,6 +95,14 @@ class SingleLaw {
 // Voters handled together by the interleaved product kernel.
 inline constexpr int64_t kGroup = 4;
 
+// Voters i..i+kGroup-1: the padded size of their level arrays, and whether none has ties.
+template <class Level>
+std::pair<int64_t, bool> group_levels(const RankingView<Level>& data, int64_t i) {
+  const int32_t* counts = data.n_levels + i;
+  const int64_t most = *std::max_element(counts, counts + kGroup);
+  return {padded_levels(most), std::all_of(counts, counts + kGroup, [&data](int32_t R) { return R == data.m; })};
+}
+
 // utilities / beats: out[y] = sum_i w_i P_i[y > X].
 template <class Level>
 void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
@@ -150,14 +159,9 @@ void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, cons
                int64_t begin, int64_t end, double* acc) mutable {
       int64_t i = begin;
       for (; i + kGroup <= end; i += kGroup) {
-        int64_t levels = 0;
-        bool strict_rows = true;
-        for (int64_t v = 0; v < kGroup; ++v) {
-          levels = std::max<int64_t>(levels, data.n_levels[i + v]);
-          strict_rows = strict_rows && data.n_levels[i + v] == m;
-        }
-        product_levels_with_gradient_x4(data.row(i), m, padded_levels(levels), strict_rows, pi, q, k,
-                                        data.weights + i, ties, value4.data(), grad4.data(), slope4.data());
+        const auto [size, strict_rows] = group_levels(data, i);
+        product_levels_with_gradient_x4(data.row(i), m, size, strict_rows, pi, q, k, data.weights + i, ties,
+                                        value4.data(), grad4.data(), slope4.data());
         gather_add_x4(data.row(i), m, value4.data(), acc);
         gather_add_x4(data.row(i), m, grad4.data(), acc + m);
       }
