@@ -205,7 +205,7 @@ struct LevelDerivatives {
   double f, df_dL, df_dE;
 };
 
-// x^(k-1) from log x, and its multiples c x^(k-1) (1 <= c < 2^126): plain
+// x^(k-1) from log x, and its multiples c x^(k-1) (1/2 < c <= k < 2^63): plain
 // products while x^(k-1) is a normal number; below that, exp((k-1) log x + log c),
 // which keeps the digits a subnormal power would lose. Below e^-900 every such
 // multiple underflows: exact zeros (also for x = 0, log x = -inf; never 0 * inf),
@@ -287,7 +287,7 @@ UALIGN_INLINE LevelDerivatives large_k_level(double L, double E, int64_t k) {
     // numerator of G is written e^(nu) - 1 - nu - n (e^u - 1 - u) for u >= -1,
     // where the subtracted term is < 0.38 of the first; below, n x < 0.38 k in
     // k - n x + x^n. Either way under 3 bits are lost to cancellation.
-    const double n = static_cast<double>(k + 1), t = E / a, x = L / a;
+    const double n = kd + 1.0, t = E / a, x = L / a;  // (k + 1 would overflow at INT64_MAX)
     const double u = t <= 0.5 ? std::log1p(-t) : std::log(x);
     double H_n = n, H_k = kd, G_over_n = 0.5 * kd;  // t = 0: sums of equal terms
     if (t > 0.0) {
