@@ -323,11 +323,30 @@ UALIGN_INLINE void large_k_lanes(const vec4* L, const vec4* E, int64_t k, vec4* 
   }
 }
 
+// f, df/dL and df/dE of one level: the polynomials up to kGeometricMaxK, the
+// O(1) closed forms above.
+template <Ties T>
+UALIGN_INLINE LevelDerivatives level_derivatives_of(double L, double E, int64_t k) {
+  if (k > kGeometricMaxK) return large_k_level<T>(L, E, k);
+  LevelDerivatives d{single_vs_product(L, E, k, T), 0.0, 0.0};
+  level_derivative_lanes<T, double>(&L, &E, k, &d.df_dL, &d.df_dE);
+  return d;
+}
+
+UALIGN_INLINE LevelDerivatives level_derivatives(double L, double E, int64_t k, Ties ties) {
+  switch (ties) {
+    case Ties::strict: return level_derivatives_of<Ties::strict>(L, E, k);
+    case Ties::weak: return level_derivatives_of<Ties::weak>(L, E, k);
+    case Ties::half: return level_derivatives_of<Ties::half>(L, E, k);
+    case Ties::uniform: default: return level_derivatives_of<Ties::uniform>(L, E, k);
+  }
+}
+
 // One voter: value[r] = scale * f and grad[r] = scale * d/dpi_z sum_y q_y u_y for
 // z at level r. For k <= kGeometricMaxK the values are those of
 // add_product_levels (bit for bit).
 template <Ties T, class Level>
-UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m, int64_t R,
+UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, int64_t R,
                                                      const double* pi, const double* q, int64_t k,
                                                      double scale, double* mass, double* below,
                                                      double* weight, double* value, double* grad) {
@@ -346,30 +365,23 @@ UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m
   }
   double better = 0.0;
   for (int64_t r = 0; r < R; ++r) {
-    double dL, dE;
-    if (large) {
-      const LevelDerivatives d = large_k_level<T>(below[r], mass[r], k);
-      value[r] = scale * d.f;
-      dL = d.df_dL;
-      dE = d.df_dE;
-    } else {
-      level_derivative_lanes<T, double>(below + r, mass + r, k, &dL, &dE);
-    }
-    grad[r] = scale * (better + weight[r] * dE);
-    better += weight[r] * dL;
+    const LevelDerivatives d = level_derivatives_of<T>(below[r], mass[r], k);
+    if (large) value[r] = scale * d.f;
+    grad[r] = scale * (better + weight[r] * d.df_dE);
+    better += weight[r] * d.df_dL;
   }
 }
 
 template <class Level>
-UALIGN_INLINE void product_levels_with_gradient_dispatch(const Level* row, int64_t m, int64_t R,
-                                                         const double* pi, const double* q, int64_t k,
-                                                         double scale, Ties ties, double* mass, double* below,
-                                                         double* weight, double* value, double* grad) {
+UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m, int64_t R, const double* pi,
+                                                     const double* q, int64_t k, double scale, Ties ties,
+                                                     double* mass, double* below, double* weight, double* value,
+                                                     double* grad) {
   switch (ties) {
-    case Ties::strict: product_levels_with_gradient_impl<Ties::strict>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-    case Ties::weak: product_levels_with_gradient_impl<Ties::weak>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-    case Ties::half: product_levels_with_gradient_impl<Ties::half>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-    case Ties::uniform: product_levels_with_gradient_impl<Ties::uniform>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::strict: product_levels_with_gradient_of<Ties::strict>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::weak: product_levels_with_gradient_of<Ties::weak>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::half: product_levels_with_gradient_of<Ties::half>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::uniform: product_levels_with_gradient_of<Ties::uniform>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
   }
 }
 
@@ -519,8 +531,8 @@ UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int6
       const Level* row, int64_t m, int64_t R, const double* pi, const double* q, int64_t k,         \
       double scale, Ties ties, double* mass, double* below, double* weight, double* value,          \
       double* grad) {                                                                               \
-    product_levels_with_gradient_dispatch(row, m, R, pi, q, k, scale, ties, mass, below, weight,    \
-                                          value, grad);                                             \
+    product_levels_with_gradient_impl(row, m, R, pi, q, k, scale, ties, mass, below, weight, value, \
+                                      grad);                                                        \
   }                                                                                                 \
   UALIGN_MULTIVERSION void product_levels_x4(const Level* row0, int64_t m, int64_t size,           \
                                              bool strict_rows, const double* pi, int64_t k,         \
