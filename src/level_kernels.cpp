@@ -372,19 +372,6 @@ UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, 
   }
 }
 
-template <class Level>
-UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m, int64_t R, const double* pi,
-                                                     const double* q, int64_t k, double scale, Ties ties,
-                                                     double* mass, double* below, double* weight, double* value,
-                                                     double* grad) {
-  switch (ties) {
-    case Ties::strict: product_levels_with_gradient_of<Ties::strict>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-    case Ties::weak: product_levels_with_gradient_of<Ties::weak>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-    case Ties::half: product_levels_with_gradient_of<Ties::half>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-    case Ties::uniform: product_levels_with_gradient_of<Ties::uniform>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-  }
-}
-
 // P[level > pi^(k)] for kLanes vec4 of (L, E) pairs at once, for a fixed
 // convention; the lanes are independent chains, interleaved for latency.
 template <Ties T>
@@ -434,6 +421,19 @@ UALIGN_INLINE void product_levels_x4_impl(const Level* row0, int64_t m, int64_t 
     }
     single_vs_product_lanes<T>(L, E, k, f);
     for (int l = 0; l < kLanes; ++l) store4(value4 + 4 * (r0 + l), w * f[l]);
+  }
+}
+
+template <class Level>
+UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m, int64_t R, const double* pi,
+                                                     const double* q, int64_t k, double scale, Ties ties,
+                                                     double* mass, double* below, double* weight, double* value,
+                                                     double* grad) {
+  switch (ties) {
+    case Ties::strict: product_levels_with_gradient_of<Ties::strict>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::weak: product_levels_with_gradient_of<Ties::weak>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::half: product_levels_with_gradient_of<Ties::half>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::uniform: product_levels_with_gradient_of<Ties::uniform>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
   }
 }
 
