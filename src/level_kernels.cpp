@@ -1,7 +1,10 @@
 #include "level_kernels.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "simd.hpp"
 
@@ -129,49 +132,224 @@ UALIGN_INLINE void gather_add_impl(const Level* row, int64_t m, const double* va
   for (int64_t y = 0; y < m; ++y) acc[y] += value[row[y]];
 }
 
-// f = P[level > pi^(k)] and its partial derivatives in L (mass strictly below)
-// and E (mass tied), for one level; every sum has nonnegative terms only.
-struct LevelDerivatives {
-  double f, df_dL, df_dE;
-};
+// ---------------------------------------------------------------------------
+// Gradients. For one voter, sum_y q_y u_y = sum_r W_r f(L_r, E_r) with W_r the
+// q-mass of level r; a response z at level s is in E_s and in L_r for every
+// better level r < s, so d/dpi_z = W_s df/dE(s) + sum_{r<s} W_r df/dL(r): a
+// prefix sum over levels from the best one.
+// ---------------------------------------------------------------------------
 
-UALIGN_INLINE LevelDerivatives level_derivatives(double L, double E, int64_t k, Ties ties) {
-  const double a = L + E, kd = static_cast<double>(k);
-  switch (ties) {
-    case Ties::strict: {
-      const double Lk1 = ipow(L, k - 1);
-      return {Lk1 * L, kd * Lk1, 0.0};
+// df/dL and df/dE for k <= kGeometricMaxK, per lane (V = vec4 with kLanes lanes,
+// or double with one): polynomials with nonnegative terms only.
+template <class V>
+constexpr int kLanesOf = std::is_same_v<V, double> ? 1 : kLanes;
+
+template <class V>
+UALIGN_INLINE V splat(double x) {
+  if constexpr (std::is_same_v<V, double>) return x;
+  else return splat4(x);
+}
+
+UALIGN_INLINE void power_lanes(vec4* x, int64_t k) { pow_block(x, k); }
+UALIGN_INLINE void power_lanes(double* x, int64_t k) { *x = ipow(*x, k); }
+
+template <Ties T, class V>
+UALIGN_INLINE void level_derivative_lanes(const V* L, const V* E, int64_t k, V* dL, V* dE) {
+  constexpr int N = kLanesOf<V>;
+  const V kd = splat<V>(static_cast<double>(k));
+  if constexpr (T == Ties::strict) {  // f = L^k
+    for (int l = 0; l < N; ++l) dL[l] = L[l];
+    power_lanes(dL, k - 1);
+    for (int l = 0; l < N; ++l) { dL[l] = kd * dL[l]; dE[l] = splat<V>(0.0); }
+  } else if constexpr (T == Ties::weak) {  // f = (L+E)^k
+    for (int l = 0; l < N; ++l) dE[l] = L[l] + E[l];
+    power_lanes(dE, k - 1);
+    for (int l = 0; l < N; ++l) { dE[l] = kd * dE[l]; dL[l] = dE[l]; }
+  } else if constexpr (T == Ties::half) {  // f = (L^k + (L+E)^k) / 2
+    const V half_k = splat<V>(0.5 * static_cast<double>(k));
+    for (int l = 0; l < N; ++l) { dL[l] = L[l]; dE[l] = L[l] + E[l]; }
+    power_lanes(dL, k - 1);
+    power_lanes(dE, k - 1);
+    for (int l = 0; l < N; ++l) { dL[l] = half_k * (dL[l] + dE[l]); dE[l] = half_k * dE[l]; }
+  } else {
+    // f = int_0^1 (L + E t)^k dt = S_k / (k+1), S_j = sum_{i<=j} a^i L^(j-i), a = L+E:
+    // df/dL = S_(k-1), df/dE = D_k / (k+1) with D_j = sum_{i=1..j} i a^(i-1) L^(j-i)
+    // = a D_(j-1) + S_(j-1).
+    V a[N], p[N], s[N], d[N];
+    for (int l = 0; l < N; ++l) {
+      a[l] = L[l] + E[l];
+      p[l] = splat<V>(1.0);
+      s[l] = splat<V>(1.0);
+      d[l] = splat<V>(0.0);
     }
-    case Ties::weak: {
-      const double ak1 = ipow(a, k - 1);
-      return {ak1 * a, kd * ak1, kd * ak1};
-    }
-    case Ties::half: {
-      const double Lk1 = ipow(L, k - 1), ak1 = ipow(a, k - 1);
-      return {0.5 * (Lk1 * L + ak1 * a), 0.5 * kd * (Lk1 + ak1), 0.5 * kd * ak1};
-    }
-    case Ties::uniform:
-    default: {
-      // f = int_0^1 (L + E t)^k dt = S_k / (k+1) with S_j = sum_{i<=j} a^i L^(j-i);
-      // df/dL = S_(k-1); df/dE = sum_{j=1..k} j a^(j-1) L^(k-j) / (k+1).
-      double s = 1.0, d = 0.0, a_pow = 1.0, s_prev = 0.0;
-      for (int64_t j = 1; j <= k; ++j) {
-        d = L * d + static_cast<double>(j) * a_pow;
-        a_pow *= a;
-        s_prev = s;
-        s = L * s + a_pow;
+    for (int64_t j = 1; j < k; ++j) {
+      for (int l = 0; l < N; ++l) {
+        d[l] = a[l] * d[l] + s[l];
+        p[l] = p[l] * a[l];
+        s[l] = L[l] * s[l] + p[l];
       }
-      return {s / (kd + 1.0), s_prev, d / (kd + 1.0)};
+    }
+    const V norm = splat<V>(1.0 / static_cast<double>(k + 1));
+    for (int l = 0; l < N; ++l) {
+      dL[l] = s[l];
+      dE[l] = norm * (a[l] * d[l] + s[l]);
     }
   }
 }
 
-template <class Level>
-UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m, int64_t R,
+// f, df/dL, df/dE of one level for k > kGeometricMaxK in O(1): powers in log
+// space, x^j = exp(j log x), whose relative error stays ~|j log x| eps (below
+// ~750 eps while the result is a normal number) where j-fold products and
+// repeated squaring compound rounding errors to ~j eps.
+struct LevelDerivatives {
+  double f, df_dL, df_dE;
+};
+
+// x^(k-1) from log x, and its multiples c x^(k-1) (1/2 < c <= k < 2^63): plain
+// products while x^(k-1) is a normal number; below that, exp((k-1) log x + log c),
+// which keeps the digits a subnormal power would lose. Below e^-900 every such
+// multiple underflows: exact zeros (also for x = 0, log x = -inf; never 0 * inf),
+// without slow subnormal arithmetic.
+class PowerKm1 {
+ public:
+  PowerKm1(double log_x, int64_t k)
+      : exponent_(static_cast<double>(k - 1) * log_x), value_(zero() ? 0.0 : std::exp(exponent_)) {}
+  bool zero() const { return exponent_ < -900.0; }
+  double value() const { return value_; }
+  double times(double c) const {
+    if (value_ >= std::numeric_limits<double>::min()) return value_ * c;
+    return zero() ? 0.0 : std::exp(exponent_ + std::log(c));
+  }
+
+ private:
+  double exponent_, value_;
+};
+
+// log(x + y) for x, y >= 0 with x + y > 0, without rounding the sum first (k eps
+// would be the relative error of (x+y)^k): hi + lo = x + y exactly (Knuth's
+// TwoSum) and log(hi + lo) = log(hi) + lo/hi to within 2^-107.
+UALIGN_INLINE double log_of_sum(double x, double y, double hi) {
+  const double y_part = hi - x;
+  const double lo = (x - (hi - y_part)) + (y - y_part);
+  return std::log(hi) + lo / hi;
+}
+
+constexpr double inverse_factorial(int j) {
+  double factorial = 1.0;  // exact up to 18!
+  for (int i = 2; i <= j; ++i) factorial *= i;
+  return 1.0 / factorial;
+}
+
+// e^z - 1 - z for -1/2 < z <= 0 to full relative accuracy, where expm1(z) - z
+// would cancel: z^2 sum_{i<16} z^i / (i+2)! (the rest is below 3e-21 of the
+// sum), by Estrin's scheme (a short dependency chain).
+UALIGN_INLINE double expm1_minus_identity_series(double z) {
+  static constexpr double c[16] = {
+      inverse_factorial(2),  inverse_factorial(3),  inverse_factorial(4),  inverse_factorial(5),
+      inverse_factorial(6),  inverse_factorial(7),  inverse_factorial(8),  inverse_factorial(9),
+      inverse_factorial(10), inverse_factorial(11), inverse_factorial(12), inverse_factorial(13),
+      inverse_factorial(14), inverse_factorial(15), inverse_factorial(16), inverse_factorial(17)};
+  const double z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
+  double p[8], q[4];
+  for (int i = 0; i < 8; ++i) p[i] = c[2 * i] + c[2 * i + 1] * z;
+  for (int i = 0; i < 4; ++i) q[i] = p[2 * i] + p[2 * i + 1] * z2;
+  return z2 * ((q[0] + q[1] * z4) + (q[2] + q[3] * z4) * z8);
+}
+
+// e^z - 1 - z >= 0 for z <= 0; for z <= -1/2 the difference loses under 3 bits.
+UALIGN_INLINE double expm1_minus_identity(double z) {
+  return z > -0.5 ? expm1_minus_identity_series(z) : std::expm1(z) - z;
+}
+
+template <Ties T>
+UALIGN_INLINE LevelDerivatives large_k_level(double L, double E, int64_t k) {
+  const double kd = static_cast<double>(k);
+  if constexpr (T == Ties::strict) {
+    const PowerKm1 P(std::log(L), k);  // log 0 = -inf: every power is then 0
+    return {P.value() * L, P.times(kd), 0.0};
+  }
+  const double a = L + E;
+  if (a == 0.0) return {0.0, 0.0, 0.0};
+  const PowerKm1 Pa(log_of_sum(L, E, a), k);
+  if (Pa.zero()) return {0.0, 0.0, 0.0};  // and so is every power of L <= a
+  if constexpr (T == Ties::weak) {
+    const double slope = Pa.times(kd);
+    return {Pa.value() * a, slope, slope};
+  } else if constexpr (T == Ties::half) {
+    const PowerKm1 PL(std::log(L), k);
+    const double slope = Pa.times(0.5 * kd);
+    return {0.5 * (PL.value() * L + Pa.value() * a), PL.times(0.5 * kd) + slope, slope};
+  } else {
+    // With t = E/a, x = 1 - t = L/a, u = log x and n = k+1:
+    //   S_j = a^j H_(j+1), H_i = sum_{l<i} x^l = (1 - x^i)/t = -expm1(i u)/t,
+    //   D = a^(k-1) G, G = sum_{l<k} (k-l) x^l = (k - n x + x^n) / t^2,
+    // and f = a^k H_n / n, df/dL = a^(k-1) H_k, df/dE = a^(k-1) G / n. The
+    // numerator of G is written e^(nu) - 1 - nu - n (e^u - 1 - u) for u >= -1,
+    // where the subtracted term is < 0.38 of the first; below, n x < 0.38 k in
+    // k - n x + x^n. Either way under 3 bits are lost to cancellation.
+    const double n = kd + 1.0, t = E / a, x = L / a;  // (k + 1 would overflow at INT64_MAX)
+    const double u = t <= 0.5 ? std::log1p(-t) : std::log(x);
+    double H_n = n, H_k = kd, G_over_n = 0.5 * kd;  // t = 0: sums of equal terms
+    if (t > 0.0) {
+      const double expm1_nu = std::expm1(n * u);
+      H_n = -expm1_nu / t;
+      H_k = -std::expm1(kd * u) / t;
+      // n t < 2^-53: G = k n / 2 to within (k-1) t / 3 relative (t^2 may underflow)
+      if (n * t >= 0x1p-53) {
+        const double numerator = u >= -1.0 ? expm1_minus_identity(n * u) - n * expm1_minus_identity(u)
+                                           : (kd - n * x) + (1.0 + expm1_nu);
+        G_over_n = numerator / (t * t) / n;
+      }
+    }
+    return {Pa.value() * a * (H_n / n), Pa.times(H_k), Pa.times(G_over_n)};
+  }
+}
+
+template <Ties T>
+UALIGN_INLINE void large_k_lanes(const vec4* L, const vec4* E, int64_t k, vec4* f, vec4* dL, vec4* dE) {
+  for (int l = 0; l < kLanes; ++l) {
+    double Lv[4], Ev[4], fv[4], dLv[4], dEv[4];
+    store4(Lv, L[l]);
+    store4(Ev, E[l]);
+    for (int i = 0; i < 4; ++i) {
+      const LevelDerivatives d = large_k_level<T>(Lv[i], Ev[i], k);
+      fv[i] = d.f;
+      dLv[i] = d.df_dL;
+      dEv[i] = d.df_dE;
+    }
+    f[l] = load4(fv);
+    dL[l] = load4(dLv);
+    dE[l] = load4(dEv);
+  }
+}
+
+// f, df/dL and df/dE of one level: the polynomials up to kGeometricMaxK, the
+// O(1) closed forms above.
+template <Ties T>
+UALIGN_INLINE LevelDerivatives level_derivatives_of(double L, double E, int64_t k) {
+  if (k > kGeometricMaxK) return large_k_level<T>(L, E, k);
+  LevelDerivatives d{single_vs_product(L, E, k, T), 0.0, 0.0};
+  level_derivative_lanes<T, double>(&L, &E, k, &d.df_dL, &d.df_dE);
+  return d;
+}
+
+UALIGN_INLINE LevelDerivatives level_derivatives(double L, double E, int64_t k, Ties ties) {
+  switch (ties) {
+    case Ties::strict: return level_derivatives_of<Ties::strict>(L, E, k);
+    case Ties::weak: return level_derivatives_of<Ties::weak>(L, E, k);
+    case Ties::half: return level_derivatives_of<Ties::half>(L, E, k);
+    case Ties::uniform: default: return level_derivatives_of<Ties::uniform>(L, E, k);
+  }
+}
+
+// One voter: value[r] = scale * f and grad[r] = scale * d/dpi_z sum_y q_y u_y for
+// z at level r. For k <= kGeometricMaxK the values are those of
+// add_product_levels (bit for bit).
+template <Ties T, class Level>
+UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, int64_t R,
                                                      const double* pi, const double* q, int64_t k,
-                                                     double scale, Ties ties, double* mass,
-                                                     double* below, double* weight, double* value,
-                                                     double* grad) {
+                                                     double scale, double* mass, double* below,
+                                                     double* weight, double* value, double* grad) {
   const int64_t size = padded_levels(R);
   std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
   std::memset(weight, 0, sizeof(double) * static_cast<size_t>(size));
@@ -180,12 +358,15 @@ UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m
     weight[row[y]] += q[y];
   }
   suffix_below(mass, size, below);
-  // d/dpi_z of sum_y q_y f(L_y, E_y): every better level r < level(z) counts z in
-  // its L, the own level counts z in its E. A prefix sum over levels.
+  const bool large = k > kGeometricMaxK;
+  if (!large) {
+    std::fill_n(value, size, 0.0);
+    add_single_vs_product_impl<T>(below, mass, size, k, scale, value);
+  }
   double better = 0.0;
   for (int64_t r = 0; r < R; ++r) {
-    const LevelDerivatives d = level_derivatives(below[r], mass[r], k, ties);
-    value[r] = scale * d.f;
+    const LevelDerivatives d = level_derivatives_of<T>(below[r], mass[r], k);
+    if (large) value[r] = scale * d.f;
     grad[r] = scale * (better + weight[r] * d.df_dE);
     better += weight[r] * d.df_dL;
   }
@@ -231,6 +412,12 @@ UALIGN_INLINE void single_vs_product_lanes(const vec4* L, const vec4* E, int64_t
   }
 }
 
+// The constant factor of P[level > pi^(k)] left out by single_vs_product_lanes.
+template <Ties T>
+constexpr double product_norm(int64_t k) {
+  return T == Ties::uniform ? 1.0 / static_cast<double>(k + 1) : T == Ties::half ? 0.5 : 1.0;
+}
+
 // Four voters at once, their levels interleaved (slot 4*r + v): the running sum
 // over levels, the closed form and the weighting are one vec4 per level, and the
 // scatter reads each policy entry once for the four voters.
@@ -239,8 +426,7 @@ UALIGN_INLINE void product_levels_x4_impl(const Level* row0, int64_t m, int64_t 
                                           const double* pi, int64_t k, const double* w4,
                                           double* mass4, double* value4) {
   simd::scatter_levels_x4(row0, m, size, strict_rows, pi, mass4);
-  const double norm = T == Ties::uniform ? 1.0 / static_cast<double>(k + 1) : T == Ties::half ? 0.5 : 1.0;
-  const vec4 w = load4(w4) * splat4(norm);
+  const vec4 w = load4(w4) * splat4(product_norm<T>(k));
   // Levels from the worst up, kLanes at a time: the running sum is the only
   // serial dependency; the closed forms of the kLanes levels run side by side.
   vec4 running = splat4(0.0);
@@ -253,6 +439,75 @@ UALIGN_INLINE void product_levels_x4_impl(const Level* row0, int64_t m, int64_t 
     }
     single_vs_product_lanes<T>(L, E, k, f);
     for (int l = 0; l < kLanes; ++l) store4(value4 + 4 * (r0 + l), w * f[l]);
+  }
+}
+
+template <class Level>
+UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m, int64_t R, const double* pi,
+                                                     const double* q, int64_t k, double scale, Ties ties,
+                                                     double* mass, double* below, double* weight, double* value,
+                                                     double* grad) {
+  switch (ties) {
+    case Ties::strict: product_levels_with_gradient_of<Ties::strict>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::weak: product_levels_with_gradient_of<Ties::weak>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::half: product_levels_with_gradient_of<Ties::half>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::uniform: product_levels_with_gradient_of<Ties::uniform>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+  }
+}
+
+// product_levels_x4 with the gradient, in one pass: value4 as product_levels_x4
+// computes it (bit for bit for k <= kGeometricMaxK) and grad4[4r+v] = w4[v] *
+// d/dpi_z sum_y q_y u_y for z at level r of voter v. value4 first holds the
+// level masses, grad4 the level q-weights; slope4 (scratch) the W df/dL terms.
+template <Ties T, class Level>
+UALIGN_INLINE void product_levels_with_gradient_x4_impl(const Level* row0, int64_t m, int64_t size,
+                                                        bool strict_rows, const double* pi, const double* q,
+                                                        int64_t k, const double* w4, double* value4,
+                                                        double* grad4, double* slope4) {
+  simd::scatter_levels_x4(row0, m, size, strict_rows, pi, value4);
+  simd::scatter_levels_x4(row0, m, size, strict_rows, q, grad4);
+  const bool large = k > kGeometricMaxK;  // the closed forms there carry their normalisation
+  const vec4 w = load4(w4);
+  const vec4 w_value = large ? w : w * splat4(product_norm<T>(k));
+  vec4 running = splat4(0.0);
+  for (int64_t r0 = size - kLanes; r0 >= 0; r0 -= kLanes) {
+    vec4 L[kLanes], E[kLanes], f[kLanes], dL[kLanes], dE[kLanes];
+    for (int l = kLanes - 1; l >= 0; --l) {
+      E[l] = load4(value4 + 4 * (r0 + l));
+      L[l] = running;
+      running = running + E[l];
+    }
+    if (large) {
+      large_k_lanes<T>(L, E, k, f, dL, dE);
+    } else {
+      single_vs_product_lanes<T>(L, E, k, f);
+      level_derivative_lanes<T, vec4>(L, E, k, dL, dE);
+    }
+    for (int l = 0; l < kLanes; ++l) {
+      const int64_t at = 4 * (r0 + l);
+      const vec4 W = load4(grad4 + at);
+      store4(value4 + at, w_value * f[l]);
+      store4(grad4 + at, W * dE[l]);
+      store4(slope4 + at, W * dL[l]);
+    }
+  }
+  vec4 better = splat4(0.0);
+  for (int64_t at = 0; at < 4 * size; at += 4) {
+    store4(grad4 + at, w * (better + load4(grad4 + at)));
+    better = better + load4(slope4 + at);
+  }
+}
+
+template <class Level>
+UALIGN_INLINE void product_levels_with_gradient_x4_dispatch(const Level* row0, int64_t m, int64_t size,
+                                                            bool strict_rows, const double* pi, const double* q,
+                                                            int64_t k, const double* w4, Ties ties, double* value4,
+                                                            double* grad4, double* slope4) {
+  switch (ties) {
+    case Ties::strict: product_levels_with_gradient_x4_impl<Ties::strict>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4); break;
+    case Ties::weak: product_levels_with_gradient_x4_impl<Ties::weak>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4); break;
+    case Ties::half: product_levels_with_gradient_x4_impl<Ties::half>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4); break;
+    case Ties::uniform: product_levels_with_gradient_x4_impl<Ties::uniform>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4); break;
   }
 }
 
@@ -312,6 +567,13 @@ UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int6
   UALIGN_MULTIVERSION void gather_add_x4(const Level* row0, int64_t m, const double* value4,       \
                                          double* acc) {                                             \
     gather_add_x4_impl(row0, m, value4, acc);                                                       \
+  }                                                                                                 \
+  UALIGN_MULTIVERSION void product_levels_with_gradient_x4(                                         \
+      const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,               \
+      const double* q, int64_t k, const double* w4, Ties ties, double* value4, double* grad4,       \
+      double* slope4) {                                                                             \
+    product_levels_with_gradient_x4_dispatch(row0, m, size, strict_rows, pi, q, k, w4, ties,        \
+                                             value4, grad4, slope4);                                \
   }
 
 UALIGN_DEFINE_LEVEL_KERNELS(uint8_t)

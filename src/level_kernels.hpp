@@ -44,7 +44,13 @@ inline int64_t padded_levels(int64_t R) { return (R + kLevelPad - 1) / kLevelPad
                          const double* pi, int64_t k, const double* w4, Ties ties,              \
                          double* mass4, double* value4);                                        \
   /* acc[y] += sum_v value4[4*row_v[y] + v] */                                                  \
-  void gather_add_x4(const Level* row0, int64_t m, const double* value4, double* acc);
+  void gather_add_x4(const Level* row0, int64_t m, const double* value4, double* acc);         \
+  /* product_levels_x4 and, in grad4[4r+v], w4[v] * d/dpi_z sum_y q_y u_y for any z at   */      \
+  /* level r of voter v. value4, grad4 and slope4 are 4*size; no two may be the same.  */      \
+  void product_levels_with_gradient_x4(const Level* row0, int64_t m, int64_t size,             \
+                                       bool strict_rows, const double* pi, const double* q,    \
+                                       int64_t k, const double* w4, Ties ties, double* value4, \
+                                       double* grad4, double* slope4);
 
 UALIGN_DECLARE_LEVEL_KERNELS(uint8_t)
 UALIGN_DECLARE_LEVEL_KERNELS(uint16_t)

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "level_kernels.hpp"
@@ -94,6 +95,14 @@ class SingleLaw {
 // Voters handled together by the interleaved product kernel.
 inline constexpr int64_t kGroup = 4;
 
+// Voters i..i+kGroup-1: the padded size of their level arrays, and whether none has ties.
+template <class Level>
+std::pair<int64_t, bool> group_levels(const RankingView<Level>& data, int64_t i) {
+  const int32_t* counts = data.n_levels + i;
+  const int64_t most = *std::max_element(counts, counts + kGroup);
+  return {padded_levels(most), std::all_of(counts, counts + kGroup, [&data](int32_t R) { return R == data.m; })};
+}
+
 // utilities / beats: out[y] = sum_i w_i P_i[y > X].
 template <class Level>
 void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
@@ -134,20 +143,35 @@ void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, 
 // utilities and their vector-Jacobian product in one pass:
 // out[0..m) = u_y(pi) = sum_i w_i P_i[y > pi^(k)],
 // out[m..2m) = d/dpi sum_y q_y u_y(pi).
+// Voters go four at a time through the interleaved kernel, the rest one by one;
+// for k <= 64 (and m <= 16384, where both sums split voters alike) u is
+// utilities' result bit for bit.
 template <class Level>
 void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, const double* q, int64_t k,
                           Ties ties, double* out) {
   const int64_t m = data.m;
   const size_t scratch = static_cast<size_t>(padded_levels(m + 1));
-  sum_over_voters(data.n, 2 * m, out, [&]() {
+  sum_over_voter_ranges(data.n, 2 * m, out, [&]() {
     return [&data, pi, q, k, ties, m, mass = std::vector<double>(scratch), below = std::vector<double>(scratch),
             weight = std::vector<double>(scratch), value = std::vector<double>(scratch),
-            grad = std::vector<double>(scratch)](int64_t i, double* acc) mutable {
-      const Level* row = data.row(i);
-      product_levels_with_gradient(row, m, data.n_levels[i], pi, q, k, data.weights[i], ties, mass.data(),
-                                   below.data(), weight.data(), value.data(), grad.data());
-      gather_add(row, m, value.data(), acc);
-      gather_add(row, m, grad.data(), acc + m);
+            grad = std::vector<double>(scratch), value4 = std::vector<double>(kGroup * scratch),
+            grad4 = std::vector<double>(kGroup * scratch), slope4 = std::vector<double>(kGroup * scratch)](
+               int64_t begin, int64_t end, double* acc) mutable {
+      int64_t i = begin;
+      for (; i + kGroup <= end; i += kGroup) {
+        const auto [size, strict_rows] = group_levels(data, i);
+        product_levels_with_gradient_x4(data.row(i), m, size, strict_rows, pi, q, k, data.weights + i, ties,
+                                        value4.data(), grad4.data(), slope4.data());
+        gather_add_x4(data.row(i), m, value4.data(), acc);
+        gather_add_x4(data.row(i), m, grad4.data(), acc + m);
+      }
+      for (; i < end; ++i) {
+        const Level* row = data.row(i);
+        product_levels_with_gradient(row, m, data.n_levels[i], pi, q, k, data.weights[i], ties, mass.data(),
+                                     below.data(), weight.data(), value.data(), grad.data());
+        gather_add(row, m, value.data(), acc);
+        gather_add(row, m, grad.data(), acc + m);
+      }
     };
   });
 }

@@ -1,10 +1,15 @@
-"""Random small instances shared by the oracle and property tests, and the
-conversion of oracle operand descriptions into ualign operands."""
+"""Random small instances shared by the oracle and property tests, the
+conversion of oracle operand descriptions into ualign operands, and runs of a
+script under several OpenMP thread counts."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional, Tuple
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -123,3 +128,19 @@ def random_instance(seed: int, n_max: int = 6, m_max: int = 5) -> Tuple[np.rando
     m = int(rng.integers(1, m_max + 1))
     style = RANK_STYLES[seed % len(RANK_STYLES)]
     return rng, random_ranks(rng, n, m, style), random_weights(rng, n)
+
+
+def outputs_by_thread_count(tmp_path: Path, script: str, threads: Sequence[int]) -> Dict[int, Dict[str, np.ndarray]]:
+    """Runs `script`, which saves its arrays with np.savez to sys.argv[1], once per
+    OMP_NUM_THREADS in `threads`, from tmp_path (so that `import ualign` finds the
+    installed package, not the source tree); its arrays by thread count."""
+    path = tmp_path / "outputs.py"
+    path.write_text(script)
+    results = {}
+    for count in threads:
+        target = tmp_path / f"out_{count}.npz"
+        env = dict(os.environ, OMP_NUM_THREADS=str(count))
+        subprocess.run([sys.executable, str(path), str(target)], cwd=tmp_path, env=env, check=True, timeout=300)
+        with np.load(target) as data:
+            results[count] = {key: data[key] for key in data.files}
+    return results
