@@ -150,13 +150,17 @@ def dual_lower_bound(kern: Kernels, x: Array, q: Array) -> Tuple[float, Array, A
 
 def linprog(c: Array, A_ub: Optional[Array] = None, b_ub: Optional[Array] = None,
             A_eq: Optional[Array] = None, b_eq: Optional[Array] = None, bounds: Any = (0, None)) -> Any:
-    """scipy's HiGHS with tight tolerances; raises if scipy is missing."""
-    try:
-        from scipy.optimize import linprog as _linprog  # type: ignore[import-untyped]
-    except ImportError as error:  # pragma: no cover - scipy is a dependency
-        raise ImportError("ualign's solvers need scipy (pip install scipy)") from error
-    return _linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs",
-                    options=HIGHS_OPTIONS)
+    """scipy's HiGHS with tight tolerances. On nearly degenerate programs (many
+    almost parallel cuts) HiGHS can end with an unknown status under them; it is
+    then run again with its default tolerances: every figure the solvers report is
+    recomputed with the exact kernels, the LP only proposes."""
+    from scipy.optimize import linprog as _linprog  # type: ignore[import-untyped]
+
+    result = _linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs",
+                      options=HIGHS_OPTIONS)
+    if result.status == 4:  # numerical difficulties
+        result = _linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    return result
 
 
 def minimax_lp(values: Array, grads: Array, points: Array) -> Tuple[Optional[Array], Optional[Array]]:
