@@ -37,8 +37,10 @@ UALIGN_INLINE double total(vd4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 UALIGN_INLINE vd4 select(vi4 mask, vd4 a, vd4 b) { return (vd4)(((vi4)a & mask) | ((vi4)b & ~mask)); }
 
 // exp(x) for every lane: 0 below -708 (where the true value is < 3.3e-308),
-// saturating at exp(709) above 709.
-UALIGN_INLINE vd4 vexp(vd4 x) {
+// saturating at exp(709) above 709. Also sets em1 = exp(x) - 1 to full relative
+// precision: near 0 (reduced argument n = 0) it is r q(r) from the same Horner
+// scheme, elsewhere exp(x) - 1 loses at most two bits (|exp(x) - 1| >= 0.29).
+UALIGN_INLINE vd4 vexp_m1(vd4 x, vd4& em1) {
   const vd4 lo = splat(-708.0), hi = splat(709.0);
   vd4 xc = select((vi4)(x < lo), lo, x);
   xc = select((vi4)(xc > hi), hi, xc);
@@ -58,23 +60,34 @@ UALIGN_INLINE vd4 vexp(vd4 x) {
   p = p * r + splat(1.0 / 24.0);
   p = p * r + splat(1.0 / 6.0);
   p = p * r + splat(0.5);
-  p = p * r + splat(1.0);
-  p = p * r + splat(1.0);
+  p = p * r + splat(1.0);  // q(r) = (exp(r) - 1) / r
+  const vd4 rq = p * r;
   const vi4 bits = (((vi4)t - (vi4)shifter) + 1023) << 52;  // 2^n, n in [-1022, 1023]
-  const vd4 out = p * (vd4)bits;
-  return select((vi4)(x < lo), splat(0.0), out);
+  const vd4 out = select((vi4)(x < lo), splat(0.0), (rq + splat(1.0)) * (vd4)bits);
+  em1 = select((vi4)(n == splat(0.0)), rq, out - splat(1.0));
+  return out;
 }
 
-// The shared tail of exp_pass and advance_pass for four responses at y: store the
-// rates a and E = exp(-a) and, given a policy, add pi*E and pi*E*a to the sums.
-UALIGN_INLINE void store_rates(int64_t y, vd4 av, const double* pi, double* a, double* E, vd4& s0, vd4& s1) {
-  const vd4 ev = vexp(-av);
+UALIGN_INLINE vd4 vexp(vd4 x) {
+  vd4 unused;
+  return vexp_m1(x, unused);
+}
+
+// The shared tail of the passes that set rates, for four responses at y: store
+// the rates a, E = exp(-a) and (if G) G = 1 - E to full relative precision, and,
+// given a policy, add pi*G (these sums are D(t), the chance that a draw has fired)
+// and pi*E*a to the sums.
+UALIGN_INLINE void store_rates(int64_t y, vd4 av, const double* pi, double* a, double* E, double* G, vd4& s0,
+                               vd4& s1) {
+  vd4 em1;
+  const vd4 ev = vexp_m1(-av, em1);
   store(a + y, av);
   store(E + y, ev);
+  if (G) store(G + y, -em1);
   if (pi) {
-    const vd4 pe = load(pi + y) * ev;
-    s0 += pe;
-    s1 += pe * av;
+    const vd4 pv = load(pi + y);
+    s0 -= pv * em1;
+    s1 += pv * ev * av;
   }
 }
 #endif
@@ -90,7 +103,7 @@ void exp_pass(const double* d, double shift, const double* pi, int64_t m4, doubl
   for (int64_t y = 0; y < m4; y += 4) {
     vd4 arg = load(d + y) + sh;
     arg = select((vi4)(arg > cap), cap, arg);
-    store_rates(y, vexp(arg), pi, a, E, s0, s1);
+    store_rates(y, vexp(arg), pi, a, E, nullptr, s0, s1);
   }
   if (pi) {
     sums[0] = total(s0);
@@ -99,48 +112,63 @@ void exp_pass(const double* d, double shift, const double* pi, int64_t m4, doubl
 }
 
 UALIGN_MULTIVERSION
-void advance_pass(double ratio, const double* pi, int64_t m4, double* a, double* E, double* sums) {
+void exp_fired_pass(const double* d, double shift, const double* pi, int64_t m4, double* a, double* E, double* G,
+                    double* sums) {
   vd4 s0 = splat(0.0), s1 = splat(0.0);
-  const vd4 q = splat(ratio);
+  const vd4 cap = splat(kMaxArg), sh = splat(shift);
   for (int64_t y = 0; y < m4; y += 4) {
-    store_rates(y, load(a + y) * q, pi, a, E, s0, s1);
-  }
-  if (pi) {
-    sums[0] = total(s0);
-    sums[1] = total(s1);
-  }
-}
-
-UALIGN_MULTIVERSION
-void dot_pass(const double* pi, const double* a, const double* E, int64_t m4, double* sums) {
-  vd4 s0 = splat(0.0), s1 = splat(0.0);
-  for (int64_t y = 0; y < m4; y += 4) {
-    const vd4 pe = load(pi + y) * load(E + y);
-    s0 += pe;
-    s1 += pe * load(a + y);
+    vd4 arg = load(d + y) + sh;
+    arg = select((vi4)(arg > cap), cap, arg);
+    store_rates(y, vexp(arg), pi, a, E, G, s0, s1);
   }
   sums[0] = total(s0);
   sums[1] = total(s1);
 }
 
 UALIGN_MULTIVERSION
-double one_minus_dot(const double* q, const double* E, int64_t m4) {
+void advance_fired_pass(double ratio, const double* pi, int64_t m4, double* a, double* E, double* G, double* sums) {
+  vd4 s0 = splat(0.0), s1 = splat(0.0);
+  const vd4 q = splat(ratio);
+  for (int64_t y = 0; y < m4; y += 4) store_rates(y, load(a + y) * q, pi, a, E, G, s0, s1);
+  sums[0] = total(s0);
+  sums[1] = total(s1);
+}
+
+UALIGN_MULTIVERSION
+void dot_pass(const double* pi, const double* a, const double* E, int64_t m4, double* sums) {
+  vd4 s0 = splat(0.0), s1 = splat(0.0);
+  for (int64_t y = 0; y < m4; y += 4) {
+    const vd4 av = load(a + y), pv = load(pi + y);
+    vd4 em1;
+    vexp_m1(-av, em1);  // E is stored; 1 - E to full precision is not
+    s0 -= pv * em1;
+    s1 += pv * load(E + y) * av;
+  }
+  sums[0] = total(s0);
+  sums[1] = total(s1);
+}
+
+UALIGN_MULTIVERSION
+double dot(const double* q, const double* G, int64_t m4) {
   vd4 s = splat(0.0);
-  for (int64_t y = 0; y < m4; y += 4) s += load(q + y) * (splat(1.0) - load(E + y));
+  for (int64_t y = 0; y < m4; y += 4) s += load(q + y) * load(G + y);
   return total(s);
 }
 
 UALIGN_MULTIVERSION
-void add_one_minus(double w, const double* E, int64_t m4, double* acc) {
+void add_scaled(double w, const double* G, int64_t m4, double* acc) {
   const vd4 wv = splat(w);
-  for (int64_t y = 0; y < m4; y += 4) store(acc + y, load(acc + y) + wv * (splat(1.0) - load(E + y)));
+  for (int64_t y = 0; y < m4; y += 4) store(acc + y, load(acc + y) + wv * load(G + y));
 }
 
 UALIGN_MULTIVERSION
 void add_gradient(double g1, double g2, const double* a, const double* E, int64_t m4, double* acc) {
   const vd4 c1 = splat(g1), c2 = splat(g2);
-  for (int64_t y = 0; y < m4; y += 4)
-    store(acc + y, load(acc + y) + load(E + y) * (load(a + y) * c1 + c2));
+  for (int64_t y = 0; y < m4; y += 4) {
+    // a E first: a reaches e^704 where E = 0, and a * c1 alone may overflow (inf * 0)
+    const vd4 ev = load(E + y);
+    store(acc + y, load(acc + y) + (load(a + y) * ev) * c1 + ev * c2);
+  }
 }
 
 UALIGN_MULTIVERSION
@@ -169,66 +197,69 @@ void exp_array(const double* x, int64_t m4, double* out) {
 
 namespace {
 inline double lanes_total(const double* s) { return (s[0] + s[1]) + (s[2] + s[3]); }
+
+// a[y] = av, E[y] = exp(-av), G[y] = 1 - E[y] (if G); with a policy, sum pi G and
+// pi E a by lanes.
+inline void store_rate(int64_t y, double av, const double* pi, double* a, double* E, double* G, double* s0,
+                       double* s1) {
+  const double ev = std::exp(-av);
+  a[y] = av;
+  E[y] = ev;
+  if (G) G[y] = -std::expm1(-av);
+  if (pi) {
+    s0[y % 4] -= pi[y] * std::expm1(-av);
+    s1[y % 4] += pi[y] * ev * av;
+  }
+}
 }  // namespace
 
 void exp_pass(const double* d, double shift, const double* pi, int64_t m4, double* a, double* E, double* sums) {
   double s0[4] = {}, s1[4] = {};
-  for (int64_t y = 0; y < m4; ++y) {
-    const double av = std::exp(std::min(d[y] + shift, kMaxArg));
-    const double ev = std::exp(-av);
-    a[y] = av;
-    E[y] = ev;
-    if (pi) {
-      s0[y % 4] += pi[y] * ev;
-      s1[y % 4] += pi[y] * ev * av;
-    }
-  }
+  for (int64_t y = 0; y < m4; ++y)
+    store_rate(y, std::exp(std::min(d[y] + shift, kMaxArg)), pi, a, E, nullptr, s0, s1);
   if (pi) {
     sums[0] = lanes_total(s0);
     sums[1] = lanes_total(s1);
   }
 }
 
-void advance_pass(double ratio, const double* pi, int64_t m4, double* a, double* E, double* sums) {
+void exp_fired_pass(const double* d, double shift, const double* pi, int64_t m4, double* a, double* E, double* G,
+                    double* sums) {
   double s0[4] = {}, s1[4] = {};
-  for (int64_t y = 0; y < m4; ++y) {
-    const double av = a[y] * ratio;
-    const double ev = std::exp(-av);
-    a[y] = av;
-    E[y] = ev;
-    if (pi) {
-      s0[y % 4] += pi[y] * ev;
-      s1[y % 4] += pi[y] * ev * av;
-    }
-  }
-  if (pi) {
-    sums[0] = lanes_total(s0);
-    sums[1] = lanes_total(s1);
-  }
+  for (int64_t y = 0; y < m4; ++y) store_rate(y, std::exp(std::min(d[y] + shift, kMaxArg)), pi, a, E, G, s0, s1);
+  sums[0] = lanes_total(s0);
+  sums[1] = lanes_total(s1);
+}
+
+void advance_fired_pass(double ratio, const double* pi, int64_t m4, double* a, double* E, double* G, double* sums) {
+  double s0[4] = {}, s1[4] = {};
+  for (int64_t y = 0; y < m4; ++y) store_rate(y, a[y] * ratio, pi, a, E, G, s0, s1);
+  sums[0] = lanes_total(s0);
+  sums[1] = lanes_total(s1);
 }
 
 void dot_pass(const double* pi, const double* a, const double* E, int64_t m4, double* sums) {
   double s0[4] = {}, s1[4] = {};
   for (int64_t y = 0; y < m4; ++y) {
-    s0[y % 4] += pi[y] * E[y];
+    s0[y % 4] -= pi[y] * std::expm1(-a[y]);
     s1[y % 4] += pi[y] * E[y] * a[y];
   }
   sums[0] = lanes_total(s0);
   sums[1] = lanes_total(s1);
 }
 
-double one_minus_dot(const double* q, const double* E, int64_t m4) {
+double dot(const double* q, const double* G, int64_t m4) {
   double s[4] = {};
-  for (int64_t y = 0; y < m4; ++y) s[y % 4] += q[y] * (1.0 - E[y]);
+  for (int64_t y = 0; y < m4; ++y) s[y % 4] += q[y] * G[y];
   return lanes_total(s);
 }
 
-void add_one_minus(double w, const double* E, int64_t m4, double* acc) {
-  for (int64_t y = 0; y < m4; ++y) acc[y] += w * (1.0 - E[y]);
+void add_scaled(double w, const double* G, int64_t m4, double* acc) {
+  for (int64_t y = 0; y < m4; ++y) acc[y] += w * G[y];
 }
 
 void add_gradient(double g1, double g2, const double* a, const double* E, int64_t m4, double* acc) {
-  for (int64_t y = 0; y < m4; ++y) acc[y] += E[y] * (a[y] * g1 + g2);
+  for (int64_t y = 0; y < m4; ++y) acc[y] += (a[y] * E[y]) * g1 + E[y] * g2;
 }
 
 void add_logistic(double p, const double* x, double level, int64_t m4, double* acc) {

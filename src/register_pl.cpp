@@ -33,15 +33,17 @@ std::shared_ptr<PLStore> store_from_rewards(const array_of<double>& rewards) {
   return store;
 }
 
-py::array rewards_view(const std::shared_ptr<PLStore>& store) {
-  py::object owner = py::cast(store);
-  py::array view(py::dtype::of<double>(), {store->n(), store->m()}, store->rewards().data(), owner);
-  py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-  return view;
+// The rewards with each row shifted so that its maximum is 0 (a read-only copy:
+// the store keeps the rewards as given).
+py::array shifted_rewards(const PLStore& store) {
+  py::array_t<double> out({store.n(), store.m()});
+  store.shifted_rewards(out.mutable_data());
+  py::detail::array_proxy(out.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return std::move(out);
 }
 
-// Pickle state: the stored (shifted) rewards and the normalised weights; both
-// come back bit for bit (shifting rows whose maximum is already 0 is exact).
+// Pickle state: the rewards as given and the normalised weights; both come back
+// bit for bit.
 py::tuple store_state(const PLStore& s) {
   py::array_t<double> rewards({s.n(), s.m()});
   std::copy(s.rewards().begin(), s.rewards().end(), rewards.mutable_data());
@@ -64,7 +66,7 @@ std::shared_ptr<PLStore> store_from_state(const py::tuple& state) {
 
 void register_pl(py::module_& m) {
   py::class_<PLStore, std::shared_ptr<PLStore>> cls(m, "PLStore",
-      "Rewards of a mixture of Plackett-Luce types, each row shifted by its maximum "
+      "Rewards of a mixture of Plackett-Luce types, kept as given "
       "(private; use ualign.PlackettLuceMixture).");
 
   cls.def_static("from_rewards", &store_from_rewards);
@@ -81,7 +83,7 @@ void register_pl(py::module_& m) {
 
   cls.def_property_readonly("n", &PLStore::n);
   cls.def_property_readonly("m", &PLStore::m);
-  cls.def_property_readonly("rewards", &rewards_view);
+  cls.def_property_readonly("rewards", &shifted_rewards);
   cls.def_property_readonly("weights", [](const PLStore& s) {
     return py::array_t<double>(s.n(), s.weights().data());
   });

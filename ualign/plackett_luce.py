@@ -1,13 +1,22 @@
-"""Mixtures of Plackett–Luce types (SPEC.md §2.2), and fitting them to rankings.
+"""Mixtures of Plackett–Luce types, and fitting them to rankings.
 
 ``rewards[i, y]`` is type ``i``'s reward for response ``y``; with
 ``W_i(S) = sum_{z in S} exp(rewards[i, z])`` (with multiplicity),
 ``P_i[S ≻ T] = W_i(S) / (W_i(S) + W_i(T))``. There are no ties in this model, so
 every ``ties`` convention gives the same numbers (the argument is still
 validated). Everything is exact: ratios where they exist, and for product
-policies the one-dimensional Laplace-identity integrals of SPEC.md §2.2,
-evaluated to ~1e-15 by a trapezoidal rule in ``log t`` whose nodes are shared by
-all responses of a type (see ``src/pl_kernels.hpp``).
+policies one-dimensional integrals over exponential clocks (each draw fires
+after an ``Exp(e(z))`` time; the earliest wins), evaluated to ~1e-15 absolute by
+a trapezoidal rule in ``log t`` whose nodes are shared by all responses of a
+type (see ``src/pl_kernels.hpp``). Rewards may be any finite floats: the kernels
+use only differences of two rewards, so a pair ``0, log 2`` under a row maximum of
+``1e16`` keeps its ``P = 1/3``. Every ``k >= 1`` that fits in int64 is supported
+(``2**63 - 1`` included): a k-sample policy enters through the chance
+``D(t) = sum_y pi(y) (1 - e^{-e(y) t})`` that one draw has fired, summed to full
+relative precision, so ``(1 - D)^k`` is exactly 1 at ``t = 0`` whatever the
+rounding of ``sum pi`` (``(sum pi)^k`` would be off by ``k m eps``). A policy
+accepted with ``sum pi = 1 + delta`` counts as putting mass ``-delta`` on a
+draw that never wins, which moves results by ``O(delta)``.
 
 Fitting (:func:`fit_plackett_luce`): maximum a posteriori estimation from a
 :class:`~ualign.RankingPopulation` by the minorisation–maximisation algorithm of
@@ -46,9 +55,10 @@ from .model import CompiledModel
 class PlackettLuceMixture(CompiledModel):
     """A weighted mixture of Plackett–Luce types over ``m`` responses.
 
-    ``rewards`` is ``(n_types, m)``, any finite reals (each row is stored shifted
-    by its maximum, which changes no probability, so ``exp`` never overflows);
-    ``weights`` (default uniform) are normalised to sum to 1. ``n_voters`` is the
+    ``rewards`` is ``(n_types, m)``, any finite reals, kept as given (the kernels
+    use only differences of rewards, so ``exp`` never overflows and no digits are
+    lost to a shift by the row maximum); ``weights`` (default uniform) are
+    normalised to sum to 1. ``n_voters`` is the
     number of types. The model implements every method of
     :class:`~ualign.PreferenceModel`, so the solvers and audits work on it
     unchanged.
@@ -86,7 +96,10 @@ class PlackettLuceMixture(CompiledModel):
 
     @property
     def rewards(self) -> NDArray[np.float64]:
-        """Stored rewards (read-only view): each row shifted so its maximum is 0."""
+        """The rewards with each row shifted so that its maximum is 0 (a read-only
+        copy; rows spanning more than the float64 range clamp their bottom members
+        at ``-1.8e308``). The model itself keeps the rewards as given: a shift by
+        ``1e16`` rounds rewards 0 and ``log 2`` to the same value."""
         return self._store.rewards  # type: ignore[no-any-return]
 
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
