@@ -17,8 +17,6 @@ using simd::store4;
 using simd::vec4;
 
 static_assert(kLevelPad == 4 * kLanes, "a block of levels is kLanes vec4");
-// Above this k the uniform closed form switches from the O(k) geometric sum.
-constexpr int64_t kGeometricMaxK = 64;
 
 // out = sum_{j=0..k} a^j b^(k-j) per lane: all terms nonnegative, so there is no
 // cancellation; the lanes are interleaved so their chains run in parallel.
@@ -34,9 +32,47 @@ UALIGN_INLINE void geometric_block(const vec4* a, const vec4* b, int64_t k, vec4
   for (int l = 0; l < kLanes; ++l) out[l] = s[l];
 }
 
+// add_single_vs_product_impl for k > kDirectPowMaxK. Masses are taken as fractions
+// of the policy's total: a level's "at or below" fraction x (suffix sum) comes
+// with its complement, the mass of the better levels (prefix sum), computed
+// directly, so the top level's fraction is exactly 1 and no rounding of 1 - x
+// is ever raised to the k-th power (pow_fraction). With x = (L+E)/S, l = L/S:
+//   strict  l^k,  weak  x^k,  half  (l^k + x^k)/2,
+//   uniform int_0^1 (l + e t)^k dt = x^k (1 - (1-t)^(k+1)) / (t (k+1)), t = E/(L+E),
+// the last with expm1/log1p so that small t loses nothing: O(1) per level.
+template <Ties T>
+UALIGN_INLINE void add_single_vs_product_large_k(const double* below, const double* mass, int64_t size, int64_t k,
+                                                 double scale, double* value) {
+  const double total = below[0] + mass[0];
+  double above = 0.0;  // mass of the levels better than r
+  for (int64_t r = 0; r < size; ++r) {
+    const double L = below[r], E = mass[r], A = L + E;
+    const double beaten_or_tied = above + E;  // the complement of L
+    double f;
+    if constexpr (T == Ties::strict) {
+      f = pow_fraction(L / total, beaten_or_tied / total, k);
+    } else if constexpr (T == Ties::weak) {
+      f = pow_fraction(A / total, above / total, k);
+    } else if constexpr (T == Ties::half) {
+      f = 0.5 * (pow_fraction(L / total, beaten_or_tied / total, k) + pow_fraction(A / total, above / total, k));
+    } else {
+      const double kp1 = static_cast<double>(k) + 1.0;  // exact: k <= 2^53 - 1
+      const double t = A > 0.0 ? E / A : 0.0;
+      const double h = t > 0.0 ? -std::expm1(kp1 * std::log1p(-t)) / t : kp1;
+      f = pow_fraction(A / total, above / total, k) * h / kp1;
+    }
+    value[r] += scale * f;
+    above = beaten_or_tied;
+  }
+}
+
 template <Ties T>
 UALIGN_INLINE void add_single_vs_product_impl(const double* below, const double* mass, int64_t size,
                                               int64_t k, double scale, double* value) {
+  if (k > kDirectPowMaxK) {
+    add_single_vs_product_large_k<T>(below, mass, size, k, scale, value);
+    return;
+  }
   const vec4 factor = splat4(T == Ties::uniform ? scale / static_cast<double>(k + 1)
                              : T == Ties::half  ? 0.5 * scale
                                                 : scale);
@@ -56,23 +92,8 @@ UALIGN_INLINE void add_single_vs_product_impl(const double* below, const double*
       pow_block(L, k);
       pow_block(A, k);
       for (int l = 0; l < kLanes; ++l) f[l] = L[l] + A[l];
-    } else if (k <= kGeometricMaxK) {
-      geometric_block(A, L, k, f);
     } else {
-      // Large k: S_k(a, L) = a^k (1 - (1-t)^(k+1)) / t with t = E/a, evaluated
-      // with expm1/log1p so that small t loses nothing: O(1) instead of O(k).
-      for (int l = 0; l < kLanes; ++l) {
-        double av[4], out[4];
-        store4(av, A[l]);
-        const double* E = mass + r + 4 * l;
-        for (int i = 0; i < 4; ++i) {
-          const double a = av[i], t = a > 0.0 ? E[i] / a : 0.0;
-          const double kp1 = static_cast<double>(k + 1);
-          const double h = t > 0.0 ? -std::expm1(kp1 * std::log1p(-t)) / t : kp1;
-          out[i] = ipow(a, k) * h;
-        }
-        f[l] = load4(out);
-      }
+      geometric_block(A, L, k, f);
     }
     for (int l = 0; l < kLanes; ++l) store4(value + r + 4 * l, load4(value + r + 4 * l) + factor * f[l]);
   }

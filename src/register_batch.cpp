@@ -51,7 +51,7 @@ std::vector<int64_t> checked_ks(const array_of<int64_t>& ks) {
   if (ks.shape(0) < 1) throw std::invalid_argument("ks: needs at least one k");
   std::vector<int64_t> values(static_cast<size_t>(ks.shape(0)));
   for (int64_t j = 0; j < ks.shape(0); ++j) {
-    if (ks.at(j) < 1) throw std::invalid_argument("ks: every k must be >= 1");
+    check_k(ks.at(j), "ks[" + std::to_string(j) + "]: ");
     values[static_cast<size_t>(j)] = ks.at(j);
   }
   return values;
