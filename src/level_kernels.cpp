@@ -33,36 +33,39 @@ UALIGN_INLINE void geometric_block(const vec4* a, const vec4* b, int64_t k, vec4
 }
 
 // add_single_vs_product_impl for k > kDirectPowMaxK. Masses are taken as fractions
-// of the policy's total: a level's "at or below" fraction x (suffix sum) comes
-// with its complement, the mass of the better levels (prefix sum), computed
-// directly, so the top level's fraction is exactly 1 and no rounding of 1 - x
-// is ever raised to the k-th power (pow_fraction). With x = (L+E)/S, l = L/S:
-//   strict  l^k,  weak  x^k,  half  (l^k + x^k)/2,
-//   uniform int_0^1 (l + e t)^k dt = x^k (1 - (1-t)^(k+1)) / (t (k+1)), t = E/(L+E),
-// the last with expm1/log1p so that small t loses nothing: O(1) per level.
+// of the policy's total S. F_r = P[all k draws at levels >= r] = ((L+E)/S)^k comes
+// from the level's "at or below" fraction (a suffix sum) and its complement, the
+// mass of the better levels (a prefix sum) computed directly, so F_0 = 1 exactly
+// and no rounding of 1 - x is ever raised to the k-th power (pow_fraction). Then
+//   strict F_(r+1),  weak F_r,  half (F_(r+1) + F_r)/2,
+//   uniform int_0^1 ((L + E t)/S)^k dt = F_r (1 - (1-t)^(k+1)) / (t (k+1)), t = E/(L+E),
+// the last with expm1/log1p so that small t loses nothing: O(1) per level. F is
+// nonincreasing in r: once it underflows to 0, so does every worse level's value.
 template <Ties T>
 UALIGN_INLINE void add_single_vs_product_large_k(const double* below, const double* mass, int64_t size, int64_t k,
                                                  double scale, double* value) {
   const double total = below[0] + mass[0];
   double above = 0.0;  // mass of the levels better than r
-  for (int64_t r = 0; r < size; ++r) {
-    const double L = below[r], E = mass[r], A = L + E;
-    const double beaten_or_tied = above + E;  // the complement of L
+  double F = 1.0;      // F_r
+  for (int64_t r = 0; r < size && F > 0.0; ++r) {
+    const double L = below[r], E = mass[r];
+    above += E;  // now the complement of L
+    const double F_next = pow_fraction(L / total, above / total, k);
     double f;
     if constexpr (T == Ties::strict) {
-      f = pow_fraction(L / total, beaten_or_tied / total, k);
+      f = F_next;
     } else if constexpr (T == Ties::weak) {
-      f = pow_fraction(A / total, above / total, k);
+      f = F;
     } else if constexpr (T == Ties::half) {
-      f = 0.5 * (pow_fraction(L / total, beaten_or_tied / total, k) + pow_fraction(A / total, above / total, k));
+      f = 0.5 * (F_next + F);
     } else {
       const double kp1 = static_cast<double>(k) + 1.0;  // exact: k <= 2^53 - 1
-      const double t = A > 0.0 ? E / A : 0.0;
+      const double A = L + E, t = A > 0.0 ? E / A : 0.0;
       const double h = t > 0.0 ? -std::expm1(kp1 * std::log1p(-t)) / t : kp1;
-      f = pow_fraction(A / total, above / total, k) * h / kp1;
+      f = F * h / kp1;
     }
     value[r] += scale * f;
-    above = beaten_or_tied;
+    F = F_next;
   }
 }
 

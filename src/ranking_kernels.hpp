@@ -190,10 +190,11 @@ class PairLaw {
       for (int64_t r = R - 1; r >= 0; --r) at_or_below_[r] = at_or_below_[r + 1] + mass_[r];
       // F_r = P[all k draws at levels >= r] = ((L+E)/S)^k, from the level's fraction
       // and its complement (the better levels' mass) as pow_fraction needs them:
-      // F_0 = 1 exactly, and P(best = r) = F_r - F_(r+1) telescopes to 1.
+      // F_0 = 1 exactly, and P(best = r) = F_r - F_(r+1) telescopes to 1. F is
+      // nonincreasing: once it underflows to 0, no worse level can be the best.
       const double total = at_or_below_[0];
       double F = 1.0, above = 0.0;
-      for (int64_t r = 0; r < R; ++r) {
+      for (int64_t r = 0; r < R && F > 0.0; ++r) {
         const double E = mass_[r], beaten_or_tied = above + E;
         const double F_next = pow_fraction(at_or_below_[r + 1] / total, beaten_or_tied / total, k);
         below_[r] += p * F_next;

@@ -142,6 +142,19 @@ def test_utilities_match_the_reference_at_large_k(ties, k):
 
 
 @pytest.mark.parametrize("k", LARGE_KS)
+@pytest.mark.parametrize("ties", ua.TIES)
+def test_mixtures_match_the_reference_at_large_k(ties, k):
+    """Each product term of a mixture takes the same closed forms."""
+    for seed in SEEDS:
+        ranks, weights, pi, sigma = _instance(seed)
+        mixture = ua.ProductMixture([pi, sigma], [0.25, 0.75], k)
+        expected = (0.25 * ref_utilities(ranks, weights, mixture.policies[0], k, ties)
+                    + 0.75 * ref_utilities(ranks, weights, sigma, k, ties))
+        beats = ua.RankingPopulation(ranks, weights).beats(mixture, ties)
+        np.testing.assert_allclose(beats, expected, rtol=0, atol=ATOL, err_msg=f"seed {seed}")
+
+
+@pytest.mark.parametrize("k", LARGE_KS)
 @pytest.mark.parametrize("ties", ["half", "strict", "weak"])
 def test_win_rates_match_the_reference_at_large_k(ties, k):
     for seed in SEEDS:
@@ -288,6 +301,8 @@ def test_core_checks_k_as_well(k):
     with pytest.raises(ValueError, match=r"^ks\[1\]: must be in"):
         ua._core.audit_policies([store], pi, np.array([0, 3]), np.array([2, k]), 1)
     store.beats(product[:2] + (np.array([K_MAX]),) + product[3:], 1)  # the largest k is accepted
+    with pytest.raises(ValueError, match=r"^operand: a policy must have a positive total mass"):
+        store.beats((np.zeros((1, 3)),) + product[1:2] + (np.array([2]),) + product[3:], 1)
 
 
 CRASH_SCRIPT = textwrap.dedent("""
