@@ -211,6 +211,27 @@ inline double exact_sum(const double* x, int64_t n, std::vector<double>& scratch
   return exact == 0.0 ? 0.0 : exact;  // the sign of a zero sum differs between Python versions
 }
 
+// Renormalises, in place, each row p of flat (entries offsets[p] .. offsets[p+1])
+// whose correctly rounded sum totals[p] is not 1, as ualign._validate does a policy
+// within the sum tolerance: divided by totals[p], then its (first) largest entry set
+// to the correctly rounded 1 - (the exact sum of the others). The row's exact sum is
+// then within half an ulp of 1 and its correctly rounded sum exactly 1, so that
+// renormalising again changes nothing. Entries finite and >= 0, totals > 0.
+inline void renormalise_rows(double* flat, const int64_t* offsets, int64_t n_rows, const double* totals) {
+  std::vector<double> terms, partials;
+  for (int64_t p = 0; p < n_rows; ++p) {
+    if (totals[p] == 1.0) continue;
+    double* row = flat + offsets[p];
+    const int64_t size = offsets[p + 1] - offsets[p];
+    for (int64_t j = 0; j < size; ++j) row[j] /= totals[p];
+    const int64_t top = std::max_element(row, row + size) - row;
+    terms.resize(static_cast<size_t>(size));
+    for (int64_t j = 0; j < size; ++j) terms[static_cast<size_t>(j)] = -row[j];
+    terms[static_cast<size_t>(top)] = 1.0;
+    row[top] = exact_sum(terms.data(), size, partials);
+  }
+}
+
 inline Ties mirror_of(Ties ties) {
   return ties == Ties::strict ? Ties::weak : ties == Ties::weak ? Ties::strict : ties;
 }

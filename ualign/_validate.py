@@ -13,6 +13,8 @@ from typing import Any, Optional
 import numpy as np
 from numpy.typing import NDArray
 
+from ._core_loader import core
+
 #: Tie conventions of SPEC.md §2.1 and their codes in ``ualign._core``.
 TIES = ("uniform", "half", "strict", "weak")
 _TIE_CODES = {name: code for code, name in enumerate(TIES)}
@@ -152,16 +154,15 @@ def as_weights(value: Any, n: int, name: str = "weights") -> Optional[NDArray[np
     return np.ascontiguousarray(array)
 
 
-def _normalised(array: NDArray[np.float64], total: float) -> NDArray[np.float64]:
-    """``array`` (entries >= 0, correctly rounded sum ``total`` != 1) divided by its
-    sum, then with its largest entry set to 1 minus the others, correctly rounded,
-    so that the entries sum to 1 to within half an ulp of 1 and ``math.fsum`` of
-    the result is exactly 1.0: renormalising is idempotent, and a policy passed
-    on from one function to another keeps its bits."""
-    scaled = array / total
-    top = int(np.argmax(scaled))
-    scaled[top] = math.fsum([1.0, *(-scaled[:top]), *(-scaled[top + 1:])])
-    return scaled
+def _renormalise(flat: NDArray[np.float64], offsets: NDArray[np.int64], totals: NDArray[np.float64]) -> None:
+    """Renormalises in place each row ``flat[offsets[p]:offsets[p+1]]`` whose
+    correctly rounded sum ``totals[p]`` is not 1: divided by it, then its largest
+    entry set to the correctly rounded 1 - (the exact sum of the others). The row
+    then sums to 1 within half an ulp of 1 and ``math.fsum`` of it is exactly 1.0,
+    so renormalising is idempotent: a policy passed on from one function to
+    another keeps its bits. (One implementation, in the core, serves one policy
+    and a batch.)"""
+    core().renormalise_rows(flat, offsets, totals)
 
 
 def as_distribution(value: Any, name: str, size: Optional[int] = None) -> NDArray[np.float64]:
@@ -169,7 +170,7 @@ def as_distribution(value: Any, name: str, size: Optional[int] = None) -> NDArra
 
     A vector whose correctly rounded sum (``math.fsum``) is not exactly 1 is
     renormalised once, here: divided by its sum, its largest entry then absorbing
-    the last rounding (see ``_normalised``). Raised to the power k up to K_MAX, a
+    the last rounding (see ``_renormalise``). Raised to the power k up to K_MAX, a
     policy's mass would otherwise carry its sum's error ``(1 + delta)^k``-fold.
     A vector whose ``math.fsum`` is 1.0 is used exactly as given.
     """
@@ -187,7 +188,11 @@ def as_distribution(value: Any, name: str, size: Optional[int] = None) -> NDArra
     total = math.fsum(array)
     if abs(total - 1.0) > SIMPLEX_TOLERANCE:
         raise ValueError(f"{name}: must sum to 1 within {SIMPLEX_TOLERANCE:g} (off by {total - 1.0:.3g})")
-    return np.ascontiguousarray(array) if total == 1.0 else _normalised(array, total)
+    if total == 1.0:
+        return np.ascontiguousarray(array)
+    renormalised = np.array(array, dtype=np.float64, order="C")  # a copy: the caller's array is left alone
+    _renormalise(renormalised, np.array([0, array.shape[0]], dtype=np.int64), np.array([total]))
+    return renormalised
 
 
 def as_finite_vector(value: Any, name: str, size: int) -> NDArray[np.float64]:
@@ -290,15 +295,12 @@ def as_distribution_batch(rows: "list[Any]", sizes: "list[int]", labels: "list[A
     np.cumsum(sizes, out=offsets[1:])
     flat = np.ascontiguousarray(np.concatenate(arrays) if arrays else np.zeros(0), dtype=np.float64)
     bad = ~np.isfinite(flat) | (flat < 0)
-    values = np.where(bad, 0.0, flat).tolist()
-    bounds = offsets.tolist()
-    sums = np.array([math.fsum(values[bounds[p]:bounds[p + 1]]) for p in range(len(arrays))])
+    sums = core().exact_sums(np.where(bad, 0.0, flat), offsets)  # each equals math.fsum of its row
     suspects = np.flatnonzero((np.add.reduceat(bad.astype(np.int64), offsets[:-1]) > 0) | (np.abs(sums - 1.0) > SIMPLEX_TOLERANCE)) \
         if arrays else np.zeros(0, dtype=np.int64)
     for p in suspects:  # the one-vector check decides, and words the message
         as_distribution(flat[offsets[p]:offsets[p + 1]], f"{name}[{labels[p]!r}]", size=sizes[p])
-    for p in np.flatnonzero(sums != 1.0):
-        flat[bounds[p]:bounds[p + 1]] = _normalised(flat[bounds[p]:bounds[p + 1]], float(sums[p]))
+    _renormalise(flat, offsets, sums)
     return flat, offsets
 
 
