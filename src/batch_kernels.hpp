@@ -17,6 +17,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -86,11 +87,14 @@ UALIGN_DECLARE_MULTI_K(uint32_t)
 
 inline constexpr int64_t kMaxFusedKs = 64;
 
-// Buffers of the fused pass, reused from prompt to prompt by one thread.
+// Buffers of the fused pass, reused from prompt to prompt by one thread. The fused
+// k are those of the four-voter path (at most kDirectPowMaxK), so the table of
+// first positions by k has a fixed size.
 struct MultiKScratch {
   SerialSumScratch sum;
   std::vector<double> mass4, values;
-  std::vector<int64_t> first_at, next;
+  std::array<int64_t, kDirectPowMaxK + 1> first_at;
+  std::vector<int64_t> next;
 };
 
 // The voters [begin, end) of one prompt, for every k: beats_kernel's worker with
@@ -133,7 +137,7 @@ void multi_k_range(const RankingView<Level>& data, const double* pi, const std::
 
 // out[j*m + y] = P[y > pi^(ks[j])] for every j: what beats_kernel gives for each k
 // alone, bit for bit, in one pass over the voters. Only for k that beats_kernel
-// runs through its four-voter path (every k but uniform ties with k > 64), at most
+// runs through its four-voter path (four_voter_path: k <= kDirectPowMaxK), at most
 // kMaxFusedKs of them, and when the wider accumulation keeps beats_kernel's voter
 // partition (see fused_partition_ok). With `serial` the voters are summed on the
 // calling thread with its reused buffers; without, with the threads of
@@ -143,9 +147,7 @@ void beats_multi_k(const RankingView<Level>& data, const double* pi, const std::
                    double* out, MultiKScratch& scratch, bool serial) {
   const int64_t m = data.m, n_ks = static_cast<int64_t>(ks.size());
   const int64_t stride = kGroup * padded_levels(m + 1);
-  int64_t k_max = 0;
-  for (const int64_t k : ks) k_max = std::max(k_max, k);
-  scratch.first_at.assign(static_cast<size_t>(k_max + 1), -1);
+  scratch.first_at.fill(-1);
   scratch.next.assign(ks.size(), -1);
   for (int64_t j = n_ks - 1; j >= 0; --j) {
     const size_t k = static_cast<size_t>(ks[static_cast<size_t>(j)]);
@@ -207,6 +209,27 @@ inline double exact_sum(const double* x, int64_t n, std::vector<double>& scratch
   }
   const double exact = exact_sum_partials(x, n, scratch);
   return exact == 0.0 ? 0.0 : exact;  // the sign of a zero sum differs between Python versions
+}
+
+// Renormalises, in place, each row p of flat (entries offsets[p] .. offsets[p+1])
+// whose correctly rounded sum totals[p] is not 1, as ualign._validate does a policy
+// within the sum tolerance: divided by totals[p], then its (first) largest entry set
+// to the correctly rounded 1 - (the exact sum of the others). The row's exact sum is
+// then within half an ulp of 1 and its correctly rounded sum exactly 1, so that
+// renormalising again changes nothing. Entries finite and >= 0, totals > 0.
+inline void renormalise_rows(double* flat, const int64_t* offsets, int64_t n_rows, const double* totals) {
+  std::vector<double> terms, partials;
+  for (int64_t p = 0; p < n_rows; ++p) {
+    if (totals[p] == 1.0) continue;
+    double* row = flat + offsets[p];
+    const int64_t size = offsets[p + 1] - offsets[p];
+    for (int64_t j = 0; j < size; ++j) row[j] /= totals[p];
+    const int64_t top = std::max_element(row, row + size) - row;
+    terms.resize(static_cast<size_t>(size));
+    for (int64_t j = 0; j < size; ++j) terms[static_cast<size_t>(j)] = -row[j];
+    terms[static_cast<size_t>(top)] = 1.0;
+    row[top] = exact_sum(terms.data(), size, partials);
+  }
 }
 
 inline Ties mirror_of(Ties ties) {
@@ -285,7 +308,7 @@ void beats_for_ks(const Prompt& store, const double* pi, const int64_t* ks, int6
   fused_ks.clear();
   fused_at.clear();
   for (int64_t j = 0; j < n_ks; ++j) {
-    if (ties != Ties::uniform || ks[j] <= 64) {  // beats_kernel's four-voter path
+    if (four_voter_path(ks[j])) {
       fused_ks.push_back(ks[j]);
       fused_at.push_back(j);
     }
@@ -370,6 +393,7 @@ void audit_policy_batch(const std::vector<const Prompt*>& stores, const std::vec
                         scratch, false);
   }
   const int64_t n_small = static_cast<int64_t>(small.size());
+  ExceptionTrap trap;
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp parallel if (n_small > 1 && small_work >= kParallelMinWork)
 #endif
@@ -379,10 +403,14 @@ void audit_policy_batch(const std::vector<const Prompt*>& stores, const std::vec
 #pragma omp for schedule(dynamic, 1)
 #endif
     for (int64_t j = 0; j < n_small; ++j) {
-      const size_t p = static_cast<size_t>(small[static_cast<size_t>(j)]);
-      audit_policy_prompt(*stores[p], policies[p], ks, n_ks, ties, static_cast<int64_t>(p), out, scratch, true);
+      if (trap.failed()) continue;
+      trap.run([&] {
+        const size_t p = static_cast<size_t>(small[static_cast<size_t>(j)]);
+        audit_policy_prompt(*stores[p], policies[p], ks, n_ks, ties, static_cast<int64_t>(p), out, scratch, true);
+      });
     }
   }
+  trap.rethrow();
 }
 
 }  // namespace ualign

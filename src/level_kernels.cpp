@@ -20,8 +20,6 @@ using simd::store4;
 using simd::vec4;
 
 static_assert(kLevelPad == 4 * kLanes, "a block of levels is kLanes vec4");
-// Above this k the uniform closed form switches from the O(k) geometric sum.
-constexpr int64_t kGeometricMaxK = 64;
 
 // out = sum_{j=0..k} a^j b^(k-j) per lane: all terms nonnegative, so there is no
 // cancellation; the lanes are interleaved so their chains run in parallel.
@@ -37,9 +35,50 @@ UALIGN_INLINE void geometric_block(const vec4* a, const vec4* b, int64_t k, vec4
   for (int l = 0; l < kLanes; ++l) out[l] = s[l];
 }
 
+// add_single_vs_product_impl for k > kDirectPowMaxK. Masses are taken as fractions
+// of the policy's total S. F_r = P[all k draws at levels >= r] = ((L+E)/S)^k comes
+// from the level's "at or below" fraction (a suffix sum) and its complement, the
+// mass of the better levels (a prefix sum) computed directly, so F_0 = 1 exactly
+// and no rounding of 1 - x is ever raised to the k-th power (pow_fraction). Then
+//   strict F_(r+1),  weak F_r,  half (F_(r+1) + F_r)/2,
+//   uniform int_0^1 ((L + E t)/S)^k dt = F_r (1 - (1-t)^(k+1)) / (t (k+1)), t = E/(L+E),
+// the last with expm1/log1p so that small t loses nothing: O(1) per level. F is
+// nonincreasing in r: once it underflows to 0, so does every worse level's value.
+template <Ties T>
+UALIGN_INLINE void add_single_vs_product_large_k(const double* below, const double* mass, int64_t size, int64_t k,
+                                                 double scale, double* value) {
+  const double total = below[0] + mass[0];
+  double above = 0.0;  // mass of the levels better than r
+  double F = 1.0;      // F_r
+  for (int64_t r = 0; r < size && F > 0.0; ++r) {
+    const double L = below[r], E = mass[r];
+    above += E;  // now the complement of L
+    const double F_next = pow_fraction(L / total, above / total, k);
+    double f;
+    if constexpr (T == Ties::strict) {
+      f = F_next;
+    } else if constexpr (T == Ties::weak) {
+      f = F;
+    } else if constexpr (T == Ties::half) {
+      f = 0.5 * (F_next + F);
+    } else {
+      const double kp1 = static_cast<double>(k) + 1.0;  // exact: k <= 2^53 - 1
+      const double A = L + E, t = A > 0.0 ? E / A : 0.0;
+      const double h = t > 0.0 ? -std::expm1(kp1 * std::log1p(-t)) / t : kp1;
+      f = F * h / kp1;
+    }
+    value[r] += scale * f;
+    F = F_next;
+  }
+}
+
 template <Ties T>
 UALIGN_INLINE void add_single_vs_product_impl(const double* below, const double* mass, int64_t size,
                                               int64_t k, double scale, double* value) {
+  if (k > kDirectPowMaxK) {
+    add_single_vs_product_large_k<T>(below, mass, size, k, scale, value);
+    return;
+  }
   const vec4 factor = splat4(T == Ties::uniform ? scale / static_cast<double>(k + 1)
                              : T == Ties::half  ? 0.5 * scale
                                                 : scale);
@@ -59,23 +98,8 @@ UALIGN_INLINE void add_single_vs_product_impl(const double* below, const double*
       pow_block(L, k);
       pow_block(A, k);
       for (int l = 0; l < kLanes; ++l) f[l] = L[l] + A[l];
-    } else if (k <= kGeometricMaxK) {
-      geometric_block(A, L, k, f);
     } else {
-      // Large k: S_k(a, L) = a^k (1 - (1-t)^(k+1)) / t with t = E/a, evaluated
-      // with expm1/log1p so that small t loses nothing: O(1) instead of O(k).
-      for (int l = 0; l < kLanes; ++l) {
-        double av[4], out[4];
-        store4(av, A[l]);
-        const double* E = mass + r + 4 * l;
-        for (int i = 0; i < 4; ++i) {
-          const double a = av[i], t = a > 0.0 ? E[i] / a : 0.0;
-          const double kp1 = static_cast<double>(k + 1);
-          const double h = t > 0.0 ? -std::expm1(kp1 * std::log1p(-t)) / t : kp1;
-          out[i] = ipow(a, k) * h;
-        }
-        f[l] = load4(out);
-      }
+      geometric_block(A, L, k, f);
     }
     for (int l = 0; l < kLanes; ++l) store4(value + r + 4 * l, load4(value + r + 4 * l) + factor * f[l]);
   }
@@ -139,7 +163,7 @@ UALIGN_INLINE void gather_add_impl(const Level* row, int64_t m, const double* va
 // prefix sum over levels from the best one.
 // ---------------------------------------------------------------------------
 
-// df/dL and df/dE for k <= kGeometricMaxK, per lane (V = vec4 with kLanes lanes,
+// df/dL and df/dE for k <= kDirectPowMaxK, per lane (V = vec4 with kLanes lanes,
 // or double with one): polynomials with nonnegative terms only.
 template <class V>
 constexpr int kLanesOf = std::is_same_v<V, double> ? 1 : kLanes;
@@ -197,7 +221,7 @@ UALIGN_INLINE void level_derivative_lanes(const V* L, const V* E, int64_t k, V* 
   }
 }
 
-// f, df/dL, df/dE of one level for k > kGeometricMaxK in O(1): powers in log
+// f, df/dL, df/dE of one level for k > kDirectPowMaxK in O(1): powers in log
 // space, x^j = exp(j log x), whose relative error stays ~|j log x| eps (below
 // ~750 eps while the result is a normal number) where j-fold products and
 // repeated squaring compound rounding errors to ~j eps.
@@ -323,11 +347,11 @@ UALIGN_INLINE void large_k_lanes(const vec4* L, const vec4* E, int64_t k, vec4* 
   }
 }
 
-// f, df/dL and df/dE of one level: the polynomials up to kGeometricMaxK, the
+// f, df/dL and df/dE of one level: the polynomials up to kDirectPowMaxK, the
 // O(1) closed forms above.
 template <Ties T>
 UALIGN_INLINE LevelDerivatives level_derivatives_of(double L, double E, int64_t k) {
-  if (k > kGeometricMaxK) return large_k_level<T>(L, E, k);
+  if (k > kDirectPowMaxK) return large_k_level<T>(L, E, k);
   LevelDerivatives d{single_vs_product(L, E, k, T), 0.0, 0.0};
   level_derivative_lanes<T, double>(&L, &E, k, &d.df_dL, &d.df_dE);
   return d;
@@ -343,7 +367,7 @@ UALIGN_INLINE LevelDerivatives level_derivatives(double L, double E, int64_t k, 
 }
 
 // One voter: value[r] = scale * f and grad[r] = scale * d/dpi_z sum_y q_y u_y for
-// z at level r. For k <= kGeometricMaxK the values are those of
+// z at level r. For k <= kDirectPowMaxK the values are those of
 // add_product_levels (bit for bit).
 template <Ties T, class Level>
 UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, int64_t R,
@@ -358,7 +382,7 @@ UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, 
     weight[row[y]] += q[y];
   }
   suffix_below(mass, size, below);
-  const bool large = k > kGeometricMaxK;
+  const bool large = k > kDirectPowMaxK;
   if (!large) {
     std::fill_n(value, size, 0.0);
     add_single_vs_product_impl<T>(below, mass, size, k, scale, value);
@@ -456,7 +480,7 @@ UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m
 }
 
 // product_levels_x4 with the gradient, in one pass: value4 as product_levels_x4
-// computes it (bit for bit for k <= kGeometricMaxK) and grad4[4r+v] = w4[v] *
+// computes it (bit for bit for k <= kDirectPowMaxK) and grad4[4r+v] = w4[v] *
 // d/dpi_z sum_y q_y u_y for z at level r of voter v. value4 first holds the
 // level masses, grad4 the level q-weights; slope4 (scratch) the W df/dL terms.
 template <Ties T, class Level>
@@ -466,7 +490,7 @@ UALIGN_INLINE void product_levels_with_gradient_x4_impl(const Level* row0, int64
                                                         double* grad4, double* slope4) {
   simd::scatter_levels_x4(row0, m, size, strict_rows, pi, value4);
   simd::scatter_levels_x4(row0, m, size, strict_rows, q, grad4);
-  const bool large = k > kGeometricMaxK;  // the closed forms there carry their normalisation
+  const bool large = k > kDirectPowMaxK;  // the closed forms there carry their normalisation
   const vec4 w = load4(w4);
   const vec4 w_value = large ? w : w * splat4(product_norm<T>(k));
   vec4 running = splat4(0.0);

@@ -31,23 +31,27 @@ struct RowError {
 template <class Key, class Level>
 void dense_levels(const Key* keys, int64_t n, int64_t m, bool better_is_lower, Level* levels,
                   int32_t* n_levels) {
+  ExceptionTrap trap;  // allocation failures leave the region as exceptions, after it
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp parallel if (n * m >= kParallelMinWork)
 #endif
   {
-    std::vector<int64_t> index(static_cast<size_t>(m));
+    std::vector<int64_t> index;
     std::vector<int64_t> used;  // counting path: value - min -> level, or -1 if absent
+    trap.run([&] { index.resize(static_cast<size_t>(m)); });
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp for schedule(static)
 #endif
     for (int64_t i = 0; i < n; ++i) {
+      if (trap.failed()) continue;
       const Key* row = keys + i * m;
       if constexpr (std::is_integral_v<Key>) {
         // Integer keys spanning few values (the usual ranks) take a counting pass.
         const auto [lo, hi] = std::minmax_element(row, row + m);
         const uint64_t span = static_cast<uint64_t>(*hi) - static_cast<uint64_t>(*lo);
         if (span < static_cast<uint64_t>(4 * m)) {
-          used.assign(static_cast<size_t>(span + 1), 0);
+          trap.run([&] { used.assign(static_cast<size_t>(span + 1), 0); });
+          if (trap.failed()) continue;
           for (int64_t y = 0; y < m; ++y) used[static_cast<uint64_t>(row[y]) - static_cast<uint64_t>(*lo)] = 1;
           int64_t level = 0;
           const int64_t first = better_is_lower ? 0 : static_cast<int64_t>(span);
@@ -76,6 +80,7 @@ void dense_levels(const Key* keys, int64_t n, int64_t m, bool better_is_lower, L
       n_levels[i] = static_cast<int32_t>(m > 0 ? level + 1 : 0);
     }
   }
+  trap.rethrow();
 }
 
 // levels[i, orders[i, p]] = p; each row of orders must be a permutation of 0..m-1.
@@ -84,15 +89,18 @@ template <class Index, class Level>
 int64_t levels_from_orders(const Index* orders, int64_t n, int64_t m, Level* levels,
                            int32_t* n_levels) {
   RowError error;
+  ExceptionTrap trap;  // an allocation failure leaves the region as an exception, after it
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp parallel if (n * m >= kParallelMinWork)
 #endif
   {
-    std::vector<unsigned char> seen(static_cast<size_t>(m));
+    std::vector<unsigned char> seen;
+    trap.run([&] { seen.resize(static_cast<size_t>(m)); });
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp for schedule(static)
 #endif
     for (int64_t i = 0; i < n; ++i) {
+      if (trap.failed()) continue;
       std::fill(seen.begin(), seen.end(), 0);
       bool ok = true;
       for (int64_t p = 0; p < m; ++p) {
@@ -111,6 +119,7 @@ int64_t levels_from_orders(const Index* orders, int64_t n, int64_t m, Level* lev
       n_levels[i] = static_cast<int32_t>(m);
     }
   }
+  trap.rethrow();
   return error.row;
 }
 

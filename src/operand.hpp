@@ -12,13 +12,25 @@
 
 namespace ualign {
 
+// The largest supported number of draws k (ualign._validate.K_MAX): 2^53 - 1, so
+// that k and k + 1 are exact doubles and no count arithmetic can overflow.
+inline constexpr int64_t kMaxK = (int64_t(1) << 53) - 1;
+
+// A number of draws checked against [1, kMaxK]; the message starts with `what`
+// ("k: ", "ks[2]: ", "a: k ").
+inline void check_k(int64_t k, const std::string& what) {
+  if (k < 1 || k > kMaxK)
+    throw std::invalid_argument(what + "must be in [1, 2**53 - 1 = " + std::to_string(kMaxK) + "], got " +
+                                std::to_string(k));
+}
+
 struct Operand {
   int64_t m = 0;  // number of responses
 
   int64_t n_products = 0;
   const double* policies = nullptr;       // n_products x m
   const double* product_probs = nullptr;  // n_products
-  const int64_t* ks = nullptr;            // n_products, each >= 1
+  const int64_t* ks = nullptr;            // n_products, each in [1, kMaxK]
 
   int64_t n_multisets = 0;
   const int64_t* items = nullptr;           // concatenated members
@@ -37,14 +49,18 @@ struct Operand {
   // trusted without this check.
   void check(const std::string& name) const {
     for (int64_t t = 0; t < n_products; ++t) {
-      if (!(ks[t] >= 1)) throw std::invalid_argument(name + ": k must be >= 1");
+      check_k(ks[t], name + ": k ");
       if (!(product_probs[t] >= 0.0) || !std::isfinite(product_probs[t]))
         throw std::invalid_argument(name + ": mixture probabilities must be finite and >= 0");
+      double total = 0.0;
       for (int64_t y = 0; y < m; ++y) {
         const double p = policies[t * m + y];
         if (!(p >= 0.0) || !std::isfinite(p))
           throw std::invalid_argument(name + ": policy entries must be finite and >= 0");
+        total += p;
       }
+      // The large-k closed forms measure level masses as fractions of this total.
+      if (!(total > 0.0)) throw std::invalid_argument(name + ": a policy must have a positive total mass");
     }
     if (n_multisets > 0 && offsets[0] != 0) throw std::invalid_argument(name + ": offsets must start at 0");
     for (int64_t t = 0; t < n_multisets; ++t) {

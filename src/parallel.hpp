@@ -9,8 +9,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <exception>
+#include <optional>
 #include <vector>
 
 #ifdef UALIGN_HAS_OPENMP
@@ -83,6 +86,36 @@ inline bool in_parallel_region() {
 #endif
 }
 
+// An exception thrown inside an OpenMP region must not leave it (the process
+// would terminate): every throwing step of a region runs through run(), which
+// keeps the first exception caught; the region then skips its remaining work
+// (failed()) and rethrow() raises that exception after the region.
+class ExceptionTrap {
+ public:
+  template <class F>
+  void run(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+#ifdef UALIGN_HAS_OPENMP
+#pragma omp critical(ualign_exception_trap)
+#endif
+      {
+        if (!error_) error_ = std::current_exception();
+      }
+      failed_.store(true, std::memory_order_relaxed);
+    }
+  }
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::exception_ptr error_;
+  std::atomic<bool> failed_{false};
+};
+
 namespace detail {
 
 // Sums lane `lane` of `part` into (sum, comp): chunks of kChunk voters added
@@ -122,21 +155,32 @@ void sum_over_voter_ranges(int64_t n, int64_t width, double* out, MakeWorker mak
   const VoterPartition part(n, width);
   std::vector<double> lane_sum(static_cast<size_t>(part.lanes * width), 0.0);
   std::vector<double> lane_comp(static_cast<size_t>(part.lanes * width), 0.0);
+  ExceptionTrap trap;
 
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp parallel if (part.lanes > 1 && !in_parallel_region())
 #endif
   {
-    auto worker = make_worker();
-    std::vector<double> chunk(static_cast<size_t>(width));
+    // Every thread reaches the loop (a worksharing loop skipped by one thread
+    // would hang the others); a thread whose set-up failed has set failed().
+    std::optional<decltype(make_worker())> worker;
+    std::vector<double> chunk;
+    trap.run([&] {
+      worker.emplace(make_worker());
+      chunk.resize(static_cast<size_t>(width));
+    });
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
     for (int64_t lane = 0; lane < part.lanes; ++lane) {
-      detail::sum_lane(part, lane, width, worker, chunk.data(), lane_sum.data() + lane * width,
-                       lane_comp.data() + lane * width);
+      if (trap.failed()) continue;
+      trap.run([&] {
+        detail::sum_lane(part, lane, width, *worker, chunk.data(), lane_sum.data() + lane * width,
+                         lane_comp.data() + lane * width);
+      });
     }
   }
+  trap.rethrow();
   detail::combine_lanes(part, width, lane_sum.data(), lane_comp.data(), out);
 }
 

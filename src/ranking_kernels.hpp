@@ -103,14 +103,19 @@ std::pair<int64_t, bool> group_levels(const RankingView<Level>& data, int64_t i)
   return {padded_levels(most), std::all_of(counts, counts + kGroup, [&data](int32_t R) { return R == data.m; })};
 }
 
+// Whether beats_kernel runs a single product pi^(k) through the interleaved
+// four-voter kernel: it raises level masses to the k-th power directly (and sums
+// the uniform form in O(k)), which is exact to 1e-12 only for small k; larger k
+// take SingleLaw's complement forms.
+inline bool four_voter_path(int64_t k) { return k <= kDirectPowMaxK; }
+
 // utilities / beats: out[y] = sum_i w_i P_i[y > X].
 template <class Level>
 void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
   const int64_t m = data.m;
-  // A single product (utilities) takes the interleaved four-voter path; its
-  // O(k) uniform sum is kept for k small enough that it beats O(1) libm calls.
-  const bool single_product = op.n_products == 1 && op.n_multisets == 0 && op.product_probs[0] == 1.0 &&
-                              (ties != Ties::uniform || op.ks[0] <= 64);
+  // A single product (utilities) takes the interleaved four-voter path.
+  const bool single_product =
+      op.n_products == 1 && op.n_multisets == 0 && op.product_probs[0] == 1.0 && four_voter_path(op.ks[0]);
   sum_over_voter_ranges(data.n, m, out, [&]() {
     // One interleaved buffer: the level masses are overwritten by the level values
     // (keeps the scratch of four voters within L1).
@@ -219,8 +224,8 @@ class PairLaw {
  public:
   PairLaw(int64_t m, int q)
       : q_(q), at_(static_cast<size_t>(m + 1)), below_(static_cast<size_t>(m + 1)),
-        mass_(static_cast<size_t>(m + 1)), gval_(static_cast<size_t>((m + 1) * q)),
-        gder_(static_cast<size_t>((m + 1) * q)) {}
+        mass_(static_cast<size_t>(m + 1)), at_or_below_(static_cast<size_t>(m + 1)),
+        gval_(static_cast<size_t>((m + 1) * q)), gder_(static_cast<size_t>((m + 1) * q)) {}
 
   void build(const Level* row, int64_t R, const Operand& op, Ties ties, const GaussLegendre& gl) {
     const bool counts = ties == Ties::uniform;
@@ -237,29 +242,37 @@ class PairLaw {
       const double* pi = op.policies + t * op.m;
       std::fill_n(mass_.begin(), R, 0.0);
       for (int64_t y = 0; y < op.m; ++y) mass_[row[y]] += pi[y];
-      double L = 0.0;
-      for (int64_t r = R - 1; r >= 0; --r) {
-        const double E = mass_[r];
-        const double L_k = ipow(L, k);
-        below_[r] += p * L_k;
+      at_or_below_[R] = 0.0;
+      for (int64_t r = R - 1; r >= 0; --r) at_or_below_[r] = at_or_below_[r + 1] + mass_[r];
+      // F_r = P[all k draws at levels >= r] = ((L+E)/S)^k, from the level's fraction
+      // and its complement (the better levels' mass) as pow_fraction needs them:
+      // F_0 = 1 exactly, and P(best = r) = F_r - F_(r+1) telescopes to 1. F is
+      // nonincreasing: once it underflows to 0, no worse level can be the best.
+      const double total = at_or_below_[0];
+      double F = 1.0, above = 0.0;
+      for (int64_t r = 0; r < R && F > 0.0; ++r) {
+        const double E = mass_[r], beaten_or_tied = above + E;
+        const double F_next = pow_fraction(at_or_below_[r + 1] / total, beaten_or_tied / total, k);
+        below_[r] += p * F_next;
         if (E > 0.0) {
-          // P(best = r) = (L+E)^k - L^k (absolute error ~k*eps, all that is used).
-          at_[r] += p * (ipow(L + E, k) - L_k);
+          at_[r] += p * (F - F_next);
           if (counts) {
             double* gv = gval_.data() + r * q_;
             double* gd = gder_.data() + r * q_;
+            const double l = at_or_below_[r + 1] / total, e = E / total, b = above / total;
             for (int j = 0; j < q_; ++j) {
               const double x = gl.nodes[j];
-              const double a = L + E * x;
-              // g = (L+Ex)^k - L^k: the difference loses at most ~k*eps absolutely,
-              // and the tie integral weighs it by g_A' whose integral is <= 1.
-              const double a_k1 = ipow(a, k - 1);
-              gv[j] += p * (a_k1 * a - L_k);
-              gd[j] += p * static_cast<double>(k) * E * a_k1;
+              // g = (l + e x)^k - l^k; the tie integral weighs it by g_A', whose
+              // integral is <= 1, so its absolute error is all that matters.
+              const double a = l + e * x;
+              const double a_k1 = pow_fraction(a, b + e * (1.0 - x), k - 1);
+              gv[j] += p * (a_k1 * a - F_next);
+              gd[j] += p * static_cast<double>(k) * e * a_k1;
             }
           }
         }
-        L += E;
+        F = F_next;
+        above = beaten_or_tied;
       }
     }
     if (op.n_multisets > 0) {
@@ -325,7 +338,7 @@ class PairLaw {
 
  private:
   int q_;
-  std::vector<double> at_, below_, mass_, gval_, gder_;
+  std::vector<double> at_, below_, mass_, at_or_below_, gval_, gder_;
 };
 
 // win_rate: sum_i w_i P_i[A > B].
@@ -335,11 +348,13 @@ double win_rate_kernel(const RankingView<Level>& data, const Operand& a, const O
   // Uniform ties integrate a polynomial of degree max_size(a) + max_size(b) - 1
   // exactly, which takes half that many Gauss-Legendre nodes; other conventions
   // need no counts at all.
+  // Each size is at most kMaxK (Operand::check) or an array length, so the sum
+  // cannot overflow.
   const int64_t draws = a.max_size() + b.max_size();
   if (ties == Ties::uniform && draws > kMaxUniformDraws)
     throw std::invalid_argument("a, b: uniform-tie win rates are exact up to " + std::to_string(kMaxUniformDraws) +
-                                " draws in the two operands together, got " + std::to_string(draws) +
-                                " (use smaller k or another tie convention)");
+                                " draws in the two operands together, got " + std::to_string(a.max_size()) + " + " +
+                                std::to_string(b.max_size()) + " (use smaller k or another tie convention)");
   const int q = ties == Ties::uniform ? static_cast<int>(std::max<int64_t>(1, (draws + 1) / 2)) : 1;
   const GaussLegendre gl(q);
   double out = 0.0;

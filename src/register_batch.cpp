@@ -48,12 +48,28 @@ struct Policies {
   }
 };
 
+// Offsets of rows in an array of `length` entries: from 0 to length, nondecreasing.
+void check_row_offsets(const array_of<int64_t>& offsets, int64_t length) {
+  require_ndim(offsets, 1, "offsets");
+  const int64_t n = offsets.shape(0);
+  if (n < 1 || offsets.at(0) != 0 || offsets.at(n - 1) != length)
+    throw std::invalid_argument("offsets: must run from 0 to the number of entries");
+  for (int64_t p = 0; p + 1 < n; ++p)
+    if (offsets.at(p + 1) < offsets.at(p)) throw std::invalid_argument("offsets: must be nondecreasing");
+}
+
+void check_finite(const array_of<double>& x, const std::string& name) {
+  require_ndim(x, 1, name);
+  for (int64_t j = 0; j < x.shape(0); ++j)
+    if (!std::isfinite(x.at(j))) throw std::invalid_argument(name + ": entries must be finite");
+}
+
 std::vector<int64_t> checked_ks(const array_of<int64_t>& ks) {
   require_ndim(ks, 1, "ks");
   if (ks.shape(0) < 1) throw std::invalid_argument("ks: needs at least one k");
   std::vector<int64_t> values(static_cast<size_t>(ks.shape(0)));
   for (int64_t j = 0; j < ks.shape(0); ++j) {
-    if (ks.at(j) < 1) throw std::invalid_argument("ks: every k must be >= 1");
+    check_k(ks.at(j), "ks[" + std::to_string(j) + "]: ");
     values[static_cast<size_t>(j)] = ks.at(j);
   }
   return values;
@@ -357,6 +373,36 @@ void register_batch(py::module_& m) {
   m.def("audit_utilities", &audit_utilities, py::arg("u"), py::arg("loss"), py::arg("policy"),
         "(robust_level, opponent, best_response, best_utility, exploitability, mean_utility) of a policy\n"
         "from its utilities u and mirrored losses (policy None: a multi-output policy, NaN exploitability).");
+
+  m.def("exact_sums", [](const array_of<double>& x, const array_of<int64_t>& offsets) {
+    check_finite(x, "x");
+    check_row_offsets(offsets, x.shape(0));
+    const int64_t n_rows = offsets.shape(0) - 1;
+    py::array_t<double> sums(n_rows);
+    double* out = sums.mutable_data();
+    std::vector<double> partials;
+    for (int64_t p = 0; p < n_rows; ++p)
+      out[p] = exact_sum(x.data() + offsets.at(p), offsets.at(p + 1) - offsets.at(p), partials);
+    return sums;
+  }, py::arg("x"), py::arg("offsets"),
+     "The correctly rounded sum (math.fsum) of each row x[offsets[p]:offsets[p+1]].");
+
+  m.def("renormalise_rows", [](exact_array<double>& flat, const array_of<int64_t>& offsets,
+                               const array_of<double>& totals) {
+    require_ndim(flat, 1, "flat");
+    check_row_offsets(offsets, flat.shape(0));
+    check_finite(totals, "totals");
+    if (totals.shape(0) != offsets.shape(0) - 1) throw std::invalid_argument("totals: need one per row");
+    for (int64_t p = 0; p < totals.shape(0); ++p)
+      if (!(totals.at(p) > 0.0)) throw std::invalid_argument("totals: must be > 0");
+    double* data = flat.mutable_data();
+    for (int64_t j = 0; j < flat.shape(0); ++j)
+      if (!(data[j] >= 0.0) || !std::isfinite(data[j]))
+        throw std::invalid_argument("flat: entries must be finite and >= 0");
+    renormalise_rows(data, offsets.data(), totals.shape(0), totals.data());
+  }, py::arg("flat"), py::arg("offsets"), py::arg("totals"),
+     "Renormalises in place each row of flat whose correctly rounded sum totals[p] is not 1\n"
+     "(divided by it, the largest entry then set to the correctly rounded 1 - the others).");
 }
 
 }  // namespace ualign::bind

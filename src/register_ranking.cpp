@@ -176,7 +176,7 @@ void register_ranking(py::module_& m) {
     require_ndim(q, 1, "q");
     if (pi.shape(0) != s.m() || q.shape(0) != s.m())
       throw std::invalid_argument("policy, q: need one entry per response");
-    if (k < 1) throw std::invalid_argument("k: must be >= 1");
+    check_k(k, "k: ");
     for (int64_t y = 0; y < s.m(); ++y)
       if (!(pi.at(y) >= 0.0) || !std::isfinite(pi.at(y)) || !std::isfinite(q.at(y)))
         throw std::invalid_argument("policy, q: entries must be finite (policy >= 0)");

@@ -1,6 +1,7 @@
-// Tie conventions (SPEC.md §2.1) and the small closed forms shared by kernels.
+// Tie conventions and the small closed forms shared by kernels.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 
@@ -24,6 +25,24 @@ inline double ipow(double x, int64_t k) {
   return result;
 }
 
+// Above this k the closed forms switch from direct powers of level masses to
+// their complement forms (pow_fraction): a mass x that is 1 - O(eps) after
+// rounding, raised to the k-th power, is off by O(k eps), which stays far below
+// 1e-12 only for small k. Also the largest k of the O(k) geometric sum.
+inline constexpr int64_t kDirectPowMaxK = 64;
+
+// x^k for a fraction x of a policy's mass given with its complement c = 1 - x,
+// each computed directly (not one from the other). Small k take x^k directly.
+// Otherwise the smaller of x and c is the accurate one: for c <= 1/2,
+// exp(k log1p(-c)) turns a relative error d of c into an absolute error of order
+// d in x^k, whatever k (the exponent's error, ~ t d, is damped by e^-t); for
+// c > 1/2, x < 1/2 is the accurate one and std::pow gives x^k to within an ulp.
+inline double pow_fraction(double x, double c, int64_t k) {
+  if (k <= kDirectPowMaxK) return ipow(x, k);
+  const double kd = static_cast<double>(k);
+  return c <= 0.5 ? std::exp(kd * std::log1p(-c)) : std::pow(x, kd);
+}
+
 // sum_{j=0..d} a^j b^(d-j): every term is nonnegative for a, b >= 0, so
 // (a^(d+1) - b^(d+1)) / (a - b) is evaluated without cancellation.
 inline double geometric_sum(double a, double b, int64_t d) {
@@ -35,8 +54,8 @@ inline double geometric_sum(double a, double b, int64_t d) {
   return sum;
 }
 
-// P[y > pi^(k)] for one voter, where L is the policy mass strictly below y and
-// E the mass tied with y (y included).
+// P[y > pi^(k)] for one voter by direct powers (k <= kDirectPowMaxK), where L is the
+// policy mass strictly below y and E the mass tied with y (y included).
 inline double single_vs_product(double L, double E, int64_t k, Ties ties) {
   switch (ties) {
     case Ties::strict: return ipow(L, k);

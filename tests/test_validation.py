@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import ualign as ua
+from ualign._validate import K_MAX
 
 RANKS = np.array([[0, 1, 2], [2, 1, 0], [1, 1, 0]])
 M = RANKS.shape[1]
@@ -214,6 +215,10 @@ BAD_K = [
     pytest.param("2", TypeError, id="str"),
     pytest.param([2], TypeError, id="list"),
     pytest.param(None, TypeError, id="None"),
+    pytest.param(K_MAX + 1, ValueError, id="K_MAX+1"),
+    pytest.param(2**63, ValueError, id="2**63"),
+    pytest.param(np.uint64(2**63), ValueError, id="np.uint64(2**63)"),
+    pytest.param(2**70, ValueError, id="2**70"),
 ]
 
 
@@ -421,6 +426,11 @@ def test_policy_within_tolerance_is_accepted(model):
     pi = np.array([0.2, 0.3, 0.5 + 5e-10])
     model.utilities(pi, 2)
     ua.Product(pi, 2)
+
+
+def test_k_up_to_K_MAX_is_accepted(model):
+    assert ua.Product(PI, K_MAX).k == K_MAX
+    assert 0.0 <= ua.robust_level(model, PI, K_MAX) <= 1.0
 
 
 def test_array_likes_are_accepted():

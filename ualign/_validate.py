@@ -6,19 +6,37 @@ name of the offending argument.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Optional
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._core_loader import core
+
 #: Tie conventions of SPEC.md §2.1 and their codes in ``ualign._core``.
 TIES = ("uniform", "half", "strict", "weak")
 _TIE_CODES = {name: code for code, name in enumerate(TIES)}
 _MIRROR = {"uniform": "uniform", "half": "half", "strict": "weak", "weak": "strict"}
 
-#: How far a probability vector may sum from 1 before it is rejected.
+#: How far a probability vector may sum from 1 before it is rejected (within it,
+#: the vector is renormalised once: see :func:`as_distribution`).
 SIMPLEX_TOLERANCE = 1e-9
+
+#: The largest supported number of draws ``k`` (2**53 - 1: every k and k + 1 is an
+#: exact float64). Every k is checked against it (``as_k``), and the compiled core
+#: checks the same bound again. Across the whole range 1 <= k <= K_MAX the exact
+#: identities hold to 1e-12 (sum_y pi(y) u_y(pi) = 1/(k+1) under uniform ties, even
+#: relative to 1/(k+1); win rates in [0, 1]; P[a > b] + P[b > a] + P[tie] = 1): the
+#: kernels raise a level's policy mass to the k-th power through its complement
+#: (the mass of the better levels), so that the top level's mass is exactly 1 and
+#: no rounding of it is amplified k-fold. Uniform-tie win rates between two
+#: operands are exact up to 10,000 draws in the two together (their quadrature
+#: grows with the draws); beyond, they raise. The numbers of voters and responses
+#: are bounded by memory only (responses by the 32-bit level storage); multisets
+#: are arrays, so their sizes are bounded by memory too.
+K_MAX = 2**53 - 1
 
 # Integer dtypes the core reads without a copy; others are converted to int64.
 _EXACT_KEY_DTYPES = (np.int64, np.int32, np.uint16, np.uint8)
@@ -63,6 +81,14 @@ def parse_decimal(text: str, maximum: int) -> Optional[int]:
         return None
     value = int(significant or "0")
     return value if value <= maximum else None
+
+
+def as_k(value: Any, name: str = "k") -> int:
+    """A number of draws: a Python int in [1, K_MAX]."""
+    k = as_count(value, name)
+    if k > K_MAX:
+        raise ValueError(f"{name}: must be <= K_MAX = 2**53 - 1 = {K_MAX} (the supported range of k), got {k}")
+    return k
 
 
 def as_index(value: Any, m: int, name: str) -> int:
@@ -142,10 +168,25 @@ def as_weights(value: Any, n: int, name: str = "weights") -> Optional[NDArray[np
     return np.ascontiguousarray(array)
 
 
+def _renormalise(flat: NDArray[np.float64], offsets: NDArray[np.int64], totals: NDArray[np.float64]) -> None:
+    """Renormalises in place each row ``flat[offsets[p]:offsets[p+1]]`` whose
+    correctly rounded sum ``totals[p]`` is not 1: divided by it, then its largest
+    entry set to the correctly rounded 1 - (the exact sum of the others). The row
+    then sums to 1 within half an ulp of 1 and ``math.fsum`` of it is exactly 1.0,
+    so renormalising is idempotent: a policy passed on from one function to
+    another keeps its bits. (One implementation, in the core, serves one policy
+    and a batch.)"""
+    core().renormalise_rows(flat, offsets, totals)
+
+
 def as_distribution(value: Any, name: str, size: Optional[int] = None) -> NDArray[np.float64]:
     """A probability vector: finite, >= 0, summing to 1 within SIMPLEX_TOLERANCE.
 
-    It is used exactly as given: nothing is renormalised.
+    A vector whose correctly rounded sum (``math.fsum``) is not exactly 1 is
+    renormalised once, here: divided by its sum, its largest entry then absorbing
+    the last rounding (see ``_renormalise``). Raised to the power k up to K_MAX, a
+    policy's mass would otherwise carry its sum's error ``(1 + delta)^k``-fold.
+    A vector whose ``math.fsum`` is 1.0 is used exactly as given.
     """
     array = _numeric_array(value, name).astype(np.float64, copy=False)
     if array.ndim != 1:
@@ -158,10 +199,14 @@ def as_distribution(value: Any, name: str, size: Optional[int] = None) -> NDArra
         raise ValueError(f"{name}: contains NaN or infinite values")
     if (array < 0).any():
         raise ValueError(f"{name}: has negative entries (min {array.min():.3g})")
-    total = float(np.sum(array))
+    total = math.fsum(array)
     if abs(total - 1.0) > SIMPLEX_TOLERANCE:
-        raise ValueError(f"{name}: must sum to 1 (off by {total - 1.0:.3g}); it is not renormalised")
-    return np.ascontiguousarray(array)
+        raise ValueError(f"{name}: must sum to 1 within {SIMPLEX_TOLERANCE:g} (off by {total - 1.0:.3g})")
+    if total == 1.0:
+        return np.ascontiguousarray(array)
+    renormalised = np.array(array, dtype=np.float64, order="C")  # a copy: the caller's array is left alone
+    _renormalise(renormalised, np.array([0, array.shape[0]], dtype=np.int64), np.array([total]))
+    return renormalised
 
 
 def as_finite_vector(value: Any, name: str, size: int) -> NDArray[np.float64]:
@@ -209,7 +254,7 @@ def as_multiset(value: Any, m: Optional[int], name: str) -> NDArray[np.int64]:
 
 
 def as_ks(value: Any, name: str = "ks") -> NDArray[np.int64]:
-    """A non-empty sequence of distinct sample counts k >= 1 (an int is one k)."""
+    """A non-empty sequence of distinct sample counts k in [1, K_MAX] (an int is one k)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         value = [value]
     if isinstance(value, (str, bytes)):
@@ -220,7 +265,7 @@ def as_ks(value: Any, name: str = "ks") -> NDArray[np.int64]:
         raise TypeError(f"{name}: expected a sequence of integers k >= 1, got {type(value).__name__}") from None
     if not items:
         raise ValueError(f"{name}: needs at least one k")
-    ks = [as_count(k, f"{name}[{j}]") for j, k in enumerate(items)]
+    ks = [as_k(k, f"{name}[{j}]") for j, k in enumerate(items)]
     if len(set(ks)) != len(ks):
         raise ValueError(f"{name}: repeated values in {ks}")
     return np.array(ks, dtype=np.int64)
@@ -248,8 +293,9 @@ def as_choices(value: Any, allowed: "tuple[str, ...]", name: str) -> "tuple[str,
 def as_distribution_batch(rows: "list[Any]", sizes: "list[int]", labels: "list[Any]",
                           name: str) -> "tuple[NDArray[np.float64], NDArray[np.int64]]":
     """Many probability vectors of ragged sizes (rows[p] has sizes[p] entries),
-    checked as :func:`as_distribution` checks one, but vectorised. Returns the
-    concatenation and the offsets (len(rows) + 1); errors name ``name[label]``."""
+    checked and renormalised as :func:`as_distribution` does one (the same bits),
+    but vectorised. Returns the concatenation and the offsets (len(rows) + 1);
+    errors name ``name[label]``."""
     arrays = []
     for row, size, label in zip(rows, sizes, labels):
         if type(row) is np.ndarray and row.dtype == np.float64 and row.shape == (size,):
@@ -263,11 +309,12 @@ def as_distribution_batch(rows: "list[Any]", sizes: "list[int]", labels: "list[A
     np.cumsum(sizes, out=offsets[1:])
     flat = np.ascontiguousarray(np.concatenate(arrays) if arrays else np.zeros(0), dtype=np.float64)
     bad = ~np.isfinite(flat) | (flat < 0)
-    sums = np.add.reduceat(np.where(bad, 0.0, flat), offsets[:-1]) if arrays else np.zeros(0)
+    sums = core().exact_sums(np.where(bad, 0.0, flat), offsets)  # each equals math.fsum of its row
     suspects = np.flatnonzero((np.add.reduceat(bad.astype(np.int64), offsets[:-1]) > 0) | (np.abs(sums - 1.0) > SIMPLEX_TOLERANCE)) \
         if arrays else np.zeros(0, dtype=np.int64)
     for p in suspects:  # the one-vector check decides, and words the message
         as_distribution(flat[offsets[p]:offsets[p + 1]], f"{name}[{labels[p]!r}]", size=sizes[p])
+    _renormalise(flat, offsets, sums)
     return flat, offsets
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core_loader
-from ._validate import as_count, as_distribution, mirror_ties, tie_code
+from ._validate import as_distribution, as_k, mirror_ties, tie_code
 from .model import PreferenceModel
 from .operands import MultisetPolicy, Product, ProductMixture
 
@@ -48,7 +48,7 @@ def as_k_sample_policy(model: PreferenceModel, policy: Policy, k: Optional[int])
     """A single-output policy with ``k``, or a multi-output operand (``k`` must then be
     omitted or agree with it)."""
     if isinstance(policy, (Product, ProductMixture)):
-        if k is not None and as_count(k, "k") != policy.k:
+        if k is not None and as_k(k, "k") != policy.k:
             raise ValueError(f"k: {k} does not match the policy's k = {policy.k}")
         return policy
     if isinstance(policy, MultisetPolicy):
@@ -57,7 +57,7 @@ def as_k_sample_policy(model: PreferenceModel, policy: Policy, k: Optional[int])
         return policy
     if k is None:
         raise TypeError("k: required for a single-output policy vector")
-    return Product(as_distribution(policy, "policy", size=model.n_responses), as_count(k, "k"))
+    return Product(as_distribution(policy, "policy", size=model.n_responses), as_k(k, "k"))
 
 
 def robust_level(model: PreferenceModel, policy: Policy, k: Optional[int] = None,

@@ -8,7 +8,7 @@ from typing import Any, Tuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import TIES, as_count, as_distribution, as_finite_vector, tie_code
+from ._validate import TIES, as_distribution, as_finite_vector, as_k, tie_code
 from .operands import KernelOperand, Operand, Product, as_operand
 
 
@@ -55,7 +55,7 @@ class PreferenceModel(abc.ABC):
         """``u[y] = P[y ≻ pi^{⊗k}]`` for every response ``y``: the payoff of deviating
         to ``y`` in the (k+1)-player alignment game (SPEC.md §3)."""
         code = tie_code(ties)
-        product = Product(as_distribution(policy, "policy", size=self.n_responses), as_count(k, "k"))
+        product = Product(as_distribution(policy, "policy", size=self.n_responses), as_k(k, "k"))
         return self._beats(as_operand(product, self.n_responses, "policy"), code)
 
     def utilities_vjp(self, policy: ArrayLike, k: int, q: ArrayLike,
@@ -66,7 +66,7 @@ class PreferenceModel(abc.ABC):
         code = tie_code(ties)
         pi = as_distribution(policy, "policy", size=self.n_responses)
         weights = as_finite_vector(q, "q", self.n_responses)
-        return self._utilities_vjp(pi, weights, as_count(k, "k"), code)
+        return self._utilities_vjp(pi, weights, as_k(k, "k"), code)
 
     def beats(self, multiset: Operand, ties: str = "uniform") -> NDArray[np.float64]:
         """``P[y ≻ X]`` for every response ``y``; ``X`` is a multiset (sequence of response

@@ -10,7 +10,7 @@ from typing import Any, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_count, as_distribution, as_distributions, as_index, as_multiset, check_responses
+from ._validate import as_distribution, as_distributions, as_index, as_k, as_multiset, check_responses
 
 
 class Product:
@@ -20,7 +20,7 @@ class Product:
 
     def __init__(self, policy: ArrayLike, k: int) -> None:
         self.policy: NDArray[np.float64] = as_distribution(policy, "policy")
-        self.k: int = as_count(k, "k")
+        self.k: int = as_k(k, "k")
         self.policy.setflags(write=False)
 
     def __repr__(self) -> str:
@@ -67,7 +67,7 @@ class ProductMixture:
         self.policies: NDArray[np.float64] = as_distributions(policies, "policies")
         self.probabilities: NDArray[np.float64] = as_distribution(
             probabilities, "probabilities", size=self.policies.shape[0])
-        self.k: int = as_count(k, "k")
+        self.k: int = as_k(k, "k")
         self.policies.setflags(write=False)
         self.probabilities.setflags(write=False)
 
