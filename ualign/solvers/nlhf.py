@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from .._validate import as_choice, as_count, as_tolerance, mirror_ties, tie_code
 from ..batch import PromptBatch, masked_max
-from ._common import Array, Clock, Kernels, checked_model, cut_lower_bound, linprog, minimax_lp, normalised
+from ._common import Array, Clock, checked_model, cut_lower_bound, linprog, minimax_lp, normalised
 from .certify import certificates
 from .results import MaximalLotterySet, NLHFLevelRange, NLHFResult
 
@@ -535,16 +535,16 @@ def _segment_level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySe
         """``pi(t)`` of the segments ``s``: exactly the vertices at ``t = 0`` and ``t = 1``."""
         inside = np.maximum(V0[s] + t[:, None] * D[s], 0.0)
         inside /= inside.sum(axis=1, keepdims=True)
-        return np.where((t == 0.0)[:, None], V0[s], np.where((t == 1.0)[:, None], V1[s], inside))  # type: ignore[no-any-return]
+        return np.where((t == 0.0)[:, None], V0[s], np.where((t == 1.0)[:, None], V1[s], inside))
 
     # the utilities at the Chebyshev points, and their interpolants (Chebyshev coefficients)
-    nodes, from_values, _ = _chebyshev_points(k)
+    nodes, from_values = _chebyshev_nodes(k)
     U = np.stack([batch.utilities(policies(np.full(n, t), rows), k, code, rows) for t in nodes])
     F_nodes = np.stack([masked_max(u, mask) for u in U], axis=1)
     coefficients = np.einsum("ij,jpw->piw", from_values, U)
 
     def fitted(t: Array, s: Rows, guess: NDArray[np.intp]) -> Tuple[Array, Array, Array, NDArray[np.intp]]:
-        _, basis, slopes = _chebyshev_points(k, t)
+        basis, slopes = _chebyshev_basis(k, t)
         u = np.einsum("pi,piw->pw", basis, coefficients[s])
         y = _argmax(u, mask[s])
         F = u[np.arange(s.size), y]
@@ -666,12 +666,17 @@ def _tangent_search(oracle: Oracle, rows: Rows, y0: NDArray[np.intp], y1: NDArra
         b[to_b], Fb[to_b], gb[to_b], yb[to_b] = t[~left], value[~left], slope[~left], y[~left]
 
 
-def _chebyshev_points(k: int, t: Optional[Array] = None) -> Tuple[Array, Array, Array]:
-    """The ``k + 1`` Chebyshev points of ``[0, 1]`` (0 and 1 among them), the matrix
-    taking values there to the coefficients of the interpolant in ``T_i(2t - 1)``,
-    and (when ``t`` is given) the basis and its derivative in ``t`` at ``t``."""
-    nodes = (1.0 - np.cos(np.pi * np.arange(k + 1) / k)) / 2.0
-    x = 2.0 * (nodes if t is None else t) - 1.0
+def _chebyshev_nodes(k: int) -> Tuple[Array, Array]:
+    """The ``k + 1`` Chebyshev points of ``[0, 1]`` (0 and 1 among them), and the
+    matrix taking values there to the coefficients of the interpolant in ``T_i(2t - 1)``."""
+    nodes: Array = (1.0 - np.cos(np.pi * np.arange(k + 1) / k)) / 2.0
+    from_values: Array = np.linalg.inv(_chebyshev_basis(k, nodes)[0]).astype(np.float64)
+    return nodes, from_values
+
+
+def _chebyshev_basis(k: int, t: Array) -> Tuple[Array, Array]:
+    """``T_i(2t - 1)``, ``i = 0..k``, and their derivatives in ``t`` (one row per ``t``)."""
+    x = 2.0 * t - 1.0
     T = np.zeros((x.size, k + 1))
     dT = np.zeros((x.size, k + 1))
     T[:, 0] = 1.0
@@ -680,13 +685,11 @@ def _chebyshev_points(k: int, t: Optional[Array] = None) -> Tuple[Array, Array, 
     for i in range(1, k):
         T[:, i + 1] = 2.0 * x * T[:, i] - T[:, i - 1]
         dT[:, i + 1] = 4.0 * T[:, i] + 2.0 * x * dT[:, i] - dT[:, i - 1]
-    if t is None:
-        return nodes, np.linalg.inv(T), T
-    return nodes, T, dT
+    return T, dT
 
 
 def _argmax(u: Array, mask: NDArray[np.bool_]) -> NDArray[np.intp]:
-    return np.argmax(np.where(mask, u, -np.inf), axis=1)
+    return np.argmax(np.where(mask, u, -np.inf), axis=1)  # type: ignore[no-any-return]
 
 
 def _tangents(batch: PromptBatch, p: Array, D: Array, y: NDArray[np.intp], k: int, code: int,
@@ -717,7 +720,9 @@ def _hull_level_range(model: Any, k: int, ties: str, lotteries: MaximalLotterySe
                       max_iter: int) -> NLHFLevelRange:
     """:func:`nlhf_level_range` by Kelley's cutting planes over the convex hull of the
     vertices (a single vertex: its level)."""
-    kern = Kernels(model, k, mirror_ties(ties))
+    code = tie_code(mirror_ties(ties))
+    batch = PromptBatch([model])
+    one = batch.all
     V = lotteries.vertices
     values: List[float] = []
     grads: List[Array] = []
@@ -726,13 +731,14 @@ def _hull_level_range(model: Any, k: int, ties: str, lotteries: MaximalLotterySe
     def evaluate(p: Array, lam: Array) -> float:
         """``max_y u_y(p)``, adding the cuts of the highest utilities in the
         coordinates ``lam`` of the hull (``p = lamᵀ V``)."""
-        u = kern.u(p)
+        u = batch.utilities(p[None, :], k, code, one)[0]
         if V.shape[0] > 1:
-            rows = np.argsort(-u, kind="stable")[:_CUT_ROWS]
-            _, J = kern.jacobian(p, rows)
-            values.extend(u[rows])
+            selected = np.zeros((1, u.size), dtype=bool)
+            selected[0, np.argsort(-u, kind="stable")[:_CUT_ROWS]] = True
+            J = batch.jacobian(p[None, :], k, code, one, selected)[0]   # ascending responses
+            values.extend(u[selected[0]])
             grads.extend(J @ V.T)
-            points.extend([lam] * rows.size)
+            points.extend([lam] * J.shape[0])
         return float(u.max())
 
     at_vertices = [evaluate(v, np.eye(V.shape[0])[i]) for i, v in enumerate(V)]
@@ -760,4 +766,4 @@ def _hull_level_range(model: Any, k: int, ties: str, lotteries: MaximalLotterySe
                           max_level=max_level, max_level_bound=max_level_bound,
                           exact=lotteries.complete and max_level_bound - max_level <= tol,
                           min_policy=V[worst], max_policy=best_policy, iterations=iterations,
-                          evaluations=kern.passes)
+                          evaluations=int(batch.passes[0]))
