@@ -274,3 +274,115 @@ def test_level_range_validation() -> None:
         nlhf_level_range(other, 2, lotteries=lotteries)
     with pytest.raises(ValueError, match="^tol:"):
         nlhf_level_range(model, 2, lotteries=lotteries, tol=0.0)
+
+
+# ---------------------------------------------------------------------------
+# segments (dimension 1): interpolated utilities, certified by tangents
+# ---------------------------------------------------------------------------
+def segment_instances() -> List[Tuple[np.ndarray, Optional[np.ndarray], str]]:
+    """Small populations whose maximal lotteries form a segment, under each convention."""
+    found = []
+    for seed in range(2, 62):
+        rng = np.random.default_rng(500 + seed)
+        n, m = 2 * int(rng.integers(1, 4)), int(rng.integers(3, 6))
+        ranks = random_ranks(rng, n, m, ("strict", "weak")[seed % 2])
+        weights = None if seed % 3 else rng.integers(1, 3, size=n).astype(np.float64)
+        for ties in TIES:
+            lotteries = ua.solve_nlhf(ua.RankingPopulation(ranks, weights), ties=ties).lotteries
+            if lotteries is not None and lotteries.dimension == 1:
+                found.append((ranks, weights, ties))
+    return found
+
+
+SEGMENTS = segment_instances()
+
+
+def check_segment_against_grid(ranks: np.ndarray, weights: Optional[np.ndarray], ties: str, k: int,
+                               steps: int = 100) -> None:
+    model = ua.RankingPopulation(ranks, weights)
+    lotteries = ua.solve_nlhf(model, ties=ties).lotteries
+    assert lotteries is not None and lotteries.vertices.shape[0] == 2
+    V0, V1 = lotteries.vertices
+    span = nlhf_level_range(model, k, ties, lotteries=lotteries)
+    grid = [oracle_level(ranks, weights, (1 - t) * V0 + t * V1, k, ties) for t in np.linspace(0.0, 1.0, steps + 1)]
+    assert span.exact and not span.unique
+    assert span.min_level == pytest.approx(min(grid[0], grid[-1]), abs=1e-12)
+    assert min(grid) >= span.min_level - 1e-12
+    assert max(grid) <= span.max_level_bound + 1e-12
+    assert span.max_level_bound - span.max_level <= 1e-9
+    assert oracle_level(ranks, weights, span.max_policy, k, ties) == pytest.approx(span.max_level, abs=1e-12)
+    assert oracle_level(ranks, weights, span.min_policy, k, ties) == pytest.approx(span.min_level, abs=1e-12)
+    # the policy attaining max_level lies on the segment
+    t = float((span.max_policy - V0) @ (V1 - V0) / ((V1 - V0) @ (V1 - V0)))
+    assert -1e-12 <= t <= 1 + 1e-12
+    np.testing.assert_allclose(span.max_policy, V0 + t * (V1 - V0), rtol=0, atol=1e-12)
+
+
+def test_segment_instances_cover_every_convention() -> None:
+    assert {ties for _, _, ties in SEGMENTS} == set(TIES)
+    assert len(SEGMENTS) >= 12
+
+
+@pytest.mark.parametrize("case", range(12))
+@pytest.mark.parametrize("k", (1, 2, 4))
+def test_segment_levels_against_a_fine_grid(case: int, k: int) -> None:
+    ranks, weights, ties = SEGMENTS[case * len(SEGMENTS) // 12]
+    check_segment_against_grid(ranks, weights, ties, k)
+
+
+def test_segment_interior_maximum_against_a_fine_grid() -> None:
+    """The condorcet tie (a segment under uniform/half ties): the largest level is inside it."""
+    ranks, weights = CONSTRUCTED["condorcet tie"]
+    for ties in ("uniform", "half"):
+        for k in (2, 3, 7):
+            check_segment_against_grid(ranks, weights, ties, k)
+    span = nlhf_level_range(ua.RankingPopulation(ranks, weights), 3)
+    assert span.max_level > span.min_level + 0.1
+
+
+def test_segment_search_on_the_population_when_interpolants_mislead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interpolants that locate nothing (all coefficients zero) leave the certificate
+    open: the tangent search on the population itself closes it."""
+    chebyshev = nlhf._chebyshev_nodes
+
+    def misleading(k: int) -> Tuple[np.ndarray, np.ndarray]:
+        nodes, from_values = chebyshev(k)
+        return nodes, np.zeros_like(from_values)
+
+    monkeypatch.setattr(nlhf, "_chebyshev_nodes", misleading)
+    ranks, weights = CONSTRUCTED["condorcet tie"]
+    for ties in ("uniform", "half"):
+        for k in (2, 5):
+            check_segment_against_grid(ranks, weights, ties, k)
+    span = nlhf_level_range(ua.RankingPopulation(ranks, weights), 4)
+    assert span.iterations > 0
+
+
+def test_level_ranges_of_many_prompts_equal_one_at_a_time() -> None:
+    """The batched search (segments of several prompts, and a larger set) returns each
+    prompt's nlhf_level_range."""
+    cases = SEGMENTS[:6] + [(*CONSTRUCTED["opposite orders"], "uniform")]
+    by_ties = {}
+    for ranks, weights, ties in cases:
+        by_ties.setdefault(ties, []).append(ua.RankingPopulation(ranks, weights))
+    for ties, models in by_ties.items():
+        sets = [ua.solve_nlhf(model, ties=ties).lotteries for model in models]
+        for k in (1, 3):
+            together = nlhf.level_ranges(models, sets, k, ties)
+            for model, lotteries, span in zip(models, sets, together):
+                alone = nlhf_level_range(model, k, ties, lotteries=lotteries)
+                assert (span.min_level, span.max_level, span.max_level_bound) == \
+                    (alone.min_level, alone.max_level, alone.max_level_bound)
+
+
+def test_audit_level_range_columns_equal_nlhf_level_range() -> None:
+    models = [ua.RankingPopulation(ranks, weights) for ranks, weights, ties in SEGMENTS if ties == "uniform"][:5]
+    models += [ua.RankingPopulation(*CONSTRUCTED["opposite orders"]),
+               ua.RankingPopulation.from_orders([[0, 1, 2], [1, 2, 0], [0, 2, 1]])]
+    ks = [1, 2, 4]
+    frame = ua.audit_many(models, ks=ks, methods=["nlhf"])
+    for row in frame.itertuples(index=False):
+        result = ua.solve_nlhf(models[row.prompt])
+        span = nlhf_level_range(models[row.prompt], row.k, lotteries=result.lotteries)
+        assert (row.level_low, row.level_high) == (span.min_level, span.max_level)
+    assert (frame.level_high > frame.level_low + 1e-6).any()

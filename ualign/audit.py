@@ -380,16 +380,19 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
 
 def _nlhf_level_ranges(block: Dict[str, NDArray[Any]], models: List[PreferenceModel], results: List[Any],
                        ks: NDArray[np.int64], ties: str) -> None:
-    """The range of robust levels over all maximal lotteries, where there are several."""
-    from .solvers.nlhf import nlhf_level_range
+    """The range of robust levels over all maximal lotteries, where there are several
+    (all such prompts searched together for each k)."""
+    from .solvers.nlhf import level_ranges
 
     for field in _RANGE_FIELDS:
         block[field] = block["robust_level"].copy()
-    for p, result in enumerate(results):
-        if not result.unique:
-            for j, k in enumerate(ks):
-                span = nlhf_level_range(models[p], int(k), ties, lotteries=result.lotteries)
-                block["level_low"][p, j], block["level_high"][p, j] = span.min_level, span.max_level
+    several = [p for p, result in enumerate(results) if not result.unique]
+    if not several:
+        return
+    for j, k in enumerate(ks):
+        spans = level_ranges([models[p] for p in several], [results[p].lotteries for p in several], int(k), ties)
+        block["level_low"][several, j] = [span.min_level for span in spans]
+        block["level_high"][several, j] = [span.max_level for span in spans]
 
 
 # Prompts solved together by the batched solvers: bounds their padded work arrays

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._validate import as_choice, as_count, as_tolerance, mirror_ties, tie_code
-from ..batch import PromptBatch
-from ._common import Array, Clock, Kernels, checked_model, cut_lower_bound, linprog, minimax_lp, normalised
+from ..batch import PromptBatch, masked_max
+from ._common import Array, Clock, checked_model, cut_lower_bound, linprog, minimax_lp, normalised
 from .certify import certificates
 from .results import MaximalLotterySet, NLHFLevelRange, NLHFResult
 
@@ -445,10 +445,13 @@ def solve_nlhf(model: Any, ties: str = "uniform", method: str = "auto", tol: flo
 
 #: Cutting planes are added for this many responses of highest utility per point.
 _CUT_ROWS = 32
+#: Default gap allowed between the largest level found and its bound, and steps of the search.
+_RANGE_TOL = 1e-9
+_RANGE_MAX_ITER = 200
 
 
 def nlhf_level_range(model: Any, k: int, ties: str = "uniform", lotteries: Optional[MaximalLotterySet] = None,
-                     tol: float = 1e-9, max_iter: int = 200) -> NLHFLevelRange:
+                     tol: float = _RANGE_TOL, max_iter: int = _RANGE_MAX_ITER) -> NLHFLevelRange:
     """The smallest and largest robust level ``f(pi, k)`` over all maximal lotteries
     ``pi`` under ``ties`` (which is also the convention of the pairwise matrix
     defining them, as in :func:`solve_nlhf`).
@@ -457,10 +460,12 @@ def nlhf_level_range(model: Any, k: int, ties: str = "uniform", lotteries: Optio
     ``f(pi, k) = 1 - max_y P[y ≻' pi^{⊗k}]`` is concave in ``pi`` (each utility is
     convex), so its minimum over the polytope is attained at a vertex — the minimum
     over the vertices, exact when they were all enumerated
-    (``lotteries.complete``) — and its maximum is a convex program, solved by
-    Kelley's cutting planes over the convex hull of the vertices, whose LP dual
-    certifies ``max_level_bound``. ``exact`` says both ends are exact (the
-    vertices complete and the gap within ``tol``).
+    (``lotteries.complete``) — and its maximum is a convex program. On a segment
+    (``dimension == 1``) it is a concave function of one variable, maximised by
+    tangent lines (see :func:`_segment_level_ranges`); on a larger set by Kelley's
+    cutting planes over the convex hull of the vertices, whose LP dual certifies
+    ``max_level_bound``. ``exact`` says both ends are exact (the vertices complete
+    and the gap within ``tol``).
 
     ``lotteries``: the set from ``solve_nlhf(model, ties=ties).lotteries`` (computed
     when omitted), so that one solve serves every ``k``.
@@ -480,7 +485,244 @@ def nlhf_level_range(model: Any, k: int, ties: str = "uniform", lotteries: Optio
     if lotteries.vertices.shape[1] != model.n_responses:
         raise ValueError(f"lotteries: policies over {lotteries.vertices.shape[1]} responses, "
                          f"the model has {model.n_responses}")
-    kern = Kernels(model, k, mirror_ties(ties))
+    return level_ranges([model], [lotteries], k, ties, tol, max_iter)[0]
+
+
+def level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySet], k: int, ties: str,
+                 tol: float = _RANGE_TOL, max_iter: int = _RANGE_MAX_ITER) -> List[NLHFLevelRange]:
+    """:func:`nlhf_level_range` of every prompt (validated arguments; ``sets[p]`` the
+    maximal lotteries of ``models[p]`` under ``ties``). The segments of all prompts
+    are searched together, one batched kernel call per step."""
+    out: List[Optional[NLHFLevelRange]] = [None] * len(models)
+    segments = [p for p, lotteries in enumerate(sets) if lotteries.vertices.shape[0] == 2]
+    if segments:
+        found = _segment_level_ranges([models[p] for p in segments], [sets[p] for p in segments],
+                                      k, ties, tol, max_iter)
+        for p, span in zip(segments, found):
+            out[p] = span
+    for p, lotteries in enumerate(sets):
+        if out[p] is None:
+            out[p] = _hull_level_range(models[p], k, ties, lotteries, tol, max_iter)
+    return [span for span in out if span is not None]
+
+
+def _segment_level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySet], k: int, ties: str,
+                          tol: float, max_iter: int) -> List[NLHFLevelRange]:
+    """The range of levels on the segments ``pi(t) = V0 + t (V1 - V0)``, ``t in [0, 1]``,
+    of all prompts at once.
+
+    ``F(t) = max_y u_y(pi(t))`` is convex, and each ``u_y(pi(t))`` is a polynomial of
+    degree ``<= k`` in ``t`` (an expectation over ``k`` independent draws from
+    ``pi(t)``). So the utilities at ``k + 1`` Chebyshev points of the segment (its
+    vertices among them) determine every ``u_y`` along it: their interpolants locate
+    the minimiser ``t*`` of ``F`` without further passes over the population (a
+    tangent search, :func:`_tangent_search`, on the interpolants). The minimum is then
+    certified by the population itself: the utilities at ``t*`` and the gradients of
+    the responses nearly attaining ``F(t*)`` give tangents ``F(s) >= u_y(t*) + g_y (s - t*)``
+    (``g_y = ∇u_y · (V1 - V0)``; valid for every ``y`` by convexity of ``u_y``), whose
+    maximum is smallest on ``[0, 1]`` at an end or where two of them cross. Where
+    that bound is not within ``tol`` (the interpolants misled), the tangent search
+    runs on the population itself."""
+    code = tie_code(mirror_ties(ties))
+    n = len(models)
+    batch = PromptBatch(models)
+    rows, mask = batch.all, batch.mask
+    V0 = batch.padded([lotteries.vertices[0] for lotteries in sets], rows)
+    V1 = batch.padded([lotteries.vertices[1] for lotteries in sets], rows)
+    D = V1 - V0
+
+    def policies(t: Array, s: Rows) -> Array:
+        """``pi(t)`` of the segments ``s``: exactly the vertices at ``t = 0`` and ``t = 1``."""
+        inside = np.maximum(V0[s] + t[:, None] * D[s], 0.0)
+        inside /= inside.sum(axis=1, keepdims=True)
+        return np.where((t == 0.0)[:, None], V0[s], np.where((t == 1.0)[:, None], V1[s], inside))
+
+    # the utilities at the Chebyshev points, and their interpolants (Chebyshev coefficients)
+    nodes, from_values = _chebyshev_nodes(k)
+    U = np.stack([batch.utilities(policies(np.full(n, t), rows), k, code, rows) for t in nodes])
+    F_nodes = np.stack([masked_max(u, mask) for u in U], axis=1)
+    coefficients = np.einsum("ij,jpw->piw", from_values, U)
+
+    def fitted(t: Array, s: Rows, guess: NDArray[np.intp]) -> Tuple[Array, Array, Array, NDArray[np.intp]]:
+        basis, slopes = _chebyshev_basis(k, t)
+        u = np.einsum("pi,piw->pw", basis, coefficients[s])
+        y = _argmax(u, mask[s])
+        F = u[np.arange(s.size), y]
+        return F, F, np.einsum("pi,pi->p", slopes, coefficients[s, :, y]), y
+
+    found = _tangent_search(fitted, rows, np.zeros(n, dtype=np.intp), np.zeros(n, dtype=np.intp),
+                            0.0, max_iter)
+    t_star, iterations = found[1], found[3]
+    # the certificate at t*: tangents of the responses within _NEAR of F(t*)
+    at_star = policies(t_star, rows)
+    u = batch.utilities(at_star, k, code, rows)
+    F_star = masked_max(u, mask)
+    order = np.argsort(-np.where(mask, u, -np.inf), axis=1, kind="stable")[:, :_CERTIFYING_ROWS]
+    top = np.take_along_axis(u, order, axis=1)
+    near = top >= F_star[:, None] - _NEAR
+    selected = np.zeros_like(mask)
+    np.put_along_axis(selected, order, near, axis=1)
+    J = batch.jacobian(at_star, k, code, rows, selected)          # rows in ascending response order
+    values = np.where(selected, u, -np.inf)
+    chosen = np.argsort(~selected, axis=1, kind="stable")[:, :J.shape[1]]
+    line_values = np.take_along_axis(values, chosen, axis=1)
+    line_slopes = np.where(np.isfinite(line_values), np.einsum("paw,pw->pa", J, D), 0.0)
+    bound = _lines_bound(line_values - line_slopes * t_star[:, None], line_slopes)
+    # the best policy evaluated: a Chebyshev point or t*
+    at_nodes = np.argmin(F_nodes, axis=1)
+    best_F = np.minimum(F_nodes[rows, at_nodes], F_star)
+    best_t = np.where(F_star <= F_nodes[rows, at_nodes], t_star, nodes[at_nodes])
+    open_ = np.flatnonzero(best_F - bound > tol)
+    if open_.size:  # the interpolants misled: the tangent search on the population itself
+        def measured(t: Array, s: Rows, guess: NDArray[np.intp]) -> Tuple[Array, Array, Array, NDArray[np.intp]]:
+            p = policies(t, s)
+            u, value, slope = _tangents(batch, p, D[s], guess, k, code, s)
+            F = masked_max(u, mask[s])
+            y = guess.copy()
+            missed = np.flatnonzero(value < F)
+            if missed.size:  # the guess does not attain F(t): the tangent of one that does
+                y[missed] = _argmax(u[missed], mask[s[missed]])
+                _, value[missed], slope[missed] = _tangents(batch, p[missed], D[s[missed]], y[missed], k, code,
+                                                            s[missed])
+            return F, value, slope, y
+
+        F_open, t_open, bound_open, steps = _tangent_search(
+            measured, open_, _argmax(U[0, open_], mask[open_]), _argmax(U[-1, open_], mask[open_]), tol, max_iter)
+        better = F_open < best_F[open_]
+        best_F[open_[better]], best_t[open_[better]] = F_open[better], t_open[better]
+        bound[open_] = np.maximum(bound[open_], bound_open)
+        iterations[open_] += steps
+    max_policies = policies(best_t, rows)
+    out = []
+    for j, lotteries in enumerate(sets):
+        m = int(batch.sizes[j])
+        worst = int(F_nodes[j, -1] > F_nodes[j, 0])
+        max_level = 1.0 - float(best_F[j])
+        # the bound is computed in floating point: never below a level attained
+        max_level_bound = max(max_level, min(1.0, 1.0 - float(bound[j])))
+        out.append(NLHFLevelRange(k=k, ties=ties, unique=False, min_level=1.0 - float(F_nodes[j, -worst]),
+                                  max_level=max_level, max_level_bound=max_level_bound,
+                                  exact=lotteries.complete and max_level_bound - max_level <= tol,
+                                  min_policy=lotteries.vertices[worst], max_policy=max_policies[j, :m],
+                                  iterations=int(iterations[j]), evaluations=int(batch.passes[j])))
+    return out
+
+
+#: The certificate at t* uses the gradients of at most this many responses, those
+#: within _NEAR of the highest utility (at a kink of F: the responses meeting there).
+_CERTIFYING_ROWS = 4
+_NEAR = 1e-6
+#: The tangent search stops when its bracket is this short (rounding of ``t``), and
+#: keeps each point this fraction of the bracket away from its ends.
+_SEGMENT_RESOLUTION = 1e-12
+_BRACKET_MARGIN = 1e-3
+
+Rows = NDArray[np.intp]
+Oracle = Callable[[Array, Rows, NDArray[np.intp]], Tuple[Array, Array, Array, NDArray[np.intp]]]
+
+
+def _tangent_search(oracle: Oracle, rows: Rows, y0: NDArray[np.intp], y1: NDArray[np.intp], tol: float,
+                    max_iter: int) -> Tuple[Array, Array, Array, NDArray[np.int64]]:
+    """``min_{t in [0, 1]} F(t)`` of convex functions, one per row, from tangents.
+
+    ``oracle(t, rows, guess)`` returns ``F(t)`` and a tangent at ``t`` (value, slope
+    and the response it belongs to; ``guess``: the likely one). A bracket ``[a, b]``
+    keeps a tangent of slope ``< 0`` at ``a`` and ``> 0`` at ``b``; the next point
+    alternates between where they cross (exact in one step at a kink where two
+    utilities meet) and the root of the secant of the slopes (fast where ``F`` is
+    smooth). Returns the smallest ``F`` found, where, the certified lower bound
+    ``min_s max`` of the bracket's two tangents, and the steps taken."""
+    n = rows.size
+    a, b = np.zeros(n), np.ones(n)
+    F0, Fa, ga, ya = oracle(a, rows, y0)
+    F1, Fb, gb, yb = oracle(b, rows, y1)
+    best_F = np.minimum(F0, F1)
+    best_t = np.where(F0 <= F1, 0.0, 1.0)
+    steps = np.zeros(n, dtype=np.int64)
+    secant = False
+    while True:
+        bound = _lines_bound(np.stack([Fa - ga * a, Fb - gb * b], axis=1), np.stack([ga, gb], axis=1))
+        s = np.flatnonzero((best_F - bound > tol) & (ga < 0) & (gb > 0) & (b - a > _SEGMENT_RESOLUTION)
+                           & (steps < max_iter))
+        if s.size == 0:
+            return best_F, best_t, bound, steps
+        if secant:
+            t = a[s] - ga[s] * (b[s] - a[s]) / (gb[s] - ga[s])
+        else:
+            t = (Fb[s] - Fa[s] + ga[s] * a[s] - gb[s] * b[s]) / (ga[s] - gb[s])
+        secant = not secant
+        # strictly inside the bracket, so that every step shrinks it
+        margin = _BRACKET_MARGIN * (b[s] - a[s])
+        t = np.clip(t, a[s] + margin, b[s] - margin)
+        # the response of the higher tangent at t is the likely maximiser there
+        guess = np.where(Fa[s] + ga[s] * (t - a[s]) >= Fb[s] + gb[s] * (t - b[s]), ya[s], yb[s])
+        F, value, slope, y = oracle(t, rows[s], guess)
+        steps[s] += 1
+        better = F < best_F[s]
+        best_F[s[better]], best_t[s[better]] = F[better], t[better]
+        left = slope < 0
+        to_a, to_b = s[left], s[~left]
+        a[to_a], Fa[to_a], ga[to_a], ya[to_a] = t[left], value[left], slope[left], y[left]
+        b[to_b], Fb[to_b], gb[to_b], yb[to_b] = t[~left], value[~left], slope[~left], y[~left]
+
+
+def _chebyshev_nodes(k: int) -> Tuple[Array, Array]:
+    """The ``k + 1`` Chebyshev points of ``[0, 1]`` (0 and 1 among them), and the
+    matrix taking values there to the coefficients of the interpolant in ``T_i(2t - 1)``."""
+    nodes: Array = (1.0 - np.cos(np.pi * np.arange(k + 1) / k)) / 2.0
+    from_values: Array = np.linalg.inv(_chebyshev_basis(k, nodes)[0]).astype(np.float64)
+    return nodes, from_values
+
+
+def _chebyshev_basis(k: int, t: Array) -> Tuple[Array, Array]:
+    """``T_i(2t - 1)``, ``i = 0..k``, and their derivatives in ``t`` (one row per ``t``)."""
+    x = 2.0 * t - 1.0
+    T = np.zeros((x.size, k + 1))
+    dT = np.zeros((x.size, k + 1))
+    T[:, 0] = 1.0
+    T[:, 1] = x
+    dT[:, 1] = 2.0
+    for i in range(1, k):
+        T[:, i + 1] = 2.0 * x * T[:, i] - T[:, i - 1]
+        dT[:, i + 1] = 4.0 * T[:, i] + 2.0 * x * dT[:, i] - dT[:, i - 1]
+    return T, dT
+
+
+def _argmax(u: Array, mask: NDArray[np.bool_]) -> NDArray[np.intp]:
+    return np.argmax(np.where(mask, u, -np.inf), axis=1)  # type: ignore[no-any-return]
+
+
+def _tangents(batch: PromptBatch, p: Array, D: Array, y: NDArray[np.intp], k: int, code: int,
+              rows: Rows) -> Tuple[Array, Array, Array]:
+    """One pass at the policies ``p``: the utilities, and the value and slope along
+    ``D`` of the utility of response ``y`` (per row)."""
+    q = np.zeros_like(p)
+    q[np.arange(y.size), y] = 1.0
+    u, g = batch.utilities_vjp(p, q, k, code, rows)
+    return u, u[np.arange(y.size), y], np.einsum("pw,pw->p", g, D)
+
+
+def _lines_bound(intercepts: Array, slopes: Array) -> Array:
+    """``min_{s in [0, 1]} max_i (intercepts[:, i] + slopes[:, i] s)`` per row (lines
+    with intercept ``-inf`` are absent): at an end of ``[0, 1]`` or where two cross."""
+    i, j = np.triu_indices(intercepts.shape[1], 1)
+    apart = slopes[:, i] != slopes[:, j]
+    with np.errstate(invalid="ignore"):
+        cross = (intercepts[:, j] - intercepts[:, i]) / np.where(apart, slopes[:, i] - slopes[:, j], 1.0)
+    cross = np.where(apart & np.isfinite(cross), cross, 0.0)
+    s = np.concatenate([np.zeros((intercepts.shape[0], 1)), np.ones((intercepts.shape[0], 1)),
+                        np.clip(cross, 0.0, 1.0)], axis=1)
+    upper = (intercepts[:, None, :] + slopes[:, None, :] * s[:, :, None]).max(axis=2)
+    return upper.min(axis=1)  # type: ignore[no-any-return]
+
+
+def _hull_level_range(model: Any, k: int, ties: str, lotteries: MaximalLotterySet, tol: float,
+                      max_iter: int) -> NLHFLevelRange:
+    """:func:`nlhf_level_range` by Kelley's cutting planes over the convex hull of the
+    vertices (a single vertex: its level)."""
+    code = tie_code(mirror_ties(ties))
+    batch = PromptBatch([model])
+    one = batch.all
     V = lotteries.vertices
     values: List[float] = []
     grads: List[Array] = []
@@ -489,13 +731,14 @@ def nlhf_level_range(model: Any, k: int, ties: str = "uniform", lotteries: Optio
     def evaluate(p: Array, lam: Array) -> float:
         """``max_y u_y(p)``, adding the cuts of the highest utilities in the
         coordinates ``lam`` of the hull (``p = lamᵀ V``)."""
-        u = kern.u(p)
+        u = batch.utilities(p[None, :], k, code, one)[0]
         if V.shape[0] > 1:
-            rows = np.argsort(-u, kind="stable")[:_CUT_ROWS]
-            _, J = kern.jacobian(p, rows)
-            values.extend(u[rows])
+            selected = np.zeros((1, u.size), dtype=bool)
+            selected[0, np.argsort(-u, kind="stable")[:_CUT_ROWS]] = True
+            J = batch.jacobian(p[None, :], k, code, one, selected)[0]   # ascending responses
+            values.extend(u[selected[0]])
             grads.extend(J @ V.T)
-            points.extend([lam] * rows.size)
+            points.extend([lam] * J.shape[0])
         return float(u.max())
 
     at_vertices = [evaluate(v, np.eye(V.shape[0])[i]) for i, v in enumerate(V)]
@@ -523,4 +766,4 @@ def nlhf_level_range(model: Any, k: int, ties: str = "uniform", lotteries: Optio
                           max_level=max_level, max_level_bound=max_level_bound,
                           exact=lotteries.complete and max_level_bound - max_level <= tol,
                           min_policy=V[worst], max_policy=best_policy, iterations=iterations,
-                          evaluations=kern.passes)
+                          evaluations=int(batch.passes[0]))
