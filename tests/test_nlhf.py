@@ -386,3 +386,15 @@ def test_audit_level_range_columns_equal_nlhf_level_range() -> None:
         span = nlhf_level_range(models[row.prompt], row.k, lotteries=result.lotteries)
         assert (row.level_low, row.level_high) == (span.min_level, span.max_level)
     assert (frame.level_high > frame.level_low + 1e-6).any()
+
+
+def test_support_program_of_a_degenerate_weak_population() -> None:
+    # HiGHS ended this support LP in "numerical difficulties" under its tight
+    # tolerances; the solvers rerun it with the default ones.
+    model = ua.RankingPopulation([[1, 1, 1, 0, 1], [2, 2, 1, 2, 0], [0, 0, 2, 1, 0], [0, 2, 2, 1, 2],
+                                  [2, 1, 0, 1, 1], [2, 0, 1, 1, 0]])
+    for ties in ("uniform", "half", "strict", "weak"):
+        result = ua.solve_nlhf(model, ties=ties)
+        assert result.lotteries is not None and result.unique == (result.lotteries.dimension == 0)
+        value = (model.pairwise(ties).T @ result.policy).min()
+        assert value >= result.upper_bound - 1e-9
