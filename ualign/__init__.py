@@ -12,16 +12,19 @@ from ._core_loader import core as _load_core
 
 _core = _load_core()
 
+from . import (  # noqa: E402
+    instances,
+    io,  # noqa: E402
+    solvers,
+)
 from ._validate import TIES  # noqa: E402
+from .audit import audit_many  # noqa: E402
 from .game import best_response, exploitability, robust_level, worst_case_opponent  # noqa: E402
 from .model import PreferenceModel  # noqa: E402
 from .operands import MultisetPolicy, Product, ProductMixture  # noqa: E402
-from .ranking import RankingPopulation  # noqa: E402
 from .plackett_luce import PlackettLuceFit, PlackettLuceMixture, fit_plackett_luce  # noqa: E402
-from .audit import audit_many  # noqa: E402
-from . import io  # noqa: E402
+from .ranking import RankingPopulation  # noqa: E402
 from .solvers import certify, rlhf_policy, solve_committee, solve_mpne, solve_nlhf, solve_optimal  # noqa: E402
-from . import instances, solvers  # noqa: E402
 
 #: True when the core was compiled with OpenMP.
 has_openmp: bool = bool(_core.has_openmp)

@@ -271,7 +271,7 @@ def as_ks(value: Any, name: str = "ks") -> NDArray[np.int64]:
     return np.array(ks, dtype=np.int64)
 
 
-def as_choices(value: Any, allowed: "tuple[str, ...]", name: str) -> "tuple[str, ...]":
+def as_choices(value: Any, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
     """A non-empty sequence of distinct names from `allowed` (a string is one name)."""
     items = [value] if isinstance(value, str) else value
     try:
@@ -290,8 +290,8 @@ def as_choices(value: Any, allowed: "tuple[str, ...]", name: str) -> "tuple[str,
     return tuple(names)
 
 
-def as_distribution_batch(rows: "list[Any]", sizes: "list[int]", labels: "list[Any]",
-                          name: str) -> "tuple[NDArray[np.float64], NDArray[np.int64]]":
+def as_distribution_batch(rows: list[Any], sizes: list[int], labels: list[Any],
+                          name: str) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Many probability vectors of ragged sizes (rows[p] has sizes[p] entries),
     checked and renormalised as :func:`as_distribution` does one (the same bits),
     but vectorised. Returns the concatenation and the offsets (len(rows) + 1);
@@ -310,8 +310,8 @@ def as_distribution_batch(rows: "list[Any]", sizes: "list[int]", labels: "list[A
     flat = np.ascontiguousarray(np.concatenate(arrays) if arrays else np.zeros(0), dtype=np.float64)
     bad = ~np.isfinite(flat) | (flat < 0)
     sums = core().exact_sums(np.where(bad, 0.0, flat), offsets)  # each equals math.fsum of its row
-    suspects = np.flatnonzero((np.add.reduceat(bad.astype(np.int64), offsets[:-1]) > 0) | (np.abs(sums - 1.0) > SIMPLEX_TOLERANCE)) \
-        if arrays else np.zeros(0, dtype=np.int64)
+    flagged = (np.add.reduceat(bad.astype(np.int64), offsets[:-1]) > 0) | (np.abs(sums - 1.0) > SIMPLEX_TOLERANCE)
+    suspects = np.flatnonzero(flagged) if arrays else np.zeros(0, dtype=np.int64)
     for p in suspects:  # the one-vector check decides, and words the message
         as_distribution(flat[offsets[p]:offsets[p + 1]], f"{name}[{labels[p]!r}]", size=sizes[p])
     _renormalise(flat, offsets, sums)
@@ -347,7 +347,7 @@ def as_positive_real(value: Any, name: str) -> float:
 
 # -- solver arguments (ualign.solvers) ---------------------------------------------------------------
 
-def as_choice(value: Any, allowed: "tuple[str, ...]", name: str) -> str:
+def as_choice(value: Any, allowed: tuple[str, ...], name: str) -> str:
     """One name from `allowed` (a solver method, a tie convention subset, ...)."""
     if not isinstance(value, str):
         raise TypeError(f"{name}: expected one of {allowed}, got {type(value).__name__}")

@@ -22,8 +22,16 @@ from numpy.typing import NDArray
 
 from . import _core_loader
 from ._progress import Progress
-from ._validate import (as_choices, as_count, as_distribution, as_distribution_batch, as_ks, as_positive_real,
-                        mirror_ties, tie_code)
+from ._validate import (
+    as_choices,
+    as_count,
+    as_distribution,
+    as_distribution_batch,
+    as_ks,
+    as_positive_real,
+    mirror_ties,
+    tie_code,
+)
 from .game import audit_utilities
 from .model import PreferenceModel
 from .operands import MultisetPolicy, Product
@@ -436,7 +444,8 @@ def _unpack(chunk: Dict[str, Any]) -> Tuple[List[PreferenceModel], List[Any], Li
     models: List[Any] = [None] * chunk["size"]
     cells = voters = 0
     for j, (n, m) in zip(chunk["ranking"].tolist(), chunk["shapes"].tolist()):
-        store = store_from_levels(chunk["levels"][cells:cells + n * m].reshape(n, m), chunk["weights"][voters:voters + n])
+        levels = chunk["levels"][cells:cells + n * m].reshape(n, m)
+        store = store_from_levels(levels, chunk["weights"][voters:voters + n])
         models[j] = RankingPopulation._from_store(store, None)
         cells, voters = cells + n * m, voters + n
     for j, model in chunk["others"].items():

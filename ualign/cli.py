@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ualign", description="Exact asymptotic universal alignment.")
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser("audit", help="audit policies' robust levels for k = 1..K",
-                                description=_AUDIT_HELP + _LIMITS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                description=_AUDIT_HELP + _LIMITS_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     audit.add_argument("input", nargs="*", help="input files (see above); default: the built-in population")
     audit.add_argument("--policy", metavar="TABLE", help="policy table (prompt, response, probability) for long tables")
     audit.add_argument("--k", type=_sample_count, default=8,
@@ -314,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--ties", choices=TIES, default="uniform", help="tie convention (default uniform)")
     audit.add_argument("--rlhf-beta", type=_positive_real, default=0.1, metavar="BETA",
                        help="KL strength of the RLHF policy, pi ∝ exp(r/BETA) (default 0.1)")
-    audit.add_argument("--json", metavar="PATH", help="write every (prompt, method, k) row as JSON (CSV if PATH ends in .csv)")
+    audit.add_argument("--json", metavar="PATH",
+                       help="write every (prompt, method, k) row as JSON (CSV if PATH ends in .csv)")
     audit.add_argument("--csv", metavar="PATH", help="write every (prompt, method, k) row as CSV")
     audit.add_argument("--plot", metavar="PATH", help="write a PNG of robust level against k (needs matplotlib)")
     audit.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")

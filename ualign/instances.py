@@ -305,13 +305,13 @@ def monte_carlo_win_rate(model: Any, a: Operand, b: Operand, ties: str = "unifor
     rng = np.random.default_rng(seed)
     m = model.n_responses
     op_a, op_b = as_operand(a, m, "a"), as_operand(b, m, "b")
-    weights = np.asarray(getattr(model, "weights"), dtype=np.float64)
+    weights = np.asarray(model.weights, dtype=np.float64)
     voters = rng.choice(weights.size, size=samples, p=weights / weights.sum())
     S, T = _sample_members(op_a, samples, rng), _sample_members(op_b, samples, rng)
     if isinstance(model, RankingPopulation):
         outcomes = _ranking_outcomes(np.asarray(model.ranks), voters, S, T, ties)
     elif hasattr(model, "rewards"):
-        outcomes = _pl_outcomes(np.asarray(getattr(model, "rewards"), dtype=np.float64), voters, S, T)
+        outcomes = _pl_outcomes(np.asarray(model.rewards, dtype=np.float64), voters, S, T)
     else:
         raise TypeError(f"model: Monte Carlo needs a RankingPopulation or a PlackettLuceMixture, "
                         f"got {type(model).__name__}")

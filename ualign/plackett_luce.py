@@ -73,7 +73,7 @@ class PlackettLuceMixture(CompiledModel):
 
     @classmethod
     def from_scores(cls, scores: ArrayLike, temperature: float = 1.0,
-                    weights: Optional[ArrayLike] = None) -> "PlackettLuceMixture":
+                    weights: Optional[ArrayLike] = None) -> PlackettLuceMixture:
         """Rewards ``scores / temperature`` (a softmax policy's logits at that
         temperature): lower temperatures make every type more decisive."""
         tau = as_positive_real(temperature, "temperature")
@@ -85,7 +85,7 @@ class PlackettLuceMixture(CompiledModel):
         return cls(rewards, weights)
 
     @classmethod
-    def fit(cls, population: Any, n_types: int = 1, **options: Any) -> "PlackettLuceMixture":
+    def fit(cls, population: Any, n_types: int = 1, **options: Any) -> PlackettLuceMixture:
         """The fitted model of :func:`fit_plackett_luce` (same arguments)."""
         return fit_plackett_luce(population, n_types, **options).model
 
@@ -239,7 +239,7 @@ def fit_plackett_luce(population: Any, n_types: int = 1, *, prior: float = 0.1, 
     previous = -np.inf
     converged = False
     iteration = 0
-    for iteration in range(1, max_iter + 1):
+    for iteration in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
         # M-step (one MM step per type: a generalised EM step, still monotone)
         for c in range(n_types):
             theta[c] = _mm_step(data, theta[c], counts * resp[:, c], alpha)

@@ -27,20 +27,20 @@ class RankingPopulation(CompiledModel):
         self._init(_core_loader.core().RankingStore.from_ranks(array), weights)
 
     @classmethod
-    def from_orders(cls, orders: ArrayLike, weights: Optional[ArrayLike] = None) -> "RankingPopulation":
+    def from_orders(cls, orders: ArrayLike, weights: Optional[ArrayLike] = None) -> RankingPopulation:
         """From ``orders[i, p]`` = the response voter ``i`` puts at position ``p``
         (best first); each row must be a permutation of ``0..m-1``."""
         array = as_orders(orders)
         return cls._from_store(_core_loader.core().RankingStore.from_orders(array), weights)
 
     @classmethod
-    def from_scores(cls, scores: ArrayLike, weights: Optional[ArrayLike] = None) -> "RankingPopulation":
+    def from_scores(cls, scores: ArrayLike, weights: Optional[ArrayLike] = None) -> RankingPopulation:
         """From ``scores[i, y]``: higher is better, equal scores tie."""
         array = as_keys(scores, "scores")
         return cls._from_store(_core_loader.core().RankingStore.from_scores(array), weights)
 
     @classmethod
-    def _from_store(cls, store: Any, weights: Optional[ArrayLike]) -> "RankingPopulation":
+    def _from_store(cls, store: Any, weights: Optional[ArrayLike]) -> RankingPopulation:
         population = cls.__new__(cls)
         population._init(store, weights)
         return population

@@ -148,7 +148,7 @@ def check_property_1(quick: bool) -> List[CheckResult]:
             large = small + list(rng.integers(0, m, size=int(rng.integers(1, 3))))
             z = int(rng.integers(0, m))
             for ties in ("uniform", "strict", "weak"):
-                def f(multiset: List[Any]) -> Any:  # P[S ≻ y] for every y
+                def f(multiset: List[Any], model: Any = model, ties: str = ties) -> Any:  # P[S ≻ y] for every y
                     return 1.0 - model.beats(multiset, _mirror(ties))
 
                 gain_small = f(small + [z]) - f(small)

@@ -8,9 +8,17 @@ from .committee import solve_committee
 from .mpne import solve_mpne, solve_mpne_batch
 from .nlhf import maximal_lotteries, maximal_lottery, nlhf_level_range, solve_nlhf, solve_nlhf_batch
 from .optimal import solve_optimal, solve_optimal_batch
+from .results import (
+                      CommitteeResult,
+                      MaximalLotterySet,
+                      MPNEResult,
+                      NLHFLevelRange,
+                      NLHFResult,
+                      OptimalResult,
+                      RLHFResult,
+                      SolverResult,
+)
 from .rlhf import bradley_terry, bradley_terry_batch, rlhf_policy, rlhf_policy_batch
-from .results import (CommitteeResult, MaximalLotterySet, MPNEResult, NLHFLevelRange, NLHFResult, OptimalResult,
-                      RLHFResult, SolverResult)
 
 __all__ = [
     "Certificate",

@@ -39,8 +39,15 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import (as_choice, as_count, as_optional_distribution, as_positive_real, as_tolerance,
-                         mirror_ties, tie_code)
+from .._validate import (
+    as_choice,
+    as_count,
+    as_optional_distribution,
+    as_positive_real,
+    as_tolerance,
+    mirror_ties,
+    tie_code,
+)
 from ..batch import PromptBatch, Rows, exploitability_rows, masked_max, project_rows
 from ..operands import ProductMixture
 from ._common import Array, Clock, checked_model
@@ -426,7 +433,8 @@ def solve_mpne_batch(models: Sequence[Any], k: int, ties: str = "uniform", metho
         iterates, regret, last, rounds = _hedge(search, rows, x, tol, max_iter, step)
         mixtures = [ProductMixture(np.stack([it[p, :batch.sizes[p]] for it in iterates[:rounds[p]]]),
                                    np.full(int(rounds[p]), 1.0 / rounds[p]), k) for p in rows]
-        certs = [certify(batch.models[p], mixture, None, ties=level_ties, tol=tol) for p, mixture in zip(rows, mixtures)]
+        certs = [certify(batch.models[p], mixture, None, ties=level_ties, tol=tol)
+                 for p, mixture in zip(rows, mixtures)]
         histories = search.histories()
         return [MPNEResult(policy=mixtures[p], robust_level=certs[p].robust_level, exploitability=float(regret[p]),
                            iterations=int(rounds[p]), wall_time=clock(), converged=bool(regret[p] <= tol),

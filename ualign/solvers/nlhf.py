@@ -126,7 +126,7 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
         N[:, np.arange(width), np.arange(width)] += np.where(va, s / np.where(va, pa, 1.0), 1.0)
         N = N.astype(dtype)
 
-        def longest(x: Array, dx: Array) -> Array:
+        def longest(x: Array, dx: Array, va: NDArray[np.bool_] = va) -> Array:
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(va & (dx < 0), -x / dx, np.inf).min(axis=1)
             return np.minimum(1.0, 0.9995 * ratio)  # type: ignore[no-any-return]

@@ -32,8 +32,17 @@ import numpy as np
 
 from .._validate import as_count, as_tolerance, mirror_ties, tie_code
 from ..model import PreferenceModel
-from ._common import (Array, Clock, Kernels, checked_model, cut_lower_bound, dual_lower_bound, minimax_lp,
-                      normalised, project_simplex)
+from ._common import (
+    Array,
+    Clock,
+    Kernels,
+    checked_model,
+    cut_lower_bound,
+    dual_lower_bound,
+    minimax_lp,
+    normalised,
+    project_simplex,
+)
 from .certify import certify
 from .mpne import solve_mpne_batch
 from .nlhf import _maxmin_lp
