@@ -50,6 +50,7 @@
 
 #include "operand.hpp"
 #include "parallel.hpp"
+#include "pl_simd.hpp"
 #include "ties.hpp"
 
 namespace ualign {
@@ -71,29 +72,6 @@ inline constexpr int64_t kReanchor = 16;
 inline constexpr double kLowestReward = -std::numeric_limits<double>::max();
 // Value of padding responses: their clocks never fire.
 inline constexpr double kPadding = -1e300;
-
-// SIMD primitives (pl_simd.cpp). Arrays have length m4, a multiple of 4, and the
-// four lanes of every sum are combined in one fixed order.
-//
-// a[y] = exp(min(d[y] + shift, kMaxArg)), E[y] = exp(-a[y]);
-// if pi: sums[0] = sum pi E, sums[1] = sum pi a E.
-void exp_pass(const double* d, double shift, const double* pi, int64_t m4, double* a, double* E, double* sums);
-// a[y] *= ratio, E[y] = exp(-a[y]); sums as above.
-void advance_pass(double ratio, const double* pi, int64_t m4, double* a, double* E, double* sums);
-// sums[0] = sum pi E, sums[1] = sum pi a E.
-void dot_pass(const double* pi, const double* a, const double* E, int64_t m4, double* sums);
-// sum q (1 - E)
-double one_minus_dot(const double* q, const double* E, int64_t m4);
-// acc += w (1 - E)
-void add_one_minus(double w, const double* E, int64_t m4, double* acc);
-// acc += E (a g1 + g2)
-void add_gradient(double g1, double g2, const double* a, const double* E, int64_t m4, double* acc);
-// acc[y] += p / (1 + exp(level - x[y])) = p * e(y) / (e(y) + exp(level))
-void add_logistic(double p, const double* x, double level, int64_t m4, double* acc);
-// sum_i w[i] ey[i] / (ey[i] + ez[i])
-double ratio_dot(const double* w, const double* ey, const double* ez, int64_t count4);
-// out = exp(x) (0 below -708)
-void exp_array(const double* x, int64_t m4, double* out);
 
 inline int64_t pad4(int64_t m) { return (m + 3) / 4 * 4; }
 

@@ -1,0 +1,46 @@
+// SIMD primitives of the Plackett-Luce kernels (pl_kernels.hpp), defined in
+// pl_simd.cpp, which CMake compiles once per instruction set (dispatch.hpp).
+// Arrays have length m4, a multiple of 4, and the four lanes of every sum are
+// combined in one fixed order.
+#pragma once
+
+#include <cstdint>
+
+#include "dispatch.hpp"
+
+namespace ualign::pl {
+
+#define UALIGN_PL_PRIMITIVES                                                                                     \
+  /* a[y] = exp(min(d[y] + shift, kMaxArg)), E[y] = exp(-a[y]); */                                              \
+  /* if pi: sums[0] = sum pi E, sums[1] = sum pi a E. */                                                         \
+  void exp_pass(const double* d, double shift, const double* pi, int64_t m4, double* a, double* E, double* sums); \
+  /* a[y] *= ratio, E[y] = exp(-a[y]); sums as above. */                                                         \
+  void advance_pass(double ratio, const double* pi, int64_t m4, double* a, double* E, double* sums);             \
+  /* sums[0] = sum pi E, sums[1] = sum pi a E. */                                                                \
+  void dot_pass(const double* pi, const double* a, const double* E, int64_t m4, double* sums);                   \
+  /* sum q (1 - E) */                                                                                            \
+  double one_minus_dot(const double* q, const double* E, int64_t m4);                                            \
+  /* acc += w (1 - E) */                                                                                         \
+  void add_one_minus(double w, const double* E, int64_t m4, double* acc);                                        \
+  /* acc += E (a g1 + g2) */                                                                                     \
+  void add_gradient(double g1, double g2, const double* a, const double* E, int64_t m4, double* acc);            \
+  /* acc[y] += p / (1 + exp(level - x[y])) = p * e(y) / (e(y) + exp(level)) */                                   \
+  void add_logistic(double p, const double* x, double level, int64_t m4, double* acc);                           \
+  /* sum_i w[i] ey[i] / (ey[i] + ez[i]) */                                                                       \
+  double ratio_dot(const double* w, const double* ey, const double* ez, int64_t count4);                         \
+  /* out = exp(x) (0 below -708) */                                                                              \
+  void exp_array(const double* x, int64_t m4, double* out);
+UALIGN_DECLARE_PER_ISA(UALIGN_PL_PRIMITIVES)
+#undef UALIGN_PL_PRIMITIVES
+
+UALIGN_DISPATCHED(exp_pass)
+UALIGN_DISPATCHED(advance_pass)
+UALIGN_DISPATCHED(dot_pass)
+UALIGN_DISPATCHED(one_minus_dot)
+UALIGN_DISPATCHED(add_one_minus)
+UALIGN_DISPATCHED(add_gradient)
+UALIGN_DISPATCHED(add_logistic)
+UALIGN_DISPATCHED(ratio_dot)
+UALIGN_DISPATCHED(exp_array)
+
+}  // namespace ualign::pl
