@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "dispatch.hpp"
 #include "parallel.hpp"
 #include "ranking_store.hpp"
 #include "ties.hpp"
@@ -80,10 +81,13 @@ inline double exact_sum_partials(const double* x, int64_t n, std::vector<double>
                                  Ties ties, double* mass4, double* values, int64_t stride,               \
                                  const int64_t* first_at, const int64_t* next);                         \
   void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks, const double* values, double* acc);
-UALIGN_DECLARE_MULTI_K(uint8_t)
-UALIGN_DECLARE_MULTI_K(uint16_t)
-UALIGN_DECLARE_MULTI_K(uint32_t)
+#define UALIGN_MULTI_K_KERNELS \
+  UALIGN_DECLARE_MULTI_K(uint8_t) UALIGN_DECLARE_MULTI_K(uint16_t) UALIGN_DECLARE_MULTI_K(uint32_t)
+UALIGN_DECLARE_PER_ISA(UALIGN_MULTI_K_KERNELS)
+#undef UALIGN_MULTI_K_KERNELS
 #undef UALIGN_DECLARE_MULTI_K
+UALIGN_DISPATCHED(product_levels_x4_multi_k)
+UALIGN_DISPATCHED(gather_add_x4_multi_k)
 
 inline constexpr int64_t kMaxFusedKs = 64;
 

@@ -14,7 +14,7 @@
 #include "batch_kernels.hpp"
 #include "simd.hpp"
 
-namespace ualign {
+namespace ualign::UALIGN_ISA {
 
 namespace {
 
@@ -122,13 +122,13 @@ UALIGN_INLINE void gather_multi_impl(const Level* row0, int64_t m, int64_t n_ks,
 }  // namespace
 
 #define UALIGN_DEFINE_MULTI_K(Level)                                                                           \
-  UALIGN_MULTIVERSION void product_levels_x4_multi_k(                                                     \
+  void product_levels_x4_multi_k(                                                     \
       const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, const int64_t* ks,        \
       int64_t n_ks, const double* w4, Ties ties, double* mass4, double* values, int64_t stride,                 \
       const int64_t* first_at, const int64_t* next) {                                                           \
     multi_dispatch(row0, m, size, strict_rows, pi, ks, n_ks, w4, ties, mass4, values, stride, first_at, next); \
   }                                                                                                             \
-  UALIGN_MULTIVERSION void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks,              \
+  void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks,              \
                                                         const double* values, double* acc) {                    \
     gather_multi_impl(row0, m, n_ks, values, acc);                                                              \
   }
@@ -137,4 +137,4 @@ UALIGN_DEFINE_MULTI_K(uint8_t)
 UALIGN_DEFINE_MULTI_K(uint16_t)
 UALIGN_DEFINE_MULTI_K(uint32_t)
 
-}  // namespace ualign
+}  // namespace ualign::UALIGN_ISA

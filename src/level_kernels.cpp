@@ -8,7 +8,7 @@
 
 #include "simd.hpp"
 
-namespace ualign {
+namespace ualign::UALIGN_ISA {
 
 namespace {
 
@@ -561,38 +561,38 @@ UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int6
 }  // namespace
 
 #define UALIGN_DEFINE_LEVEL_KERNELS(Level)                                                          \
-  UALIGN_MULTIVERSION void add_product_levels(const Level* row, int64_t m, int64_t R,              \
+  void add_product_levels(const Level* row, int64_t m, int64_t R,              \
                                               const double* pi, int64_t k, double scale, Ties ties, \
                                               double* mass, double* below, double* value) {         \
     add_product_levels_impl(row, m, R, pi, k, scale, ties, mass, below, value);                     \
   }                                                                                                 \
-  UALIGN_MULTIVERSION void gather_add(const Level* row, int64_t m, const double* value, double* acc) { \
+  void gather_add(const Level* row, int64_t m, const double* value, double* acc) { \
     gather_add_impl(row, m, value, acc);                                                            \
   }                                                                                                 \
-  UALIGN_MULTIVERSION void product_levels_with_gradient(                                            \
+  void product_levels_with_gradient(                                            \
       const Level* row, int64_t m, int64_t R, const double* pi, const double* q, int64_t k,         \
       double scale, Ties ties, double* mass, double* below, double* weight, double* value,          \
       double* grad) {                                                                               \
     product_levels_with_gradient_impl(row, m, R, pi, q, k, scale, ties, mass, below, weight, value, \
                                       grad);                                                        \
   }                                                                                                 \
-  UALIGN_MULTIVERSION void product_level_derivatives(const Level* row, int64_t m, int64_t R,       \
+  void product_level_derivatives(const Level* row, int64_t m, int64_t R,       \
                                                      const double* pi, int64_t k, double scale,     \
                                                      Ties ties, double* mass, double* below,        \
                                                      double* dL, double* dE) {                      \
     product_level_derivatives_impl(row, m, R, pi, k, scale, ties, mass, below, dL, dE);             \
   }                                                                                                 \
-  UALIGN_MULTIVERSION void product_levels_x4(const Level* row0, int64_t m, int64_t size,           \
+  void product_levels_x4(const Level* row0, int64_t m, int64_t size,           \
                                              bool strict_rows, const double* pi, int64_t k,         \
                                              const double* w4, Ties ties, double* mass4,            \
                                              double* value4) {                                      \
     product_levels_x4_dispatch(row0, m, size, strict_rows, pi, k, w4, ties, mass4, value4);         \
   }                                                                                                 \
-  UALIGN_MULTIVERSION void gather_add_x4(const Level* row0, int64_t m, const double* value4,       \
+  void gather_add_x4(const Level* row0, int64_t m, const double* value4,       \
                                          double* acc) {                                             \
     gather_add_x4_impl(row0, m, value4, acc);                                                       \
   }                                                                                                 \
-  UALIGN_MULTIVERSION void product_levels_with_gradient_x4(                                         \
+  void product_levels_with_gradient_x4(                                         \
       const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,               \
       const double* q, int64_t k, const double* w4, Ties ties, double* value4, double* grad4,       \
       double* slope4) {                                                                             \
@@ -604,4 +604,4 @@ UALIGN_DEFINE_LEVEL_KERNELS(uint8_t)
 UALIGN_DEFINE_LEVEL_KERNELS(uint16_t)
 UALIGN_DEFINE_LEVEL_KERNELS(uint32_t)
 
-}  // namespace ualign
+}  // namespace ualign::UALIGN_ISA

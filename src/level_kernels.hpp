@@ -1,13 +1,13 @@
 // Per-voter inner loops of the ranking kernels, over one voter's row of levels.
 //
 // They are plain (non-template) functions so that each is compiled once per
-// instruction set — AVX2 and the baseline, chosen at run time where the
-// toolchain supports it (GCC on x86-64 Linux). Floating-point contraction is
-// off (ISO C++ mode), so every instruction set produces the same bits.
+// instruction set (level_kernels.cpp into namespace isa_<set>) and called through
+// the dispatching names below (dispatch.hpp); every set produces the same bits.
 #pragma once
 
 #include <cstdint>
 
+#include "dispatch.hpp"
 #include "ties.hpp"
 
 namespace ualign {
@@ -52,10 +52,20 @@ inline int64_t padded_levels(int64_t R) { return (R + kLevelPad - 1) / kLevelPad
                                        int64_t k, const double* w4, Ties ties, double* value4, \
                                        double* grad4, double* slope4);
 
-UALIGN_DECLARE_LEVEL_KERNELS(uint8_t)
-UALIGN_DECLARE_LEVEL_KERNELS(uint16_t)
-UALIGN_DECLARE_LEVEL_KERNELS(uint32_t)
-
+#define UALIGN_LEVEL_KERNELS                \
+  UALIGN_DECLARE_LEVEL_KERNELS(uint8_t)  \
+  UALIGN_DECLARE_LEVEL_KERNELS(uint16_t) \
+  UALIGN_DECLARE_LEVEL_KERNELS(uint32_t)
+UALIGN_DECLARE_PER_ISA(UALIGN_LEVEL_KERNELS)
+#undef UALIGN_LEVEL_KERNELS
 #undef UALIGN_DECLARE_LEVEL_KERNELS
+
+UALIGN_DISPATCHED(add_product_levels)
+UALIGN_DISPATCHED(gather_add)
+UALIGN_DISPATCHED(product_levels_with_gradient)
+UALIGN_DISPATCHED(product_levels_with_gradient_x4)
+UALIGN_DISPATCHED(product_level_derivatives)
+UALIGN_DISPATCHED(product_levels_x4)
+UALIGN_DISPATCHED(gather_add_x4)
 
 }  // namespace ualign

@@ -7,12 +7,12 @@
 #define UALIGN_X86 1
 #endif
 
-#if defined(UALIGN_X86) && (defined(__GNUC__) || defined(__clang__))
-#define UALIGN_AVX2_DISPATCH 1
-#define UALIGN_TARGET_AVX2 __attribute__((target("avx2,popcnt")))
+// The avx2 variant (dispatch.hpp) is compiled with -mavx2 -mpopcnt.
+#if defined(UALIGN_X86) && defined(__AVX2__) && defined(__POPCNT__)
+#define UALIGN_AVX2 1
 #endif
 
-namespace ualign {
+namespace ualign::UALIGN_ISA {
 
 namespace {
 
@@ -33,8 +33,8 @@ inline uint64_t less_mask_sse2(const int16_t* a, const int16_t* b) {
 }
 #endif
 
-#ifdef UALIGN_AVX2_DISPATCH
-UALIGN_TARGET_AVX2 inline uint64_t less_mask_avx2(const int16_t* a, const int16_t* b) {
+#ifdef UALIGN_AVX2
+inline uint64_t less_mask_avx2(const int16_t* a, const int16_t* b) {
   uint64_t mask = 0;
   for (int half = 0; half < 2; ++half) {
     const int16_t* pa = a + 32 * half;
@@ -99,19 +99,6 @@ inline void add_less_row_with(const PairwiseTile& tile, int64_t y, int64_t z_beg
   }
 }
 
-#ifdef UALIGN_AVX2_DISPATCH
-UALIGN_TARGET_AVX2 void add_less_row_avx2(const PairwiseTile& tile, int64_t y, int64_t z_begin, double* s,
-                                          double* c) {
-  add_less_row_with<int16_t>(tile, y, z_begin, s, c, less_mask_avx2,
-                             [](uint64_t x) UALIGN_TARGET_AVX2 { return static_cast<int64_t>(_mm_popcnt_u64(x)); });
-}
-
-bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-  return has;
-}
-#endif
-
 }  // namespace
 
 void add_less_row(const PairwiseTile& tile, int64_t y, int64_t z_begin, double* s, double* c) {
@@ -120,17 +107,14 @@ void add_less_row(const PairwiseTile& tile, int64_t y, int64_t z_begin, double* 
     add_less_row_with<int32_t>(tile, y, z_begin, s, c, less_mask_scalar<int32_t>, portable_count);
     return;
   }
-#ifdef UALIGN_AVX2_DISPATCH
-  if (cpu_has_avx2()) {
-    add_less_row_avx2(tile, y, z_begin, s, c);
-    return;
-  }
-#endif
-#ifdef UALIGN_X86
+#if defined(UALIGN_AVX2)
+  // popcount64 is one popcnt instruction here (-mpopcnt).
+  add_less_row_with<int16_t>(tile, y, z_begin, s, c, less_mask_avx2, portable_count);
+#elif defined(UALIGN_X86)
   add_less_row_with<int16_t>(tile, y, z_begin, s, c, less_mask_sse2, portable_count);
 #else
   add_less_row_with<int16_t>(tile, y, z_begin, s, c, less_mask_scalar<int16_t>, portable_count);
 #endif
 }
 
-}  // namespace ualign
+}  // namespace ualign::UALIGN_ISA

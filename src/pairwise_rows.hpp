@@ -1,9 +1,11 @@
 // The inner loop of the pairwise kernel: one response against all others over
-// one tile of voters. Plain functions, compiled for AVX2 and for baseline x86-64
-// (picked once at run time) or portably elsewhere.
+// one tile of voters. Plain functions, compiled once per instruction set
+// (pairwise_rows.cpp into namespace isa_<set>, dispatch.hpp).
 #pragma once
 
 #include <cstdint>
+
+#include "dispatch.hpp"
 
 namespace ualign {
 
@@ -26,6 +28,10 @@ struct PairwiseTile {
 
 // For z in [z_begin, m): s[z] (+ Neumaier comp c[z]) += sum over the tile's voters
 // v of w_v [level_v(y) < level_v(z)].
-void add_less_row(const PairwiseTile& tile, int64_t y, int64_t z_begin, double* s, double* c);
+#define UALIGN_PAIRWISE_ROWS \
+  void add_less_row(const PairwiseTile& tile, int64_t y, int64_t z_begin, double* s, double* c);
+UALIGN_DECLARE_PER_ISA(UALIGN_PAIRWISE_ROWS)
+#undef UALIGN_PAIRWISE_ROWS
+UALIGN_DISPATCHED(add_less_row)
 
 }  // namespace ualign

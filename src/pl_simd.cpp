@@ -1,12 +1,12 @@
-// SIMD inner loops of the Plackett-Luce kernels (declared in pl_kernels.hpp).
+// SIMD inner loops of the Plackett-Luce kernels (declared in pl_simd.hpp).
 //
 // Every loop runs over arrays padded to a multiple of 4 and keeps four lanes
 // (element y goes to lane y % 4) that are combined in one fixed order, so the
-// AVX2 clone and the baseline clone produce the same bits, and so does any
+// AVX2 variant and the baseline variant produce the same bits, and so does any
 // number of threads. exp is a branch-free polynomial (Cody-Waite reduction,
 // degree-13 Taylor on |r| <= ln2/2, relative error <= 2.3e-16) that GCC
 // vectorises; floating-point contraction is off (ISO C++ mode), so there is no
-// FMA in one clone and not in the other.
+// FMA in one variant and not in the other.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -20,7 +20,7 @@
 #define UALIGN_PL_VECTOR 1  // GCC/Clang vector extensions are available
 #endif
 
-namespace ualign::pl {
+namespace ualign::pl::UALIGN_ISA {
 
 namespace {
 
@@ -96,7 +96,6 @@ UALIGN_INLINE void store_rates(int64_t y, vd4 av, const double* pi, double* a, d
 
 #ifdef UALIGN_PL_VECTOR
 
-UALIGN_MULTIVERSION
 void exp_pass(const double* d, double shift, const double* pi, int64_t m4, double* a, double* E, double* sums) {
   vd4 s0 = splat(0.0), s1 = splat(0.0);
   const vd4 cap = splat(kMaxArg), sh = splat(shift);
@@ -111,7 +110,6 @@ void exp_pass(const double* d, double shift, const double* pi, int64_t m4, doubl
   }
 }
 
-UALIGN_MULTIVERSION
 void exp_fired_pass(const double* d, double shift, const double* pi, int64_t m4, double* a, double* E, double* G,
                     double* sums) {
   vd4 s0 = splat(0.0), s1 = splat(0.0);
@@ -125,7 +123,6 @@ void exp_fired_pass(const double* d, double shift, const double* pi, int64_t m4,
   sums[1] = total(s1);
 }
 
-UALIGN_MULTIVERSION
 void advance_fired_pass(double ratio, const double* pi, int64_t m4, double* a, double* E, double* G, double* sums) {
   vd4 s0 = splat(0.0), s1 = splat(0.0);
   const vd4 q = splat(ratio);
@@ -134,7 +131,6 @@ void advance_fired_pass(double ratio, const double* pi, int64_t m4, double* a, d
   sums[1] = total(s1);
 }
 
-UALIGN_MULTIVERSION
 void dot_pass(const double* pi, const double* a, const double* E, int64_t m4, double* sums) {
   vd4 s0 = splat(0.0), s1 = splat(0.0);
   for (int64_t y = 0; y < m4; y += 4) {
@@ -148,20 +144,17 @@ void dot_pass(const double* pi, const double* a, const double* E, int64_t m4, do
   sums[1] = total(s1);
 }
 
-UALIGN_MULTIVERSION
 double dot(const double* q, const double* G, int64_t m4) {
   vd4 s = splat(0.0);
   for (int64_t y = 0; y < m4; y += 4) s += load(q + y) * load(G + y);
   return total(s);
 }
 
-UALIGN_MULTIVERSION
 void add_scaled(double w, const double* G, int64_t m4, double* acc) {
   const vd4 wv = splat(w);
   for (int64_t y = 0; y < m4; y += 4) store(acc + y, load(acc + y) + wv * load(G + y));
 }
 
-UALIGN_MULTIVERSION
 void add_gradient(double g1, double g2, const double* a, const double* E, int64_t m4, double* acc) {
   const vd4 c1 = splat(g1), c2 = splat(g2);
   for (int64_t y = 0; y < m4; y += 4) {
@@ -171,14 +164,12 @@ void add_gradient(double g1, double g2, const double* a, const double* E, int64_
   }
 }
 
-UALIGN_MULTIVERSION
 void add_logistic(double p, const double* x, double level, int64_t m4, double* acc) {
   const vd4 pv = splat(p), lv = splat(level);
   for (int64_t y = 0; y < m4; y += 4)
     store(acc + y, load(acc + y) + pv / (splat(1.0) + vexp(lv - load(x + y))));
 }
 
-UALIGN_MULTIVERSION
 double ratio_dot(const double* w, const double* ey, const double* ez, int64_t count4) {
   vd4 s = splat(0.0);
   for (int64_t i = 0; i < count4; i += 4) {
@@ -188,7 +179,6 @@ double ratio_dot(const double* w, const double* ey, const double* ez, int64_t co
   return total(s);
 }
 
-UALIGN_MULTIVERSION
 void exp_array(const double* x, int64_t m4, double* out) {
   for (int64_t y = 0; y < m4; y += 4) store(out + y, vexp(load(x + y)));
 }
@@ -278,4 +268,4 @@ void exp_array(const double* x, int64_t m4, double* out) {
 
 #endif
 
-}  // namespace ualign::pl
+}  // namespace ualign::pl::UALIGN_ISA

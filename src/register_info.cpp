@@ -1,7 +1,10 @@
-// Build information and the memory-bandwidth reference used by bench/.
+// Build information, the CPU dispatch choice and the memory-bandwidth reference used by bench/.
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "bindings.hpp"
+#include "dispatch.hpp"
 #include "parallel.hpp"
 
 namespace ualign::bind {
@@ -13,6 +16,19 @@ void register_info(py::module_& m) {
   m.attr("has_openmp") = false;
 #endif
   m.def("max_threads", &max_threads, "Threads an OpenMP kernel would use now (1 without OpenMP).");
+
+  // Read once, here at import and before any kernel can run; an invalid value makes
+  // the import fail with a message naming the variable.
+  select_isa(std::getenv("UALIGN_MAX_ISA"));
+  m.def("isa", [] { return std::string(isa_name(active_isa())); },
+        "The instruction set the kernels use: the best of available_isas() allowed by the environment "
+        "variable UALIGN_MAX_ISA ('baseline' or 'avx2'; unset or empty: no cap), read at import. Every "
+        "instruction set gives the same bits.");
+  m.def("available_isas", [] {
+    py::list names;
+    for (Isa isa : ualign::available_isas()) names.append(isa_name(isa));
+    return names;
+  }, "The instruction sets this build contains and this CPU runs, from the baseline up.");
 
   m.def("stream_sum", [](const exact_array<uint16_t>& a) {
     // One streaming pass over a uint16 array: the floor any O(n*m) kernel pays.

@@ -1,19 +1,17 @@
-// Portable short vectors and the per-instruction-set compilation macros shared by
-// the kernel sources (level_kernels.cpp, batch_levels.cpp, pl_simd.cpp).
+// Portable short vectors shared by the kernel sources (level_kernels.cpp,
+// batch_levels.cpp), which CMake compiles once per instruction set (dispatch.hpp).
 //
-// UALIGN_MULTIVERSION compiles a function for AVX2 and for the baseline and picks
-// one at run time (GCC on x86-64 Linux); the helpers below are forced inline so
-// each clone gets its own copy. Floating-point contraction is off (CMakeLists),
-// so every clone rounds identically.
+// Everything here lives in the instruction set's namespace and is forced inline,
+// so each variant gets its own copy (no shared out-of-line copy compiled for AVX2
+// can be picked by the linker for the baseline). Floating-point contraction is off
+// (CMakeLists), so every variant rounds identically.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define UALIGN_MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define UALIGN_MULTIVERSION
+#ifndef UALIGN_ISA
+#error "simd.hpp is for the kernel sources, compiled once per instruction set with UALIGN_ISA defined (CMakeLists.txt)"
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -22,11 +20,11 @@
 #define UALIGN_INLINE inline
 #endif
 
-namespace ualign::simd {
+namespace ualign::UALIGN_ISA::simd {
 
 #if defined(__GNUC__) || defined(__clang__)
 // Four doubles; GCC/Clang lower this to the widest vectors of the target
-// (two SSE2 registers on baseline x86-64, one AVX2 register in the avx2 clone).
+// (two SSE2 registers on baseline x86-64, one AVX2 register in the avx2 variant).
 typedef double vec4 __attribute__((vector_size(32)));
 UALIGN_INLINE vec4 load4(const double* p) { vec4 v; std::memcpy(&v, p, sizeof v); return v; }
 UALIGN_INLINE void store4(double* p, vec4 v) { std::memcpy(p, &v, sizeof v); }
@@ -88,4 +86,4 @@ UALIGN_INLINE void scatter_levels_x4(const Level* row0, int64_t m, int64_t size,
   }
 }
 
-}  // namespace ualign::simd
+}  // namespace ualign::UALIGN_ISA::simd

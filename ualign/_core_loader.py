@@ -19,5 +19,7 @@ def core() -> ModuleType:
     try:
         from . import _core
     except ImportError as error:
+        if str(error).startswith("UALIGN_MAX_ISA"):
+            raise  # the core is there; the environment variable is invalid
         raise ImportError(f"{_BUILD_HINT}\n(original error: {error})") from error
     return _core

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core_loader
+from ._validate import as_distribution_batch
 from .model import PreferenceModel
 from .operands import _products
 
@@ -151,6 +152,17 @@ class PromptBatch:
         """The uniform policy of every prompt (zero padding)."""
         rows = self.all if rows is None else rows
         return self.mask[rows] / self.sizes[rows, None].astype(np.float64)
+
+    def normalised(self, policies: Array, name: str) -> Array:
+        """Policies a solver computed (padded rows, summing to 1 up to rounding) as the
+        boundary of the public API takes them (:func:`ualign._validate.as_distribution`:
+        renormalised so each sums to 1 exactly), so that the policy a result returns
+        and the one its certificate checked are the same bits."""
+        rows = [policies[p, :m] for p, m in enumerate(self.sizes.tolist())]
+        flat, _ = as_distribution_batch(rows, self.sizes.tolist(), list(range(len(self))), name)
+        out = np.zeros_like(policies)
+        out[self.mask] = flat
+        return out
 
     def padded(self, policies: Sequence[Array], rows: Rows) -> Array:
         """Per-prompt vectors as one padded array."""

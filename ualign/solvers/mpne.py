@@ -473,8 +473,7 @@ def solve_mpne_batch(models: Sequence[Any], k: int, ties: str = "uniform", metho
             else:
                 extragradient(search, left, search.best_x[left].copy(), tol, budget, step)
         newton_polish(search, _newton_pays(search, rows, polish))
-    policies = search.best_x
-    policies /= policies.sum(axis=1, keepdims=True)
+    policies = batch.normalised(search.best_x / search.best_x.sum(axis=1, keepdims=True), "policy")
     certs = certificates(batch, policies, k, level_ties, tol)
     histories = search.histories()
     results = []

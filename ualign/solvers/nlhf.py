@@ -242,9 +242,11 @@ def solve_nlhf_batch(models: Sequence[Any], ties: str = "uniform", method: str =
             pi, q = _maxmin_lp(P)
             upper = 0.5 if symmetric else (float((P @ q).max()) if q is not None else 1.0)
             solved.append((pi, 1, [], upper, q))
-    certs = certificates(batch, batch.padded([pi for pi, _, _, _, _ in solved], batch.all), 1, ties, tol)
+    padded = batch.normalised(batch.padded([pi for pi, _, _, _, _ in solved], batch.all), "policy")
+    certs = certificates(batch, padded, 1, ties, tol)
     results = []
-    for (pi, iterations, history, upper, q), P, cert in zip(solved, matrices, certs):
+    for p, ((_, iterations, history, upper, q), P, cert) in enumerate(zip(solved, matrices, certs)):
+        pi = padded[p, :batch.sizes[p]].copy()
         lotteries = _lottery_set(P, ties, symmetric, pi, q)
         value = float((P.T @ pi).min())
         if symmetric:

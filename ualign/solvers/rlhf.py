@@ -121,7 +121,9 @@ def rlhf_policy_batch(models: Sequence[Any], beta: float, reference: Any = None,
         logits -= logits[np.isfinite(logits)].max()
         pi = np.exp(logits)
         policies.append(pi / pi.sum())
-    certs = certificates(batch, batch.padded(policies, batch.all), 1, ties, tol)
+    padded = batch.normalised(batch.padded(policies, batch.all), "policy")
+    policies = [padded[p, :m] for p, m in enumerate(batch.sizes.tolist())]
+    certs = certificates(batch, padded, 1, ties, tol)
     return [RLHFResult(policy=pi, robust_level=cert.robust_level, exploitability=cert.exploitability,
                        iterations=iterations, wall_time=clock(), converged=converged, certificate=cert,
                        method="bradley-terry mle (newton)", k=1, ties=ties, evaluations=1,
