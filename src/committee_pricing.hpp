@@ -18,11 +18,13 @@
 //   v(S) + the largest r marginal gains of R at S
 // (submodularity: each added member's gain only shrinks as S grows; for multisets
 // the pool holds the gains of the 1st, 2nd, ... copy of each candidate), and for
-// sets also by sum_i max(v_i(S), max_{z in R} single[z, i]) (each voter's best).
-// A node is pruned when its bound does not exceed max(incumbent, target); the
-// reported bound is the largest bound of any pruned or unexplored node, or the
-// incumbent, whichever is larger: a valid upper bound on the optimum even when the
-// node or time budget stops the search. Single-threaded: results do not depend on
+// sets also by sum_i max(v_i(S), max_{z in R} single[z, i]) (each voter's best) and
+// by a Lagrangian bound (SetModel::lagrangian) tightened by a few subgradient steps.
+// The search keeps the `keep` best committees found (columns for the master LP); a
+// node is pruned when its bound does not exceed max(target, the worst kept value
+// once `keep` are kept). The reported bound is the largest bound of any pruned or
+// unexplored node, or the best value found, whichever is larger: a valid upper
+// bound on the optimum even when the node or time budget stops the search. Single-threaded: results do not depend on
 // the thread count.
 #pragma once
 
@@ -34,6 +36,7 @@
 #include <numeric>
 #include <queue>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace ualign {
@@ -51,8 +54,8 @@ struct PricingProblem {
 };
 
 struct PricingOutcome {
-  std::vector<int64_t> committee;  // best committee found, sorted
-  double value = 0.0;              // its objective
+  std::vector<std::vector<int64_t>> committees;  // the best found (at most `keep`), best first, each sorted
+  std::vector<double> values;                    // their objectives
   double bound = 0.0;              // >= every committee's objective (and >= value)
   bool finished = false;           // the search ran to the end (no budget stop)
   int64_t nodes = 0;
@@ -118,7 +121,7 @@ class SetModel {
 
   // gains[c] = marginal gain of candidate R[c]; returns the per-voter cap on the
   // total gain of any additions from R.
-  double gains(int64_t depth, const std::vector<int64_t>& R, int64_t /*copies*/, std::vector<double>& gains,
+  double gains(int64_t depth, const std::vector<int64_t>& R, int64_t /*r*/, int64_t /*copies*/, std::vector<double>& gains,
                std::vector<double>& scratch) const {
     const double* cur = &cur_[depth * n_];
     scratch.assign(cur, cur + n_);
@@ -135,6 +138,64 @@ class SetModel {
     double cap = 0.0;
     for (int64_t i = 0; i < n_; ++i) cap += scratch[i] - cur[i];
     return cap;
+  }
+
+  // Lagrangian bound: for any u >= cur (per voter),
+  //   v(S + R') <= constant + sum_i u_i + sum_{z in R'} sum_i (single[z, i] - u_i)^+,
+  // since each voter's best over S + R' is at most u_i plus the excess of any one
+  // member over u_i. A few projected subgradient steps (Polyak step towards
+  // `threshold`) on u from u = cur; returns the smallest bound on the node seen, and
+  // with its u bounds every child p (R[p] plus r - 1 members of R[p+1..]) in `child`.
+  double lagrangian(int64_t depth, const std::vector<int64_t>& R, int64_t r, double threshold, int64_t steps,
+                    std::vector<double>& child) const {
+    const double* cur = &cur_[depth * n_];
+    const size_t count = R.size();
+    std::vector<double> u(cur, cur + n_), excess(count), best_excess, sub(n_);
+    std::vector<int64_t> order(count);
+    double best = std::numeric_limits<double>::infinity(), best_base = 0.0;
+    for (int64_t step = 0; step < steps; ++step) {
+      double base = constant_;
+      for (int64_t i = 0; i < n_; ++i) base += u[i];
+      for (size_t c = 0; c < count; ++c) {
+        const double* row = &rows_[R[c] * n_];
+        double e = 0.0;
+        for (int64_t i = 0; i < n_; ++i) e += std::max(row[i] - u[i], 0.0);
+        excess[c] = e;
+      }
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + r, order.end(),
+                        [&](int64_t a, int64_t b) { return excess[a] > excess[b] || (excess[a] == excess[b] && a < b); });
+      double bound = base;
+      for (int64_t j = 0; j < r; ++j) bound += excess[order[j]];
+      if (bound < best) best = bound, best_base = base, best_excess = excess;
+      if (best <= threshold) break;
+      // subgradient in u_i: 1 - (members of the top r that exceed u_i)
+      std::fill(sub.begin(), sub.end(), 1.0);
+      for (int64_t j = 0; j < r; ++j) {
+        const double* row = &rows_[R[order[j]] * n_];
+        for (int64_t i = 0; i < n_; ++i) sub[i] -= row[i] > u[i] ? 1.0 : 0.0;
+      }
+      double norm = 0.0;
+      for (int64_t i = 0; i < n_; ++i) norm += sub[i] * sub[i];
+      if (norm == 0.0) break;  // u minimises the bound
+      const double theta = (bound - threshold) / norm;
+      for (int64_t i = 0; i < n_; ++i) u[i] = std::max(cur[i], u[i] - theta * sub[i]);
+    }
+    // child p: best_base + excess[p] + the r - 1 largest excesses of R[p+1..]
+    child.assign(count, -std::numeric_limits<double>::infinity());
+    std::priority_queue<double, std::vector<double>, std::greater<double>> heap;
+    double top = 0.0;
+    for (size_t p = count; p-- > 0;) {
+      if (int64_t(heap.size()) == r - 1) child[p] = best_base + best_excess[p] + top;
+      const double e = best_excess[p];
+      if (int64_t(heap.size()) < r - 1) {
+        heap.push(e), top += e;
+      } else if (r > 1 && e > heap.top()) {
+        top += e - heap.top();
+        heap.pop(), heap.push(e);
+      }
+    }
+    return best;
   }
 
   void add(int64_t depth, int64_t c) {
@@ -176,10 +237,20 @@ class MultisetModel {
   }
 
   // gains[c * copies + j]: the gain of the (j+1)-th copy of R[c] added to S alone.
-  double gains(int64_t depth, const std::vector<int64_t>& R, int64_t copies, std::vector<double>& gains,
-               std::vector<double>& /*scratch*/) const {
+  // Returns the per-voter cap on the total gain of r more members from R: voter i
+  // at best gets r more members at the best level that R or S reaches.
+  double gains(int64_t depth, const std::vector<int64_t>& R, int64_t r, int64_t copies, std::vector<double>& gains,
+               std::vector<double>& scratch) const {
     const size_t o = size_t(depth) * n_;
     gains.assign(R.size() * copies, 0.0);
+    scratch.resize(n_);
+    for (int64_t i = 0; i < n_; ++i) scratch[i] = below_[o + i] + share(count_[o + i] + r) * tied_[o + i];
+    for (int64_t z : R)
+      for (int64_t i = 0; i < n_; ++i)
+        if (p_.level[z * n_ + i] < best_[o + i])
+          scratch[i] = std::max(scratch[i], p_.below[z * n_ + i] + share(r) * p_.tied[z * n_ + i]);
+    double cap = 0.0;
+    for (int64_t i = 0; i < n_; ++i) cap += scratch[i] - (below_[o + i] + share(count_[o + i]) * tied_[o + i]);
     for (size_t c = 0; c < R.size(); ++c) {
       const int64_t z = R[c];
       double* g = &gains[c * copies];
@@ -197,7 +268,7 @@ class MultisetModel {
         }
       }
     }
-    return std::numeric_limits<double>::infinity();
+    return cap;
   }
 
   void add(int64_t depth, int64_t z) {
@@ -223,35 +294,49 @@ class MultisetModel {
 // Copies of one candidate whose gains are computed exactly; further copies are
 // bounded by the last one computed (gains never grow with the copy number).
 inline constexpr int64_t kExplicitCopies = 16;
+// Subgradient steps of the Lagrangian bound per node (sets).
+inline constexpr int64_t kLagrangeSteps = 12;
 
 template <class Model>
 class Search {
  public:
-  Search(Model& model, int64_t size, double target, int64_t max_nodes, double seconds)
-      : model_(model), size_(size), target_(target), max_nodes_(max_nodes),
+  Search(Model& model, int64_t size, int64_t keep, double target, int64_t max_nodes, double seconds)
+      : model_(model), size_(size), keep_(keep), target_(target), max_nodes_(max_nodes),
         deadline_(std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                           std::chrono::duration<double>(seconds))) {
     model_.reserve(size);
   }
 
+  // A committee (responses, sorted) joins the `keep` best found so far.
   void offer(const std::vector<int64_t>& committee, double value) {
-    if (value > incumbent_) incumbent_ = value, best_ = committee;
+    if (value <= threshold()) return;
+    for (const auto& [v, S] : found_)
+      if (S == committee) return;
+    found_.emplace_back(value, committee);
+    std::stable_sort(found_.begin(), found_.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    if (int64_t(found_.size()) > keep_) found_.pop_back();
   }
 
   void run() {
     std::vector<int64_t> R(model_.candidates());
     std::iota(R.begin(), R.end(), 0);
-    visit(0, size_, R, 0.0);
+    visit(0, size_, R, model_.value(0));
   }
 
-  double incumbent() const { return incumbent_; }
-  const std::vector<int64_t>& best() const { return best_; }  // model candidate indices
-  double bound() const { return std::max({incumbent_, pruned_, open_}); }
+  // the committees found, best first (at most `keep`)
+  const std::vector<std::pair<double, std::vector<int64_t>>>& found() const { return found_; }
+  double bound() const {
+    return std::max({found_.empty() ? -std::numeric_limits<double>::infinity() : found_[0].first, pruned_, open_});
+  }
   bool finished() const { return !stopped_; }
   int64_t nodes() const { return nodes_; }
 
  private:
-  double threshold() const { return std::max(incumbent_, target_); }
+  // Nodes at or below it are pruned: the target, or the worst of the kept committees
+  // once there are `keep` (never above the best found, so the bound stays exact).
+  double threshold() const {
+    return int64_t(found_.size()) < keep_ ? target_ : std::max(target_, found_.back().first);
+  }
 
   bool out_of_budget() {
     if (nodes_ >= max_nodes_) return true;
@@ -295,7 +380,7 @@ class Search {
     ++nodes_;
     const int64_t copies = Model::repeats ? std::min(r, kExplicitCopies) : 1;
     std::vector<double> gains, scratch, top;
-    const double cap = model_.gains(depth, R, copies, gains, scratch);
+    const double cap = model_.gains(depth, R, r, copies, gains, scratch);
     // candidates in decreasing order of the first copy's gain (ties: lower index first)
     std::vector<int64_t> order(R.size());
     std::iota(order.begin(), order.end(), 0);
@@ -312,12 +397,25 @@ class Search {
       if (!sorted.empty()) prune(value + std::min(top[0], cap));
       return;
     }
-    if (r == 1) {  // the best child is the first: its value is exact
-      chosen_.push_back(sorted[0]);
-      offer_model(value + sorted_gains[0]);
-      chosen_.pop_back();
-      if (sorted.size() > 1) prune(value + sorted_gains[copies]);
+    if (r == 1) {  // the children are leaves, their values exact
+      for (size_t p = 0; p < sorted.size(); ++p) {
+        if (value + sorted_gains[p * copies] <= threshold()) {
+          prune(value + sorted_gains[p * copies]);
+          break;
+        }
+        chosen_.push_back(sorted[p]);
+        offer_chosen(value + sorted_gains[p * copies]);
+        chosen_.pop_back();
+      }
       return;
+    }
+    if constexpr (!Model::repeats) {
+      const double bound = model_.lagrangian(depth, sorted, r, threshold(), kLagrangeSteps, top_lagrange_);
+      if (bound <= threshold()) {
+        prune(bound);
+        return;
+      }
+      for (size_t p = 0; p < sorted.size(); ++p) top[p] = std::min(top[p] + value, top_lagrange_[p]) - value;
     }
     for (size_t p = 0; p < sorted.size(); ++p) {
       const double child = value + top[p];
@@ -342,24 +440,26 @@ class Search {
     }
   }
 
-  void offer_model(double value) {
-    if (value <= incumbent_) return;
-    incumbent_ = value;
-    best_.clear();
-    for (int64_t c : chosen_) best_.push_back(model_.response(c));
+  void offer_chosen(double value) {
+    std::vector<int64_t> committee;
+    for (int64_t c : chosen_) committee.push_back(model_.response(c));
+    std::sort(committee.begin(), committee.end());
+    offer(committee, value);
   }
 
   Model& model_;
   int64_t size_;
+  int64_t keep_;
   double target_;
   int64_t max_nodes_;
   std::chrono::steady_clock::time_point deadline_;
-  double incumbent_ = -std::numeric_limits<double>::infinity();
+  std::vector<std::pair<double, std::vector<int64_t>>> found_;
+  std::vector<double> top_lagrange_;
   double pruned_ = -std::numeric_limits<double>::infinity();
   double open_ = -std::numeric_limits<double>::infinity();
   bool stopped_ = false;
   int64_t nodes_ = 0;
-  std::vector<int64_t> chosen_, best_;
+  std::vector<int64_t> chosen_;
 };
 
 // Candidates for sets: drop responses dominated by another (single[z] <= single[z']
@@ -391,13 +491,14 @@ inline std::vector<int64_t> undominated(const PricingProblem& p) {
 }  // namespace pricing_detail
 
 // Maximise the pricing objective over committees of p.size members (distinct for
-// sets). `start`: a committee whose value seeds the incumbent (may be empty).
+// sets); keeps the `keep` best committees found. `start`: a committee whose value
+// seeds the incumbent (may be empty).
 // Nodes whose bound is <= target are pruned as well: with target below the optimum
 // the search is exact; otherwise it may stop at proving max <= target.
-inline PricingOutcome price_committee(const PricingProblem& p, const std::vector<int64_t>& start, double target,
-                                      int64_t max_nodes, double seconds) {
+inline PricingOutcome price_committee(const PricingProblem& p, const std::vector<int64_t>& start, int64_t keep,
+                                      double target, int64_t max_nodes, double seconds) {
   using namespace pricing_detail;
-  if (p.n < 0 || p.m < 1 || p.size < 1 || (!p.multiset && p.size > p.m))
+  if (p.n < 0 || p.m < 1 || p.size < 1 || (!p.multiset && p.size > p.m) || keep < 1)
     throw std::invalid_argument("pricing: bad problem dimensions");
   PricingOutcome out;
   auto finish = [&](auto& search) {
@@ -407,20 +508,22 @@ inline PricingOutcome price_committee(const PricingProblem& p, const std::vector
       search.offer(sorted, committee_value(p, sorted));
     }
     search.run();
-    out.committee = search.best();
-    std::sort(out.committee.begin(), out.committee.end());
-    out.value = committee_value(p, out.committee);
-    out.bound = std::max(search.bound(), out.value);
+    out.bound = search.bound();
+    for (const auto& [value, committee] : search.found()) {
+      out.committees.push_back(committee);
+      out.values.push_back(committee_value(p, committee));
+      out.bound = std::max(out.bound, out.values.back());
+    }
     out.finished = search.finished();
     out.nodes = search.nodes();
   };
   if (p.multiset) {
     MultisetModel model(p);
-    Search<MultisetModel> search(model, p.size, target, max_nodes, seconds);
+    Search<MultisetModel> search(model, p.size, keep, target, max_nodes, seconds);
     finish(search);
   } else {
     SetModel model(p, undominated(p));
-    Search<SetModel> search(model, p.size, target, max_nodes, seconds);
+    Search<SetModel> search(model, p.size, keep, target, max_nodes, seconds);
     finish(search);
   }
   return out;

@@ -13,18 +13,21 @@ of the pricing problem; a multiset with ``q·a_S > t`` is an improving column.
 ``upper_bound`` is the smallest certified bound on ``P(q)`` seen, ``gap`` its
 distance to the certified level. The bound is exact when pricing is solved exactly:
 
-* enumeration of every candidate committee (small pools), or
-* the pricing MILP (rankings) solved by HiGHS (``scipy.optimize.milp``) to proven
-  optimality. Per voter ``i`` the pricing objective depends on ``S`` only through
-  the best level of ``S`` (and, under ``"uniform"`` ties, how many members tie
-  there): with integer counts ``x_z`` (``Σ x_z = k``) and coverage variables
-  ``v[i, τ] <= min(1, Σ_{z: level_i(z) < τ} x_z)`` (a chain over the levels that
-  carry dual mass), a voter's value is ``Σ_τ c[i, τ] v[i, τ]``; the ``"uniform"``
-  tie share ``c/(c+1)`` of the members tied at the best level is the concave
-  piecewise-linear ``G <= j/(j+2) + (X - j)/((j+1)(j+2))``, ``j = 0..k-1``. HiGHS's
-  dual bound is valid even when it stops at the time limit, so the bound stays
-  certified (``exact=False`` then says the pricing was not solved to optimality);
-  HiGHS works with its default feasibility tolerance (1e-7 relative).
+* branch and bound (rankings; C++ kernel ``src/committee_pricing.hpp``). Per voter
+  ``i`` the pricing objective depends on ``S`` only through the best level of ``S``
+  in voter ``i``'s ranking (and, under ``"uniform"`` ties, how many members tie
+  there): a weighted facility-location objective, monotone and (DR-)submodular. The
+  search runs depth first over members in decreasing order of marginal gain; a node
+  ``(S, r members still to add)`` is bounded by the value of ``S`` plus the ``r``
+  largest marginal gains (the gains of the 1st, 2nd, ... copy of each candidate
+  under ``"uniform"`` ties), by each voter's best reachable value, and for sets by a
+  Lagrangian bound ``Σ_i u_i + Σ_{z added} Σ_i (v_i(z) - u_i)^+`` (any ``u`` at least
+  the voters' current values) improved by a few subgradient steps. Nodes that cannot
+  beat ``level + tol/2`` are pruned as well, so a finished search either finds
+  improving columns (the best few found go to the master) or proves that none
+  exists. When the time budget runs out, the largest bound of the open and pruned
+  nodes is still a valid bound (``exact=False`` then);
+* enumeration of every candidate committee (other models, small pools);
 * ``pricing="greedy"``: no exact pricing; ``S -> q·a_S`` is normalised, monotone
   and DR-submodular (Property 1(4)), so greedy reaches ``1 - (1 - 1/k)^k`` of
   ``P(q)`` and ``greedy / (1 - (1 - 1/k)^k)`` is a (loose) bound.
@@ -71,6 +74,8 @@ TIME_LIMIT = 60.0
 
 #: Nodes per branch-and-bound pricing call (the time limit usually binds first).
 _MAX_NODES = 10**9
+#: Columns (the best committees found) one exact pricing call returns to the master.
+_PRICING_COLUMNS = 8
 
 # A column enters the master only if it beats the level by more than this (LP noise).
 _IMPROVES = 1e-12
@@ -119,7 +124,6 @@ class _RankingPricer:
         self.ties, self.k, self.repeats = ties, k, repeats
         self.n, self.m = self.levels.shape
         self.rows = np.arange(self.n)
-        self._table: Optional[Tuple[Any, Any, Any]] = None
 
     def set_dual(self, q: Array) -> None:
         n, m = self.n, self.m
@@ -217,25 +221,28 @@ class _RankingPricer:
             value = best_value
         return S
 
-    def exact(self, target: float, seconds: float, start: Tuple[int, ...]) -> Tuple[Tuple[int, ...], float, bool]:
-        """Branch and bound (module docstring): (best committee found, upper bound on
-        the pricing optimum, whether the search finished). Nodes that cannot beat
-        ``target`` are pruned too, so a finished search proves the optimum is at most
-        ``max(target, value found)``; a search stopped after ``seconds`` still bounds it."""
+    def exact(self, target: float, seconds: float, start: Tuple[int, ...],
+              max_nodes: int = _MAX_NODES) -> Tuple[List[Tuple[int, ...]], float, bool]:
+        """Branch and bound (module docstring): (the best committees found, best first;
+        an upper bound on the pricing optimum; whether the search finished). Nodes that
+        cannot beat ``target`` are pruned too, so a finished search proves the optimum
+        is at most ``max(target, best value found)``; a search stopped after ``seconds``
+        (or ``max_nodes`` nodes) still bounds it."""
         L, w = self.levels, self.w[:, None]
         at = np.take_along_axis(self.at, L, axis=1)
         below = np.take_along_axis(self.below, L, axis=1)
         members = np.asarray(start, dtype=np.int64)
-        nodes = _MAX_NODES
+        core = _core_loader.core()
         if self.repeats:
-            found, _, bound, finished, _ = _core_loader.core().price_multiset_committee(
+            found, _, bound, finished, _ = core.price_multiset_committee(
                 np.ascontiguousarray((w * below).T), np.ascontiguousarray((w * at).T), np.ascontiguousarray(L.T),
-                self.k, members, target, nodes, seconds)
+                self.k, members, _PRICING_COLUMNS, target, max_nodes, seconds)
         else:
             single = w * (below + _tie_share(np.ones(1), self.ties)[0] * at)
-            found, _, bound, finished, _ = _core_loader.core().price_set_committee(
-                np.ascontiguousarray(single.T), min(self.k, self.m), members, target, nodes, seconds)
-        return tuple(int(z) for z in found), float(bound), bool(finished)
+            found, _, bound, finished, _ = core.price_set_committee(
+                np.ascontiguousarray(single.T), min(self.k, self.m), members, _PRICING_COLUMNS, target, max_nodes,
+                seconds)
+        return [tuple(int(z) for z in S) for S in found], float(bound), bool(finished)
 
 
 def _greedy_generic(scores: _Scores, q: Array, k: int, m: int, repeats: bool) -> Tuple[int, ...]:
@@ -358,7 +365,7 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
             start = Clock()
             found, bound, finished = pricer.exact(t + tol / 2, time_limit - pricing_seconds[0], S)
             pricing_seconds[0] += start()
-            return [found], bound, finished
+            return found, bound, finished
         factor = 1.0 - (1.0 - 1.0 / k) ** k
         return [S], min(1.0, float(np.dot(q, scores(S))) / factor), False
 
