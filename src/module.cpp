@@ -6,6 +6,7 @@ void register_ranking(py::module_& m);
 void register_info(py::module_& m);
 void register_batch(py::module_& m);
 void register_pl(py::module_& m);
+void register_committee(py::module_& m);
 }  // namespace ualign::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   ualign::bind::register_ranking(m);
   ualign::bind::register_batch(m);
   ualign::bind::register_pl(m);
+  ualign::bind::register_committee(m);
 }

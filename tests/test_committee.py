@@ -1,11 +1,12 @@
 """solve_committee against brute force: the LP over every k-multiset, each column
 P[S ≻ y] computed by the oracle (tests/oracle.py), under all four tie conventions,
 on strict and weak orders with zero-weight voters; and its pricing problems
-(enumeration, MILP, heuristics) against enumeration of the pricing objective."""
+(branch and bound, heuristics) against enumeration of the pricing objective."""
 
 from __future__ import annotations
 
 import itertools
+import math
 import time
 
 import numpy as np
@@ -50,7 +51,7 @@ def test_committee_matches_brute_force(seed: int, ties: str) -> None:
     m = model.n_responses
     for k in (1, 2, 3, m + 1):
         best = brute_force(ranks, weights, k, ties)
-        for pricing in ("exact", "milp", "auto"):
+        for pricing in ("exact", "auto"):
             result = ua.solve_committee(model, k, ties, pricing=pricing)
             assert all(len(S) == k for S in result.policy.multisets)
             assert result.robust_level == pytest.approx(best, abs=1e-9)
@@ -64,36 +65,70 @@ def test_committee_matches_brute_force(seed: int, ties: str) -> None:
         assert greedy.robust_level <= best + 1e-9 <= greedy.upper_bound + 2e-9
 
 
+def pricing_values(ranks: np.ndarray, weights: np.ndarray, q: np.ndarray, k: int, ties: str,
+                   multisets: bool) -> dict:
+    """q·a_S for every k-multiset (or every k-set), from the oracle."""
+    m = ranks.shape[1]
+    combos = itertools.combinations_with_replacement(range(m), k) if multisets else itertools.combinations(range(m), k)
+    return {S: sum(q[y] * oracle.win_rate(ranks, weights, list(S), y, ties) for y in range(m)) for S in combos}
+
+
 @pytest.mark.parametrize("ties", oracle.TIES)
-def test_pricing_problems_against_enumeration(ties: str) -> None:
-    """max_S Σ_y q_y P[S ≻ y]: the MILP's optimum and bound, the enumeration and the
-    heuristics against the oracle, for random duals q with zeros."""
-    rng = np.random.default_rng(7)
-    for seed in range(12):
-        model, ranks, weights = population(seed, n_max=6, m_max=5)
+def test_branch_and_bound_pricing_against_enumeration(ties: str) -> None:
+    """max_S Σ_y q_y P[S ≻ y] by branch and bound: its best committee's value and its
+    bound equal the brute-force optimum (1e-12); every committee it returns has the
+    oracle's value; with a target above the optimum it proves the optimum below it;
+    stopped after one node, its bound still covers the optimum."""
+    rng = np.random.default_rng(11 + len(ties))
+    repeats = ties == "uniform"
+    for seed in range(40):
+        model, ranks, weights = population(seed, n_max=7, m_max=9)
         m = model.n_responses
         q = rng.random(m) * (rng.random(m) < 0.7)
         q = q / q.sum() if q.sum() > 0 else np.full(m, 1.0 / m)
-        for k in (1, 2, 3):
-            repeats = ties == "uniform"
-            if not repeats and k > m:
+        for k in (1, 2, 3, 4):
+            if (not repeats and k > m) or math.comb(m + k - 1, k) > 300:
                 continue
-            combos = itertools.combinations_with_replacement(range(m), k) if repeats else itertools.combinations(range(m), k)
-            values = {S: sum(q[y] * oracle.win_rate(ranks, weights, list(S), y, ties) for y in range(m))
-                      for S in itertools.combinations_with_replacement(range(m), k)}
+            values = pricing_values(ranks, weights, q, k, ties, repeats)
             best = max(values.values())
-            assert best == pytest.approx(max(values[S] for S in combos), abs=1e-12)  # repeats never needed
+            if not repeats:  # repeats never help outside uniform ties
+                assert abs(max(pricing_values(ranks, weights, q, k, ties, True).values()) - best) <= 1e-12
             pricer = committee_module._RankingPricer(model, ties, k, repeats)
             pricer.set_dual(q)
-            S, value, proven = pricer.milp(10.0, 1e-9)
-            assert proven and S is not None and values[tuple(sorted(S))] == pytest.approx(best, abs=1e-9)
-            assert value >= best - 1e-9 and value <= best + 1e-7
-            top = pricer.enumerate(3)
-            assert top[0][1] == pytest.approx(best, abs=1e-12)
-            for T, v in top:
-                assert v == pytest.approx(values[T], abs=1e-12)
+            found, bound, finished = pricer.exact(-1.0, 60.0, ())
+            assert finished and abs(bound - best) <= 1e-12
+            assert abs(values[found[0]] - best) <= 1e-12
+            assert all(len(S) == k and abs(pricer.value(S) - values[S]) <= 1e-12 for S in found)
+            assert [values[S] for S in found] == sorted((values[S] for S in found), reverse=True)
+            start = pricer.local_search(pricer.greedy())
+            found, bound, finished = pricer.exact(best + 0.01, 60.0, start)
+            assert finished and best - 1e-12 <= bound <= best + 0.01
+            found, bound, finished = pricer.exact(best - 0.01, 60.0, ())  # a target below: still exact
+            assert finished and abs(bound - best) <= 1e-12 and abs(values[found[0]] - best) <= 1e-12
+            for nodes in (1, 2, 3):  # stopped early (or finished): the bound still covers the optimum
+                found, bound, finished = pricer.exact(-1.0, 60.0, (), max_nodes=nodes)
+                assert bound >= best - 1e-12 and all(abs(values[S] - pricer.value(S)) <= 1e-12 for S in found)
             for T in (pricer.greedy(), pricer.local_search(pricer.greedy())):
                 assert len(T) == k and pricer.value(T) == pytest.approx(values[T], abs=1e-12)
+
+
+def test_branch_and_bound_budget_stop() -> None:
+    """A pool too large to finish at once: stopped searches keep a bound above every
+    committee the exact search finds, under every tie convention."""
+    rng = np.random.default_rng(9)
+    model = ua.RankingPopulation(rng.integers(0, 5, size=(40, 24)))
+    q = rng.random(24)
+    q /= q.sum()
+    for ties in oracle.TIES:
+        pricer = committee_module._RankingPricer(model, ties, 5, ties == "uniform")
+        pricer.set_dual(q)
+        found, best, finished = pricer.exact(-1.0, 60.0, ())
+        assert finished and abs(pricer.value(found[0]) - best) <= 1e-12
+        for nodes in (1, 3, 10, 30):
+            part, bound, finished = pricer.exact(-1.0, 60.0, (), max_nodes=nodes)
+            assert not finished and bound >= best - 1e-12 and all(pricer.value(S) <= best + 1e-12 for S in part)
+        part, bound, finished = pricer.exact(-1.0, 0.0, ())  # no time: stops within 256 nodes
+        assert bound >= best - 1e-12
 
 
 def test_repeats_matter_only_under_uniform_ties() -> None:
@@ -108,19 +143,17 @@ def test_repeats_matter_only_under_uniform_ties() -> None:
         assert closed.pricing == "closed form" and closed.gap == 0.0 and closed.exact
 
 
-def test_larger_pool_milp_certificate() -> None:
-    """A pool beyond enumeration: the MILP certifies (or bounds) the optimum and the
-    bound is at least the level of every committee found, re-checked exactly."""
+def test_larger_pool_certificate() -> None:
+    """A pool beyond brute force: the certified level and bound bracket the optimum
+    of a second solve with a tighter tolerance, and the level re-checks exactly."""
     rng = np.random.default_rng(3)
     model = ua.RankingPopulation(rng.integers(0, 6, size=(30, 16)))
     for ties in oracle.TIES:
-        result = ua.solve_committee(model, 3, ties, pricing="milp", tol=1e-6)
+        result = ua.solve_committee(model, 3, ties, tol=1e-6)
+        assert result.pricing == "branch and bound" and result.exact and result.gap <= 1e-6
         assert result.robust_level == ua.robust_level(model, result.policy, ties=ties)
-        assert result.upper_bound >= result.robust_level
-        if result.exact:
-            exact = ua.solve_committee(model, 3, ties, pricing="exact")
-            assert exact.robust_level <= result.upper_bound + 1e-9
-            assert abs(exact.robust_level - result.robust_level) <= result.gap + 1e-9
+        tight = ua.solve_committee(model, 3, ties, tol=1e-10)
+        assert result.robust_level - 1e-12 <= tight.upper_bound and tight.robust_level <= result.upper_bound + 1e-12
 
 
 def test_huge_k_is_fast() -> None:
@@ -143,3 +176,5 @@ def test_bad_input() -> None:
     if hasattr(ua, "PlackettLuceMixture"):
         with pytest.raises(ValueError, match="pricing"):
             ua.solve_committee(ua.PlackettLuceMixture(np.zeros((1, 3))), 2, pricing="milp")
+    with pytest.raises(ValueError, match="pricing"):
+        ua.solve_committee(model, 2, pricing="milp")

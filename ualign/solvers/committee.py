@@ -13,18 +13,21 @@ of the pricing problem; a multiset with ``q·a_S > t`` is an improving column.
 ``upper_bound`` is the smallest certified bound on ``P(q)`` seen, ``gap`` its
 distance to the certified level. The bound is exact when pricing is solved exactly:
 
-* enumeration of every candidate committee (small pools), or
-* the pricing MILP (rankings) solved by HiGHS (``scipy.optimize.milp``) to proven
-  optimality. Per voter ``i`` the pricing objective depends on ``S`` only through
-  the best level of ``S`` (and, under ``"uniform"`` ties, how many members tie
-  there): with integer counts ``x_z`` (``Σ x_z = k``) and coverage variables
-  ``v[i, τ] <= min(1, Σ_{z: level_i(z) < τ} x_z)`` (a chain over the levels that
-  carry dual mass), a voter's value is ``Σ_τ c[i, τ] v[i, τ]``; the ``"uniform"``
-  tie share ``c/(c+1)`` of the members tied at the best level is the concave
-  piecewise-linear ``G <= j/(j+2) + (X - j)/((j+1)(j+2))``, ``j = 0..k-1``. HiGHS's
-  dual bound is valid even when it stops at the time limit, so the bound stays
-  certified (``exact=False`` then says the pricing was not solved to optimality);
-  HiGHS works with its default feasibility tolerance (1e-7 relative).
+* branch and bound (rankings; C++ kernel ``src/committee_pricing.hpp``). Per voter
+  ``i`` the pricing objective depends on ``S`` only through the best level of ``S``
+  in voter ``i``'s ranking (and, under ``"uniform"`` ties, how many members tie
+  there): a weighted facility-location objective, monotone and (DR-)submodular. The
+  search runs depth first over members in decreasing order of marginal gain; a node
+  ``(S, r members still to add)`` is bounded by the value of ``S`` plus the ``r``
+  largest marginal gains (the gains of the 1st, 2nd, ... copy of each candidate
+  under ``"uniform"`` ties), by each voter's best reachable value, and for sets by a
+  Lagrangian bound ``Σ_i u_i + Σ_{z added} Σ_i (v_i(z) - u_i)^+`` (any ``u`` at least
+  the voters' current values) improved by a few subgradient steps. Nodes that cannot
+  beat ``level + tol/2`` are pruned as well, so a finished search either finds
+  improving columns (the best few found go to the master) or proves that none
+  exists. When the time budget runs out, the largest bound of the open and pruned
+  nodes is still a valid bound (``exact=False`` then);
+* enumeration of every candidate committee (other models, small pools);
 * ``pricing="greedy"``: no exact pricing; ``S -> q·a_S`` is normalised, monotone
   and DR-submodular (Property 1(4)), so greedy reaches ``1 - (1 - 1/k)^k`` of
   ``P(q)`` and ``greedy / (1 - (1 - 1/k)^k)`` is a (loose) bound.
@@ -52,6 +55,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .. import _core_loader
 from .._validate import as_choice, as_count, as_tolerance, mirror_ties, tie_code
 from ..operands import MultisetPolicy
 from ..ranking import RankingPopulation
@@ -59,14 +63,19 @@ from ._common import Array, Clock, checked_model, linprog, normalised
 from .certify import certify
 from .results import CommitteeResult
 
-PRICING = ("auto", "exact", "milp", "greedy")
+PRICING = ("auto", "exact", "greedy")
 
-#: ``pricing="auto"`` enumerates every candidate committee when candidates x voters
-#: stays below this (the enumeration keeps two bytes per candidate and voter).
+#: On models other than rankings, ``pricing="auto"`` enumerates every candidate
+#: committee when candidates x responses stays below this.
 ENUMERATION_BUDGET = 7e7
 
-#: Default seconds of HiGHS MILP pricing per call of :func:`solve_committee`.
+#: Default seconds of exact pricing (branch and bound) per call of :func:`solve_committee`.
 TIME_LIMIT = 60.0
+
+#: Nodes per branch-and-bound pricing call (the time limit usually binds first).
+_MAX_NODES = 10**9
+#: Columns (the best committees found) one exact pricing call returns to the master.
+_PRICING_COLUMNS = 8
 
 # A column enters the master only if it beats the level by more than this (LP noise).
 _IMPROVES = 1e-12
@@ -115,7 +124,6 @@ class _RankingPricer:
         self.ties, self.k, self.repeats = ties, k, repeats
         self.n, self.m = self.levels.shape
         self.rows = np.arange(self.n)
-        self._table: Optional[Tuple[Any, Any, Any]] = None
 
     def set_dual(self, q: Array) -> None:
         n, m = self.n, self.m
@@ -213,144 +221,28 @@ class _RankingPricer:
             value = best_value
         return S
 
-    def enumerate(self, count: int) -> List[Tuple[Tuple[int, ...], float]]:
-        """Every candidate committee's value: the ``count`` best. The best level of
-        each committee per voter (and the members tied at it) do not depend on
-        ``q``: computed once, kept as small integers."""
-        if self._table is None:
-            size = self.k if self.repeats else min(self.k, self.m)
-            combos = itertools.combinations_with_replacement(range(self.m), self.k) if self.repeats \
-                else itertools.combinations(range(self.m), size)
-            sets = np.array(list(combos), dtype=np.int64).reshape(-1, size)
-            level_type = np.uint8 if self.m < 256 else np.uint16
-            best = np.empty((self.n, sets.shape[0]), dtype=level_type)
-            ties = np.empty((self.n, sets.shape[0]), dtype=np.uint8 if self.k < 256 else np.uint16)
-            chunk = max(1, int(2e7 // max(1, self.n * size)))
-            for start in range(0, sets.shape[0], chunk):
-                L = self.levels[:, sets[start:start + chunk]]          # (n, c, size)
-                b = L.min(axis=2)
-                best[:, start:start + chunk] = b
-                ties[:, start:start + chunk] = (L == b[:, :, None]).sum(axis=2)
-            self._table = (sets, best, ties)
-        sets, best, ties = self._table
-        values = np.zeros(sets.shape[0])
-        block = max(1, int(4e6 // sets.shape[0]))  # voters per pass: bounded memory
-        for start in range(0, self.n, block):
-            i = self.rows[start:start + block, None]
-            b = best[start:start + block]
-            share = _tie_share(ties[start:start + block].astype(np.float64), self.ties)
-            values += self.w[start:start + block] @ (self.below[i, b] + share * self.at[i, b])
-        order = np.argsort(values)[::-1][:count]
-        return [(tuple(int(z) for z in sets[j]), float(values[j])) for j in order]
-
-    def milp(self, time_limit: float, rel_gap: float) -> Tuple[Optional[Tuple[int, ...]], float, bool]:
-        """The pricing MILP (module docstring): (best multiset found or None, upper bound on
-        the optimum, proven optimal)."""
-        from scipy.optimize import Bounds, LinearConstraint, milp  # type: ignore[import-untyped]
-        from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
-
-        n, m, k, ties, L = self.n, self.m, self.k, self.ties, self.levels
-        Q = self.w[:, None] * self.at                            # (n, m + 1): mass at level l
-        coef = np.zeros((n, m + 1))                              # on v[i, τ]
-        if ties in ("strict", "uniform"):
-            coef += Q
-        elif ties == "weak":
-            coef[:, 1:] += Q[:, :-1]
+    def exact(self, target: float, seconds: float, start: Tuple[int, ...],
+              max_nodes: int = _MAX_NODES) -> Tuple[List[Tuple[int, ...]], float, bool]:
+        """Branch and bound (module docstring): (the best committees found, best first;
+        an upper bound on the pricing optimum; whether the search finished). Nodes that
+        cannot beat ``target`` are pruned too, so a finished search proves the optimum
+        is at most ``max(target, best value found)``; a search stopped after ``seconds``
+        (or ``max_nodes`` nodes) still bounds it."""
+        L, w = self.levels, self.w[:, None]
+        at = np.take_along_axis(self.at, L, axis=1)
+        below = np.take_along_axis(self.below, L, axis=1)
+        members = np.asarray(start, dtype=np.int64)
+        core = _core_loader.core()
+        if self.repeats:
+            found, _, bound, finished, _ = core.price_multiset_committee(
+                np.ascontiguousarray((w * below).T), np.ascontiguousarray((w * at).T), np.ascontiguousarray(L.T),
+                self.k, members, _PRICING_COLUMNS, target, max_nodes, seconds)
         else:
-            coef += 0.5 * Q
-            coef[:, 1:] += 0.5 * Q[:, :-1]
-        coef[:, 0] = 0.0                                         # nothing ranks above level 0
-        mask = coef > 0
-        flat = np.flatnonzero(mask.ravel())
-        nv = flat.size
-        vid = np.cumsum(mask.ravel()).reshape(n, m + 1) - 1
-        # the smallest chain threshold τ > level, per voter and level (m + 1: none)
-        tau = np.where(mask, np.arange(m + 1)[None, :], m + 1)
-        nxt = np.minimum.accumulate(tau[:, ::-1], axis=1)[:, ::-1]
-        feeds = np.concatenate([nxt[:, 1:], np.full((n, 1), m + 1)], axis=1)[self.rows[:, None], L]
-        rows: List[Array] = []
-        cols: List[Array] = []
-        vals: List[Array] = []
-        lower: List[Array] = []
-        upper: List[Array] = []
-
-        def add(r: Any, c: Any, v: Any) -> None:
-            rows.append(np.asarray(r))
-            cols.append(np.asarray(c))
-            vals.append(np.broadcast_to(v, np.shape(r)))
-
-        def bound_rows(lo: Array, up: Array) -> None:
-            lower.append(lo)
-            upper.append(up)
-
-        # chain: v[i, τ_j] - v[i, τ_{j-1}] - Σ_{τ_{j-1} <= level_i(z) < τ_j} x_z <= 0
-        r = np.arange(nv)
-        add(r, m + r, 1.0)
-        voter = flat // (m + 1)
-        prev = np.zeros(nv, dtype=bool)
-        prev[1:] = voter[1:] == voter[:-1]
-        add(r[prev], m + r[prev] - 1, -1.0)
-        ii, zz = np.nonzero(feeds <= m)
-        add(vid[ii, feeds[ii, zz]], zz, -1.0)
-        bound_rows(np.full(nv, -np.inf), np.zeros(nv))
-        n_rows, cost, hi = nv, [np.zeros(m), coef.ravel()[flat]], [np.full(m, float(k if self.repeats else 1)),
-                                                                   np.ones(nv)]
-        if ties == "uniform":
-            hmask = Q[:, :m] > 0
-            hflat = np.flatnonzero(hmask.ravel())
-            nh = hflat.size
-            hv, hl = hflat // m, hflat % m
-            h0 = m + nv
-            h = h0 + np.arange(nh)
-            # v[i, l] + h[i, l] <= 1: the tie share counts only when nothing ranks above
-            r = n_rows + np.arange(nh)
-            add(r, h, 1.0)
-            covered = mask[hv, hl]
-            add(r[covered], m + vid[hv[covered], hl[covered]], 1.0)
-            bound_rows(np.full(nh, -np.inf), np.ones(nh))
-            n_rows += nh
-            # h[i, l] <= G[group], the group = the responses voter i puts at level l
-            _, group = np.unique(np.packbits(L[hv] == hl[:, None], axis=1), axis=0, return_inverse=True)
-            group = group.ravel()
-            first = np.unique(group, return_index=True)[1]
-            members = L[hv[first]] == hl[first][:, None]       # (groups, m)
-            ng = first.size
-            g0 = h0 + nh
-            r = n_rows + np.arange(nh)
-            add(r, h, 1.0)
-            add(r, g0 + group, -1.0)
-            bound_rows(np.full(nh, -np.inf), np.zeros(nh))
-            n_rows += nh
-            # G <= j/(j+2) + (X - j)/((j+1)(j+2)), X = members of S in the group: G <= c/(c+1)
-            gg, gz = np.nonzero(members)
-            for j in range(k):
-                add(n_rows + np.arange(ng), g0 + np.arange(ng), 1.0)
-                add(n_rows + gg, gz, -1.0 / ((j + 1) * (j + 2)))
-                bound_rows(np.full(ng, -np.inf), np.full(ng, j / (j + 2)))
-                n_rows += ng
-            cost += [Q[:, :m].ravel()[hflat], np.zeros(ng)]
-            hi += [np.ones(nh), np.ones(ng)]
-        add(np.full(m, n_rows), np.arange(m), 1.0)               # Σ x = k
-        bound_rows(np.full(1, float(k)), np.full(1, float(k)))
-        n_rows += 1
-        c = np.concatenate(cost)
-        scale = float(c.max()) if c.size and c.max() > 0 else 1.0  # HiGHS prefers O(1) costs
-        A = csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, c.size))
-        integrality = np.zeros(c.size)
-        integrality[:m] = 1
-        res = milp(-c / scale, constraints=LinearConstraint(A, np.concatenate(lower), np.concatenate(upper)),
-                   bounds=Bounds(np.zeros(c.size), np.concatenate(hi)), integrality=integrality,
-                   options={"time_limit": max(time_limit, 1e-3), "mip_rel_gap": rel_gap})
-        bound = getattr(res, "mip_dual_bound", None)
-        if bound is None or not np.isfinite(bound):
-            return None, 1.0, False  # no bound within the time: the trivial one
-        found = None
-        if res.x is not None:
-            counts = np.rint(res.x[:m]).astype(np.int64)
-            found = tuple(int(z) for z in np.repeat(np.arange(m), np.maximum(counts, 0)))
-            if len(found) != k:
-                found = None
-        return found, min(1.0, -float(bound) * scale), res.status == 0
+            single = w * (below + _tie_share(np.ones(1), self.ties)[0] * at)
+            found, _, bound, finished, _ = core.price_set_committee(
+                np.ascontiguousarray(single.T), min(self.k, self.m), members, _PRICING_COLUMNS, target, max_nodes,
+                seconds)
+        return [tuple(int(z) for z in S) for S in found], float(bound), bool(finished)
 
 
 def _greedy_generic(scores: _Scores, q: Array, k: int, m: int, repeats: bool) -> Tuple[int, ...]:
@@ -397,22 +289,22 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     ``OPT = min_q max_S q·a_S``: any adversary mixture ``q`` bounds the optimum by
     the pricing value ``max_S q·a_S`` (see the module docstring). ``pricing``:
 
-    * ``"exact"``: enumerate every candidate committee (``C(m, k)`` sets, or
-      ``C(m+k-1, k)`` multisets under ``"uniform"`` ties): a certified optimum
-      (memory: two bytes per candidate and voter on rankings);
-    * ``"milp"`` (ranking populations): heuristic columns, then HiGHS's MILP to
-      certify, within ``time_limit`` seconds in total (when time runs out, the
-      MILP's dual bound is still a valid ``upper_bound`` and ``exact`` is False);
+    * ``"exact"``: on ranking populations, heuristic columns, then branch-and-bound
+      pricing to certify, within ``time_limit`` seconds of it in total (when time
+      runs out, the search's bound is still a valid ``upper_bound`` and ``exact`` is
+      False); on other models, enumeration of every candidate committee
+      (``C(m, k)`` sets, or ``C(m+k-1, k)`` multisets under ``"uniform"`` ties);
     * ``"greedy"``: heuristic columns only, with the submodular bound
       ``greedy / (1 - (1 - 1/k)^k)``;
-    * ``"auto"``: enumeration when candidates x voters is at most
-      ``ENUMERATION_BUDGET``, else ``"milp"`` on rankings and ``"greedy"`` on other models.
+    * ``"auto"``: ``"exact"`` on rankings; on other models ``"exact"`` when
+      candidates x voters is at most ``ENUMERATION_BUDGET``, else ``"greedy"``.
 
     Outside ``"uniform"`` ties and for ``k >= m`` the committee of all responses is
     optimal (``pricing`` is then ``"closed form"``). ``tol``: the certified gap at
     which to stop. Returns a :class:`CommitteeResult` whose ``policy`` is a
     :class:`~ualign.MultisetPolicy`; ``gap = upper_bound - robust_level`` and
-    ``exact`` tells whether the last pricing was solved to optimality.
+    ``exact`` tells whether the last pricing was solved to optimality (or proved
+    that no committee beats the level by more than ``tol / 2``).
     """
     clock = Clock()
     model = checked_model(model)
@@ -426,14 +318,12 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     m = model.n_responses
     repeats = ties == "uniform"
     ranking = isinstance(model, RankingPopulation)
-    if pricing == "milp" and not ranking:
-        raise ValueError("pricing: 'milp' needs a RankingPopulation")
     scores = _Scores(model, ties)
     size = k if repeats else min(k, m)
     candidates = math.comb(m + k - 1, k) if repeats else math.comb(m, size)
     n = model.n_voters
     if pricing == "auto":
-        pricing = "exact" if candidates * n <= ENUMERATION_BUDGET else "milp" if ranking else "greedy"
+        pricing = "exact" if ranking or candidates * n <= ENUMERATION_BUDGET else "greedy"
 
     if not repeats and k >= m:
         # every a_S[y] is maximal at S = all responses: optimal, and its level is the bound
@@ -453,7 +343,7 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
         combos = itertools.combinations_with_replacement(range(m), k) if repeats else itertools.combinations(range(m), k)
         everything = list(combos)
         table = np.array([scores(S) for S in everything])
-    milp_seconds = [0.0]
+    pricing_seconds = [0.0]
 
     def heuristic(q: Array) -> Tuple[int, ...]:
         if pricer is None:
@@ -462,8 +352,9 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
         S = pricer.greedy()
         return pricer.local_search(S) if k <= _FULL_GREEDY else S
 
-    def certified(q: Array, t: float) -> Tuple[List[Tuple[int, ...]], float, bool]:
-        """(columns found, upper bound on max_S q·a_S, whether pricing was exact)."""
+    def certified(q: Array, t: float, S: Tuple[int, ...]) -> Tuple[List[Tuple[int, ...]], float, bool]:
+        """(columns found, upper bound on max_S q·a_S, whether pricing was exact), given
+        the heuristic column ``S`` at ``q``."""
         if table is not None:
             values = table @ q
             order = np.argsort(values)[::-1][:8]
@@ -471,16 +362,10 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
         if pricing == "exact":
             assert pricer is not None
             pricer.set_dual(q)
-            top = pricer.enumerate(8)
-            return [S for S, _ in top], top[0][1], True
-        if pricing == "milp":
-            assert pricer is not None
-            pricer.set_dual(q)
             start = Clock()
-            found, bound, proven = pricer.milp(time_limit - milp_seconds[0], max(tol, 1e-9) / 4)
-            milp_seconds[0] += start()
-            return ([] if found is None else [found]), bound, proven
-        S = heuristic(q)
+            found, bound, finished = pricer.exact(t + tol / 2, time_limit - pricing_seconds[0], S)
+            pricing_seconds[0] += start()
+            return found, bound, finished
         factor = 1.0 - (1.0 - 1.0 / k) ** k
         return [S], min(1.0, float(np.dot(q, scores(S))) / factor), False
 
@@ -499,14 +384,15 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
 
     while iterations < max_iter:
         iterations += 1
-        new = [S for S in [heuristic(q)] if improving(S)]
+        S = heuristic(q)
+        new = [S] if improving(S) else []
         if not new:  # the heuristics are stuck: price exactly (or bound) at this q
-            found, bound, exact = certified(q, t)
+            found, bound, exact = certified(q, t, S)
             if bound < upper:
                 upper = bound
             new = [S for S in found if improving(S)]
             history.append(upper - t)
-            if upper - t <= tol or milp_seconds[0] >= time_limit:
+            if upper - t <= tol or pricing_seconds[0] >= time_limit:
                 break
         if not new:
             break
@@ -519,8 +405,8 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
         raise RuntimeError(f"committee: upper bound {upper!r} below the certified level {cert.robust_level!r}")
     upper = max(upper, cert.robust_level)  # solver rounding only (checked above)
     gap = upper - cert.robust_level
-    label = {"exact": "enumeration", "milp": "milp", "greedy": "greedy"}[pricing]
-    if pricing == "milp" and not exact:
+    label = "greedy" if pricing == "greedy" else "enumeration" if pricer is None else "branch and bound"
+    if pricer is not None and pricing == "exact" and not exact:
         label += " (stopped by the time limit)"
     return CommitteeResult(policy=policy, robust_level=cert.robust_level, exploitability=None,
                            iterations=iterations, wall_time=clock(), converged=gap <= max(tol, 1e-9),

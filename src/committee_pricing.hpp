@@ -1,0 +1,532 @@
+// Exact pricing for committee column generation (ualign/solvers/committee.py):
+// maximise over committees S the objective sum_i v_i(S), where voter i's value
+// depends on S only through the best level S reaches in voter i's ranking (and,
+// for multisets under "uniform" ties, how many members of S tie there).
+//
+// * Sets (ties "half", "strict", "weak"): v_i(S) = max_{z in S} single[z, i]; S has
+//   exactly `size` distinct members. A weighted max-coverage (facility location)
+//   objective: monotone and submodular.
+// * Multisets ("uniform" ties, size k, repeats allowed): with b the best level of S
+//   in voter i's ranking and c the members of S at b,
+//   v_i(S) = below[z, i] + c/(c+1) * tied[z, i] for any member z at level b
+//   (below: weighted dual mass strictly worse than z; tied: at z's level). Monotone
+//   and DR-submodular: the j-th copy of z adds no more than the (j-1)-th did, and
+//   any addition adds no more to a larger multiset.
+//
+// Depth-first branch and bound over members in decreasing order of marginal gain.
+// A node (S, candidates R, r members still to add) is bounded by
+//   v(S) + the largest r marginal gains of R at S
+// (submodularity: each added member's gain only shrinks as S grows; for multisets
+// the pool holds the gains of the 1st, 2nd, ... copy of each candidate), and for
+// sets also by sum_i max(v_i(S), max_{z in R} single[z, i]) (each voter's best) and
+// by a Lagrangian bound (SetModel::lagrangian) tightened by a few subgradient steps.
+// The search keeps the `keep` best committees found (columns for the master LP); a
+// node is pruned when its bound does not exceed max(target, the worst kept value
+// once `keep` are kept). The reported bound is the largest bound of any pruned or
+// unexplored node, or the best value found, whichever is larger: a valid upper
+// bound on the optimum even when the node or time budget stops the search. Single-threaded: results do not depend on
+// the thread count.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <queue>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace ualign {
+
+// Arrays are response-major: entry (z, i) at [z * n + i].
+struct PricingProblem {
+  int64_t n = 0;     // voters
+  int64_t m = 0;     // responses
+  int64_t size = 0;  // members of a committee
+  bool multiset = false;
+  const double* single = nullptr;   // sets: voter i's value when z is the best member
+  const double* below = nullptr;    // multisets
+  const double* tied = nullptr;     // multisets
+  const int64_t* level = nullptr;   // multisets: z's level in voter i's ranking
+};
+
+struct PricingOutcome {
+  std::vector<std::vector<int64_t>> committees;  // the best found (at most `keep`), best first, each sorted
+  std::vector<double> values;                    // their objectives
+  double bound = 0.0;              // >= every committee's objective (and >= value)
+  bool finished = false;           // the search ran to the end (no budget stop)
+  int64_t nodes = 0;
+};
+
+namespace pricing_detail {
+
+inline double share(int64_t count) { return double(count) / double(count + 1); }
+
+// Objective of a committee (any members, sorted or not), straight from the definition.
+inline double committee_value(const PricingProblem& p, const std::vector<int64_t>& S) {
+  const int64_t n = p.n;
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!p.multiset) {
+      double best = 0.0;
+      for (int64_t z : S) best = std::max(best, p.single[z * n + i]);
+      total += best;
+      continue;
+    }
+    int64_t best = std::numeric_limits<int64_t>::max(), count = 0, at = -1;
+    for (int64_t z : S) {
+      const int64_t l = p.level[z * n + i];
+      if (l < best) best = l, count = 1, at = z;
+      else if (l == best) ++count;
+    }
+    if (at >= 0) total += p.below[at * n + i] + share(count) * p.tied[at * n + i];
+  }
+  return total;
+}
+
+// Sets: per-voter current value `cur`.
+class SetModel {
+ public:
+  SetModel(const PricingProblem& p, std::vector<int64_t> candidates) : n_(p.n), cand_(std::move(candidates)) {
+    // keep only the candidates' rows, and drop voters whose value is the same for
+    // every candidate (a constant once S is non-empty)
+    std::vector<int64_t> voters;
+    for (int64_t i = 0; i < p.n; ++i) {
+      const double first = p.single[cand_[0] * p.n + i];
+      bool constant = true;
+      for (int64_t z : cand_) constant = constant && p.single[z * p.n + i] == first;
+      if (constant) constant_ += first;
+      else voters.push_back(i);
+    }
+    n_ = int64_t(voters.size());
+    rows_.resize(cand_.size() * size_t(n_));
+    for (size_t c = 0; c < cand_.size(); ++c)
+      for (int64_t j = 0; j < n_; ++j) rows_[c * n_ + j] = p.single[cand_[c] * p.n + voters[j]];
+  }
+
+  int64_t candidates() const { return int64_t(cand_.size()); }
+  int64_t response(int64_t c) const { return cand_[c]; }
+  static constexpr bool repeats = false;
+  void reserve(int64_t depth) { cur_.assign(size_t(depth + 1) * n_, 0.0); }
+
+  double value(int64_t depth) const {
+    const double* cur = &cur_[depth * n_];
+    double total = 0.0;
+    for (int64_t i = 0; i < n_; ++i) total += cur[i];
+    return total + constant_;  // every committee is non-empty: the constant voters always count
+  }
+
+  // gains[c] = marginal gain of candidate R[c]; returns the per-voter cap on the
+  // total gain of any additions from R.
+  double gains(int64_t depth, const std::vector<int64_t>& R, int64_t /*r*/, int64_t /*copies*/, std::vector<double>& gains,
+               std::vector<double>& scratch) const {
+    const double* cur = &cur_[depth * n_];
+    scratch.assign(cur, cur + n_);
+    gains.resize(R.size());
+    for (size_t c = 0; c < R.size(); ++c) {
+      const double* row = &rows_[R[c] * n_];
+      double g = 0.0;
+      for (int64_t i = 0; i < n_; ++i) {
+        g += std::max(row[i] - cur[i], 0.0);
+        scratch[i] = std::max(scratch[i], row[i]);
+      }
+      gains[c] = g;
+    }
+    double cap = 0.0;
+    for (int64_t i = 0; i < n_; ++i) cap += scratch[i] - cur[i];
+    return cap;
+  }
+
+  // Lagrangian bound: for any u >= cur (per voter),
+  //   v(S + R') <= constant + sum_i u_i + sum_{z in R'} sum_i (single[z, i] - u_i)^+,
+  // since each voter's best over S + R' is at most u_i plus the excess of any one
+  // member over u_i. A few projected subgradient steps (Polyak step towards
+  // `threshold`) on u from u = cur; returns the smallest bound on the node seen, and
+  // with its u bounds every child p (R[p] plus r - 1 members of R[p+1..]) in `child`.
+  double lagrangian(int64_t depth, const std::vector<int64_t>& R, int64_t r, double threshold, int64_t steps,
+                    std::vector<double>& child) const {
+    const double* cur = &cur_[depth * n_];
+    const size_t count = R.size();
+    std::vector<double> u(cur, cur + n_), excess(count), best_excess, sub(n_);
+    std::vector<int64_t> order(count);
+    double best = std::numeric_limits<double>::infinity(), best_base = 0.0;
+    for (int64_t step = 0; step < steps; ++step) {
+      double base = constant_;
+      for (int64_t i = 0; i < n_; ++i) base += u[i];
+      for (size_t c = 0; c < count; ++c) {
+        const double* row = &rows_[R[c] * n_];
+        double e = 0.0;
+        for (int64_t i = 0; i < n_; ++i) e += std::max(row[i] - u[i], 0.0);
+        excess[c] = e;
+      }
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + r, order.end(),
+                        [&](int64_t a, int64_t b) { return excess[a] > excess[b] || (excess[a] == excess[b] && a < b); });
+      double bound = base;
+      for (int64_t j = 0; j < r; ++j) bound += excess[order[j]];
+      if (bound < best) best = bound, best_base = base, best_excess = excess;
+      if (best <= threshold) break;
+      // subgradient in u_i: 1 - (members of the top r that exceed u_i)
+      std::fill(sub.begin(), sub.end(), 1.0);
+      for (int64_t j = 0; j < r; ++j) {
+        const double* row = &rows_[R[order[j]] * n_];
+        for (int64_t i = 0; i < n_; ++i) sub[i] -= row[i] > u[i] ? 1.0 : 0.0;
+      }
+      double norm = 0.0;
+      for (int64_t i = 0; i < n_; ++i) norm += sub[i] * sub[i];
+      if (norm == 0.0) break;  // u minimises the bound
+      const double theta = (bound - threshold) / norm;
+      for (int64_t i = 0; i < n_; ++i) u[i] = std::max(cur[i], u[i] - theta * sub[i]);
+    }
+    // child p: best_base + excess[p] + the r - 1 largest excesses of R[p+1..]
+    child.assign(count, -std::numeric_limits<double>::infinity());
+    std::priority_queue<double, std::vector<double>, std::greater<double>> heap;
+    double top = 0.0;
+    for (size_t p = count; p-- > 0;) {
+      if (int64_t(heap.size()) == r - 1) child[p] = best_base + best_excess[p] + top;
+      const double e = best_excess[p];
+      if (int64_t(heap.size()) < r - 1) {
+        heap.push(e), top += e;
+      } else if (r > 1 && e > heap.top()) {
+        top += e - heap.top();
+        heap.pop(), heap.push(e);
+      }
+    }
+    return best;
+  }
+
+  void add(int64_t depth, int64_t c) {
+    const double* cur = &cur_[depth * n_];
+    double* next = &cur_[(depth + 1) * n_];
+    const double* row = &rows_[c * n_];
+    for (int64_t i = 0; i < n_; ++i) next[i] = std::max(cur[i], row[i]);
+  }
+
+ private:
+  int64_t n_;
+  std::vector<int64_t> cand_;
+  std::vector<double> rows_;
+  std::vector<double> cur_;
+  double constant_ = 0.0;
+};
+
+// Multisets: per voter the best level, members tied there, and that level's masses.
+class MultisetModel {
+ public:
+  explicit MultisetModel(const PricingProblem& p) : p_(p), n_(p.n) {}
+
+  int64_t candidates() const { return p_.m; }
+  int64_t response(int64_t c) const { return c; }
+  static constexpr bool repeats = true;
+  void reserve(int64_t depth) {
+    const size_t cells = size_t(depth + 1) * n_;
+    best_.assign(cells, std::numeric_limits<int64_t>::max());
+    count_.assign(cells, 0);
+    below_.assign(cells, 0.0);
+    tied_.assign(cells, 0.0);
+  }
+
+  double value(int64_t depth) const {
+    double total = 0.0;
+    const size_t o = size_t(depth) * n_;
+    for (int64_t i = 0; i < n_; ++i) total += below_[o + i] + share(count_[o + i]) * tied_[o + i];
+    return total;
+  }
+
+  // gains[c * copies + j]: the gain of the (j+1)-th copy of R[c] added to S alone.
+  // Returns the per-voter cap on the total gain of r more members from R: voter i
+  // at best gets r more members at the best level that R or S reaches.
+  double gains(int64_t depth, const std::vector<int64_t>& R, int64_t r, int64_t copies, std::vector<double>& gains,
+               std::vector<double>& scratch) const {
+    const size_t o = size_t(depth) * n_;
+    gains.assign(R.size() * copies, 0.0);
+    scratch.resize(n_);
+    for (int64_t i = 0; i < n_; ++i) scratch[i] = below_[o + i] + share(count_[o + i] + r) * tied_[o + i];
+    for (int64_t z : R)
+      for (int64_t i = 0; i < n_; ++i)
+        if (p_.level[z * n_ + i] < best_[o + i])
+          scratch[i] = std::max(scratch[i], p_.below[z * n_ + i] + share(r) * p_.tied[z * n_ + i]);
+    double cap = 0.0;
+    for (int64_t i = 0; i < n_; ++i) cap += scratch[i] - (below_[o + i] + share(count_[o + i]) * tied_[o + i]);
+    for (size_t c = 0; c < R.size(); ++c) {
+      const int64_t z = R[c];
+      double* g = &gains[c * copies];
+      for (int64_t i = 0; i < n_; ++i) {
+        const int64_t l = p_.level[z * n_ + i], b = best_[o + i];
+        if (l > b) continue;
+        const int64_t c0 = count_[o + i];
+        const double cur = below_[o + i] + share(c0) * tied_[o + i];
+        double previous = cur;
+        for (int64_t j = 1; j <= copies; ++j) {
+          const double now = l < b ? p_.below[z * n_ + i] + share(j) * p_.tied[z * n_ + i]
+                                   : below_[o + i] + share(c0 + j) * tied_[o + i];
+          g[j - 1] += now - previous;
+          previous = now;
+        }
+      }
+    }
+    return cap;
+  }
+
+  void add(int64_t depth, int64_t z) {
+    const size_t o = size_t(depth) * n_, t = o + n_;
+    for (int64_t i = 0; i < n_; ++i) {
+      const int64_t l = p_.level[z * n_ + i];
+      if (l < best_[o + i]) {
+        best_[t + i] = l, count_[t + i] = 1, below_[t + i] = p_.below[z * n_ + i], tied_[t + i] = p_.tied[z * n_ + i];
+      } else {
+        best_[t + i] = best_[o + i], below_[t + i] = below_[o + i], tied_[t + i] = tied_[o + i];
+        count_[t + i] = count_[o + i] + (l == best_[o + i]);
+      }
+    }
+  }
+
+ private:
+  const PricingProblem& p_;
+  int64_t n_;
+  std::vector<int64_t> best_, count_;
+  std::vector<double> below_, tied_;
+};
+
+// Copies of one candidate whose gains are computed exactly; further copies are
+// bounded by the last one computed (gains never grow with the copy number).
+inline constexpr int64_t kExplicitCopies = 16;
+// Subgradient steps of the Lagrangian bound per node (sets).
+inline constexpr int64_t kLagrangeSteps = 12;
+
+template <class Model>
+class Search {
+ public:
+  Search(Model& model, int64_t size, int64_t keep, double target, int64_t max_nodes, double seconds)
+      : model_(model), size_(size), keep_(keep), target_(target), max_nodes_(max_nodes),
+        deadline_(std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                          std::chrono::duration<double>(seconds))) {
+    model_.reserve(size);
+  }
+
+  // A committee (responses, sorted) joins the `keep` best found so far.
+  void offer(const std::vector<int64_t>& committee, double value) {
+    if (value <= threshold()) return;
+    for (const auto& [v, S] : found_)
+      if (S == committee) return;
+    found_.emplace_back(value, committee);
+    std::stable_sort(found_.begin(), found_.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    if (int64_t(found_.size()) > keep_) found_.pop_back();
+  }
+
+  void run() {
+    std::vector<int64_t> R(model_.candidates());
+    std::iota(R.begin(), R.end(), 0);
+    visit(0, size_, R, model_.value(0));
+  }
+
+  // the committees found, best first (at most `keep`)
+  const std::vector<std::pair<double, std::vector<int64_t>>>& found() const { return found_; }
+  double bound() const {
+    return std::max({found_.empty() ? -std::numeric_limits<double>::infinity() : found_[0].first, pruned_, open_});
+  }
+  bool finished() const { return !stopped_; }
+  int64_t nodes() const { return nodes_; }
+
+ private:
+  // Nodes at or below it are pruned: the target, or the worst of the kept committees
+  // once there are `keep` (never above the best found, so the bound stays exact).
+  double threshold() const {
+    return int64_t(found_.size()) < keep_ ? target_ : std::max(target_, found_.back().first);
+  }
+
+  bool out_of_budget() {
+    if (nodes_ >= max_nodes_) return true;
+    return (nodes_ & 255) == 0 && std::chrono::steady_clock::now() >= deadline_;
+  }
+
+  void prune(double bound) { pruned_ = std::max(pruned_, bound); }
+
+  // top[p] = the largest sum of r gains from the pool of R[p..] (minus infinity when
+  // R[p..] cannot fill r distinct places).
+  void suffix_bounds(int64_t r, int64_t copies, const std::vector<double>& gains, std::vector<double>& top) const {
+    const size_t count = gains.size() / copies;
+    top.assign(count, -std::numeric_limits<double>::infinity());
+    if (!Model::repeats) {  // sorted decreasing: the r gains from p on
+      for (size_t p = 0; p + r <= count; ++p) {
+        double s = 0.0;
+        for (int64_t j = 0; j < r; ++j) s += gains[p + j];
+        top[p] = s;
+      }
+      return;
+    }
+    std::priority_queue<double, std::vector<double>, std::greater<double>> heap;  // the r largest so far
+    double sum = 0.0;
+    for (size_t p = count; p-- > 0;) {
+      for (int64_t j = 0; j < r; ++j) {
+        const double g = gains[p * copies + std::min(j, copies - 1)];
+        if (int64_t(heap.size()) < r) {
+          heap.push(g), sum += g;
+        } else if (g > heap.top()) {
+          sum += g - heap.top();
+          heap.pop(), heap.push(g);
+        } else {
+          break;  // the later copies gain no more
+        }
+      }
+      top[p] = sum;
+    }
+  }
+
+  void visit(int64_t depth, int64_t r, const std::vector<int64_t>& R, double value) {
+    ++nodes_;
+    const int64_t copies = Model::repeats ? std::min(r, kExplicitCopies) : 1;
+    std::vector<double> gains, scratch, top;
+    const double cap = model_.gains(depth, R, r, copies, gains, scratch);
+    // candidates in decreasing order of the first copy's gain (ties: lower index first)
+    std::vector<int64_t> order(R.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return gains[a * copies] > gains[b * copies]; });
+    std::vector<int64_t> sorted(R.size());
+    std::vector<double> sorted_gains(gains.size());
+    for (size_t c = 0; c < order.size(); ++c) {
+      sorted[c] = R[order[c]];
+      std::copy_n(&gains[order[c] * copies], copies, &sorted_gains[c * copies]);
+    }
+    suffix_bounds(r, copies, sorted_gains, top);
+    if (sorted.empty() || value + std::min(top[0], cap) <= threshold()) {
+      if (!sorted.empty()) prune(value + std::min(top[0], cap));
+      return;
+    }
+    if (r == 1) {  // the children are leaves, their values exact
+      for (size_t p = 0; p < sorted.size(); ++p) {
+        if (value + sorted_gains[p * copies] <= threshold()) {
+          prune(value + sorted_gains[p * copies]);
+          break;
+        }
+        chosen_.push_back(sorted[p]);
+        offer_chosen(value + sorted_gains[p * copies]);
+        chosen_.pop_back();
+      }
+      return;
+    }
+    if constexpr (!Model::repeats) {
+      const double bound = model_.lagrangian(depth, sorted, r, threshold(), kLagrangeSteps, top_lagrange_);
+      if (bound <= threshold()) {
+        prune(bound);
+        return;
+      }
+      for (size_t p = 0; p < sorted.size(); ++p) top[p] = std::min(top[p] + value, top_lagrange_[p]) - value;
+    }
+    for (size_t p = 0; p < sorted.size(); ++p) {
+      const double child = value + top[p];
+      if (child <= threshold()) {
+        prune(child);
+        return;
+      }
+      if (out_of_budget()) {
+        stopped_ = true;
+        open_ = std::max(open_, child);
+        return;
+      }
+      model_.add(depth, sorted[p]);
+      chosen_.push_back(sorted[p]);
+      const std::vector<int64_t> rest(sorted.begin() + p + (Model::repeats ? 0 : 1), sorted.end());
+      visit(depth + 1, r - 1, rest, model_.value(depth + 1));
+      chosen_.pop_back();
+      if (stopped_) {
+        if (p + 1 < sorted.size()) open_ = std::max(open_, value + top[p + 1]);
+        return;
+      }
+    }
+  }
+
+  void offer_chosen(double value) {
+    std::vector<int64_t> committee;
+    for (int64_t c : chosen_) committee.push_back(model_.response(c));
+    std::sort(committee.begin(), committee.end());
+    offer(committee, value);
+  }
+
+  Model& model_;
+  int64_t size_;
+  int64_t keep_;
+  double target_;
+  int64_t max_nodes_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::vector<std::pair<double, std::vector<int64_t>>> found_;
+  std::vector<double> top_lagrange_;
+  double pruned_ = -std::numeric_limits<double>::infinity();
+  double open_ = -std::numeric_limits<double>::infinity();
+  bool stopped_ = false;
+  int64_t nodes_ = 0;
+  std::vector<int64_t> chosen_;
+};
+
+// Candidates for sets: drop responses dominated by another (single[z] <= single[z']
+// for every voter; equal rows keep the lowest index) while at least `size` remain:
+// in any committee a dominated member can be swapped for a missing one at no loss.
+inline std::vector<int64_t> undominated(const PricingProblem& p) {
+  const int64_t n = p.n, m = p.m;
+  std::vector<char> dropped(m, 0);
+  int64_t left = m;
+  for (int64_t z = 0; z < m && left > p.size; ++z) {
+    for (int64_t u = 0; u < m; ++u) {
+      if (u == z || dropped[u]) continue;
+      const double* a = p.single + z * n;
+      const double* b = p.single + u * n;
+      bool le = true, equal = true;
+      for (int64_t i = 0; i < n && le; ++i) le = a[i] <= b[i], equal = equal && a[i] == b[i];
+      if (le && (!equal || u < z)) {
+        dropped[z] = 1, --left;
+        break;
+      }
+    }
+  }
+  std::vector<int64_t> out;
+  for (int64_t z = 0; z < m; ++z)
+    if (!dropped[z]) out.push_back(z);
+  return out;
+}
+
+}  // namespace pricing_detail
+
+// Maximise the pricing objective over committees of p.size members (distinct for
+// sets); keeps the `keep` best committees found. `start`: a committee whose value
+// seeds the incumbent (may be empty).
+// Nodes whose bound is <= target are pruned as well: with target below the optimum
+// the search is exact; otherwise it may stop at proving max <= target.
+inline PricingOutcome price_committee(const PricingProblem& p, const std::vector<int64_t>& start, int64_t keep,
+                                      double target, int64_t max_nodes, double seconds) {
+  using namespace pricing_detail;
+  if (p.n < 0 || p.m < 1 || p.size < 1 || (!p.multiset && p.size > p.m) || keep < 1)
+    throw std::invalid_argument("pricing: bad problem dimensions");
+  PricingOutcome out;
+  auto finish = [&](auto& search) {
+    if (!start.empty()) {
+      std::vector<int64_t> sorted = start;
+      std::sort(sorted.begin(), sorted.end());
+      search.offer(sorted, committee_value(p, sorted));
+    }
+    search.run();
+    out.bound = search.bound();
+    for (const auto& [value, committee] : search.found()) {
+      out.committees.push_back(committee);
+      out.values.push_back(committee_value(p, committee));
+      out.bound = std::max(out.bound, out.values.back());
+    }
+    out.finished = search.finished();
+    out.nodes = search.nodes();
+  };
+  if (p.multiset) {
+    MultisetModel model(p);
+    Search<MultisetModel> search(model, p.size, keep, target, max_nodes, seconds);
+    finish(search);
+  } else {
+    SetModel model(p, undominated(p));
+    Search<SetModel> search(model, p.size, keep, target, max_nodes, seconds);
+    finish(search);
+  }
+  return out;
+}
+
+}  // namespace ualign
