@@ -78,7 +78,7 @@ inline double exact_sum_partials(const double* x, int64_t n, std::vector<double>
 #define UALIGN_DECLARE_MULTI_K(Level)                                                                    \
   void product_levels_x4_multi_k(const Level* row0, int64_t m, int64_t size, bool strict_rows,           \
                                  const double* pi, const int64_t* ks, int64_t n_ks, const double* w4,   \
-                                 Ties ties, double* mass4, double* values, int64_t stride,               \
+                                 Ties ties, double* mass4, double* values,                               \
                                  const int64_t* first_at, const int64_t* next);                         \
   void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks, const double* values, double* acc);
 #define UALIGN_MULTI_K_KERNELS \
@@ -105,7 +105,7 @@ struct MultiKScratch {
 // product_levels_x4 / gather_add_x4 replaced by their several-k forms.
 template <class Level>
 void multi_k_range(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
-                   const int64_t* first_at, const int64_t* next, double* mass4, double* values, int64_t stride,
+                   const int64_t* first_at, const int64_t* next, double* mass4, double* values,
                    std::optional<SingleLaw<Level>>& law, int64_t begin, int64_t end, double* acc) {
   const int64_t m = data.m, n_ks = static_cast<int64_t>(ks.size());
   int64_t i = begin;
@@ -117,7 +117,7 @@ void multi_k_range(const RankingView<Level>& data, const double* pi, const std::
       strict_rows = strict_rows && data.n_levels[i + v] == m;
     }
     product_levels_x4_multi_k(data.row(i), m, padded_levels(levels), strict_rows, pi, ks.data(), n_ks,
-                              data.weights + i, ties, mass4, values, stride, first_at, next);
+                              data.weights + i, ties, mass4, values, first_at, next);
     gather_add_x4_multi_k(data.row(i), m, n_ks, values, acc);
   }
   if (i < end && !law) law.emplace(m);
@@ -165,18 +165,18 @@ void beats_multi_k(const RankingView<Level>& data, const double* pi, const std::
     scratch.values.resize(static_cast<size_t>(n_ks * stride));
     std::optional<SingleLaw<Level>> law;
     auto worker = [&](int64_t begin, int64_t end, double* acc) {
-      multi_k_range(data, pi, ks, ties, first_at, next, scratch.mass4.data(), scratch.values.data(), stride, law,
+      multi_k_range(data, pi, ks, ties, first_at, next, scratch.mass4.data(), scratch.values.data(), law,
                     begin, end, acc);
     };
     sum_over_voter_ranges_serial(data.n, n_ks * m, out, worker, scratch.sum);
     return;
   }
   sum_over_voter_ranges(data.n, n_ks * m, out, [&]() {
-    return [&data, pi, &ks, ties, first_at, next, stride, law = std::optional<SingleLaw<Level>>(),
+    return [&data, pi, &ks, ties, first_at, next, law = std::optional<SingleLaw<Level>>(),
             mass4 = std::vector<double>(static_cast<size_t>(stride)),
             values = std::vector<double>(static_cast<size_t>(n_ks * stride))](int64_t begin, int64_t end,
                                                                               double* acc) mutable {
-      multi_k_range(data, pi, ks, ties, first_at, next, mass4.data(), values.data(), stride, law, begin, end, acc);
+      multi_k_range(data, pi, ks, ties, first_at, next, mass4.data(), values.data(), law, begin, end, acc);
     };
   });
 }

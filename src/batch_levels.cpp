@@ -28,8 +28,7 @@ using simd::vec4;
 template <Ties T, class Level>
 UALIGN_INLINE void multi_impl(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,
                                     const int64_t* ks, int64_t n_ks, const double* w4, double* mass4, double* values,
-                                    int64_t stride, const int64_t* first_at, const int64_t* next) {
-  (void)stride;  // values holds n_ks * stride >= 4 * size * n_ks doubles
+                                    const int64_t* first_at, const int64_t* next) {
   simd::scatter_levels_x4(row0, m, size, strict_rows, pi, mass4);
   // w = w4 * norm(k), per k, exactly as product_levels_x4 forms it.
   vec4 weight[kMaxFusedKs];
@@ -84,19 +83,19 @@ UALIGN_INLINE void multi_impl(const Level* row0, int64_t m, int64_t size, bool s
 template <class Level>
 UALIGN_INLINE void multi_dispatch(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,
                                         const int64_t* ks, int64_t n_ks, const double* w4, Ties ties, double* mass4,
-                                        double* values, int64_t stride, const int64_t* first_at, const int64_t* next) {
+                                        double* values, const int64_t* first_at, const int64_t* next) {
   switch (ties) {
     case Ties::strict:
-      multi_impl<Ties::strict>(row0, m, size, strict_rows, pi, ks, n_ks, w4, mass4, values, stride, first_at, next);
+      multi_impl<Ties::strict>(row0, m, size, strict_rows, pi, ks, n_ks, w4, mass4, values, first_at, next);
       break;
     case Ties::weak:
-      multi_impl<Ties::weak>(row0, m, size, strict_rows, pi, ks, n_ks, w4, mass4, values, stride, first_at, next);
+      multi_impl<Ties::weak>(row0, m, size, strict_rows, pi, ks, n_ks, w4, mass4, values, first_at, next);
       break;
     case Ties::half:
-      multi_impl<Ties::half>(row0, m, size, strict_rows, pi, ks, n_ks, w4, mass4, values, stride, first_at, next);
+      multi_impl<Ties::half>(row0, m, size, strict_rows, pi, ks, n_ks, w4, mass4, values, first_at, next);
       break;
     case Ties::uniform:
-      multi_impl<Ties::uniform>(row0, m, size, strict_rows, pi, ks, n_ks, w4, mass4, values, stride, first_at, next);
+      multi_impl<Ties::uniform>(row0, m, size, strict_rows, pi, ks, n_ks, w4, mass4, values, first_at, next);
       break;
   }
 }
@@ -124,9 +123,9 @@ UALIGN_INLINE void gather_multi_impl(const Level* row0, int64_t m, int64_t n_ks,
 #define UALIGN_DEFINE_MULTI_K(Level)                                                                           \
   void product_levels_x4_multi_k(                                                     \
       const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, const int64_t* ks,        \
-      int64_t n_ks, const double* w4, Ties ties, double* mass4, double* values, int64_t stride,                 \
+      int64_t n_ks, const double* w4, Ties ties, double* mass4, double* values,                                 \
       const int64_t* first_at, const int64_t* next) {                                                           \
-    multi_dispatch(row0, m, size, strict_rows, pi, ks, n_ks, w4, ties, mass4, values, stride, first_at, next); \
+    multi_dispatch(row0, m, size, strict_rows, pi, ks, n_ks, w4, ties, mass4, values, first_at, next); \
   }                                                                                                             \
   void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks,              \
                                                         const double* values, double* acc) {                    \

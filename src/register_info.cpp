@@ -6,10 +6,19 @@
 #include "bindings.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
+#include "ties.hpp"
 
 namespace ualign::bind {
 
 void register_info(py::module_& m) {
+  // The tie conventions' codes, defined once (Ties in ties.hpp); the Python layer reads them here.
+  py::dict ties;
+  ties["uniform"] = static_cast<int>(Ties::uniform);
+  ties["half"] = static_cast<int>(Ties::half);
+  ties["strict"] = static_cast<int>(Ties::strict);
+  ties["weak"] = static_cast<int>(Ties::weak);
+  m.attr("TIE_CODES") = ties;
+
 #ifdef UALIGN_HAS_OPENMP
   m.attr("has_openmp") = true;
 #else

@@ -13,11 +13,6 @@ import ualign as ua
 PACKAGE = Path(ua.__file__).resolve().parent
 
 
-def test_openmp_flag_is_exposed() -> None:
-    assert isinstance(ua.has_openmp, bool)
-    assert ua._core.max_threads() >= 1
-
-
 def test_missing_core_says_how_to_build(tmp_path: Path) -> None:
     # A copy of the Python sources without the extension, as in a source checkout.
     copy = tmp_path / "ualign"

@@ -127,6 +127,9 @@ def test_concurrent_python_threads_match_serial():
             assert concurrent == serial * 2
 
 
-@pytest.mark.skipif(not ua.has_openmp, reason="built without OpenMP")
-def test_core_reports_threads():
-    assert ua._core.max_threads() >= 1
+def test_core_honours_omp_num_threads(tmp_path):
+    """The kernels' thread count follows OMP_NUM_THREADS (one thread without OpenMP)."""
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    result = subprocess.run([sys.executable, "-c", "import ualign; print(ualign._core.max_threads())"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True, timeout=120)
+    assert int(result.stdout) == (3 if ua.has_openmp else 1)

@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 has_openmp: bool
+TIE_CODES: Dict[str, int]
 
 def max_threads() -> int: ...
 def isa() -> str: ...

@@ -17,7 +17,6 @@ from ._core_loader import core
 
 #: Tie conventions of SPEC.md §2.1 and their codes in ``ualign._core``.
 TIES = ("uniform", "half", "strict", "weak")
-_TIE_CODES = {name: code for code, name in enumerate(TIES)}
 _MIRROR = {"uniform": "uniform", "half": "half", "strict": "weak", "weak": "strict"}
 
 #: How far a probability vector may sum from 1 before it is rejected (within it,
@@ -48,7 +47,7 @@ def tie_code(ties: Any) -> int:
     if not isinstance(ties, str):
         raise TypeError(f"ties: expected one of {TIES}, got {type(ties).__name__}")
     try:
-        return _TIE_CODES[ties]
+        return int(core().TIE_CODES[ties])
     except KeyError:
         raise ValueError(f"ties: unknown tie convention {ties!r}; expected one of {TIES}") from None
 

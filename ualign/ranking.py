@@ -8,10 +8,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core_loader
-from ._validate import as_keys, as_orders, as_weights
+from ._validate import as_keys, as_orders, as_weights, tie_code
 from .model import CompiledModel
 
-_STRICT, _WEAK = 2, 3
 
 
 class RankingPopulation(CompiledModel):
@@ -64,8 +63,8 @@ class RankingPopulation(CompiledModel):
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
         # One strict kernel serves every convention: S[y,z] + S[z,y] + tie mass = 1.
         less = self._store.less_matrix()
-        if ties == _STRICT:
+        if ties == tie_code("strict"):
             return less  # type: ignore[no-any-return]
-        if ties == _WEAK:
+        if ties == tie_code("weak"):
             return 1.0 - less.T  # type: ignore[no-any-return]
         return 0.5 * (1.0 + less - less.T)  # type: ignore[no-any-return]
