@@ -75,11 +75,10 @@ inline double exact_sum_partials(const double* x, int64_t n, std::vector<double>
 // v (same bits). first_at[e] is the first j with ks[j] == e (or -1) and next[j] the
 // next such j (or -1); at most kMaxFusedKs values of k. gather_add_x4_multi_k then
 // adds, for every j, what gather_add_x4 adds: acc[j*m + y] += (v0 + v1) + (v2 + v3).
-#define UALIGN_DECLARE_MULTI_K(Level)                                                                    \
-  void product_levels_x4_multi_k(const Level* row0, int64_t m, int64_t size, bool strict_rows,           \
-                                 const double* pi, const int64_t* ks, int64_t n_ks, const double* w4,   \
-                                 Ties ties, double* mass4, double* values,                               \
-                                 const int64_t* first_at, const int64_t* next);                         \
+#define UALIGN_DECLARE_MULTI_K(Level)                                                                            \
+  void product_levels_x4_multi_k(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, \
+                                 const int64_t* ks, int64_t n_ks, const double* w4, Ties ties, double* mass4,    \
+                                 double* values, const int64_t* first_at, const int64_t* next);                  \
   void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks, const double* values, double* acc);
 #define UALIGN_MULTI_K_KERNELS \
   UALIGN_DECLARE_MULTI_K(uint8_t) UALIGN_DECLARE_MULTI_K(uint16_t) UALIGN_DECLARE_MULTI_K(uint32_t)
@@ -116,8 +115,8 @@ void multi_k_range(const RankingView<Level>& data, const double* pi, const std::
       levels = std::max<int64_t>(levels, data.n_levels[i + v]);
       strict_rows = strict_rows && data.n_levels[i + v] == m;
     }
-    product_levels_x4_multi_k(data.row(i), m, padded_levels(levels), strict_rows, pi, ks.data(), n_ks,
-                              data.weights + i, ties, mass4, values, first_at, next);
+    product_levels_x4_multi_k(data.row(i), m, padded_levels(levels), strict_rows, pi, ks.data(), n_ks, data.weights + i,
+                              ties, mass4, values, first_at, next);
     gather_add_x4_multi_k(data.row(i), m, n_ks, values, acc);
   }
   if (i < end && !law) law.emplace(m);
@@ -165,8 +164,8 @@ void beats_multi_k(const RankingView<Level>& data, const double* pi, const std::
     scratch.values.resize(static_cast<size_t>(n_ks * stride));
     std::optional<SingleLaw<Level>> law;
     auto worker = [&](int64_t begin, int64_t end, double* acc) {
-      multi_k_range(data, pi, ks, ties, first_at, next, scratch.mass4.data(), scratch.values.data(), law,
-                    begin, end, acc);
+      multi_k_range(data, pi, ks, ties, first_at, next, scratch.mass4.data(), scratch.values.data(), law, begin, end,
+                    acc);
     };
     sum_over_voter_ranges_serial(data.n, n_ks * m, out, worker, scratch.sum);
     return;
@@ -204,8 +203,8 @@ inline double exact_sum(const double* x, int64_t n, std::vector<double>& scratch
   }
   const double r = hi + lo;
   const double b = r - hi;
-  const double t = (hi - (r - b)) + (lo - b);  // r + t == hi + lo exactly
-  constexpr double u = 1.1102230246251565e-16;  // 2^-53
+  const double t = (hi - (r - b)) + (lo - b);                          // r + t == hi + lo exactly
+  constexpr double u = 1.1102230246251565e-16;                         // 2^-53
   const double bound = 2.0 * static_cast<double>(n + 1) * u * spread;  // |lo - sum of errors|, generously
   if (r != 0.0 && std::isfinite(r) && std::isfinite(spread)) {
     const double gap = std::min(r - std::nextafter(r, -INFINITY), std::nextafter(r, INFINITY) - r);
@@ -290,7 +289,9 @@ struct PackedPrompt {
   int64_t n() const { return view.n; }
   int64_t m() const { return view.m; }
   template <class F>
-  decltype(auto) visit(F&& f) const { return f(view); }
+  decltype(auto) visit(F&& f) const {
+    return f(view);
+  }
 };
 
 // Scratch of one thread.
@@ -303,9 +304,9 @@ struct PolicyAuditScratch {
 // u[j*m + y] = P[y > pi^(ks[j])] under `ties` for every j, as beats_kernel computes
 // each: fused over the k it can fuse, one beats_kernel call for each other k.
 template <class Prompt>
-void beats_for_ks(const Prompt& store, const double* pi, const int64_t* ks, int64_t n_ks, Ties ties,
-                         double* u, std::vector<int64_t>& fused_ks, std::vector<int64_t>& fused_at,
-                         std::vector<double>& fused, MultiKScratch& scratch, bool serial) {
+void beats_for_ks(const Prompt& store, const double* pi, const int64_t* ks, int64_t n_ks, Ties ties, double* u,
+                  std::vector<int64_t>& fused_ks, std::vector<int64_t>& fused_at, std::vector<double>& fused,
+                  MultiKScratch& scratch, bool serial) {
   const int64_t m = store.m();
   const double one = 1.0;
   const int64_t no_offsets = 0;
@@ -317,14 +318,13 @@ void beats_for_ks(const Prompt& store, const double* pi, const int64_t* ks, int6
       fused_at.push_back(j);
     }
   }
-  const bool fuse = !fused_ks.empty() &&
-                    fused_partition_ok(store.n(), m, static_cast<int64_t>(fused_ks.size()));
+  const bool fuse = !fused_ks.empty() && fused_partition_ok(store.n(), m, static_cast<int64_t>(fused_ks.size()));
   if (fuse) {
     fused.resize(fused_ks.size() * static_cast<size_t>(m));
     store.visit([&](const auto& view) { beats_multi_k(view, pi, fused_ks, ties, fused.data(), scratch, serial); });
     for (size_t f = 0; f < fused_ks.size(); ++f)
-      std::copy(fused.begin() + static_cast<std::ptrdiff_t>(f * m), fused.begin() + static_cast<std::ptrdiff_t>((f + 1) * m),
-                u + fused_at[f] * m);
+      std::copy(fused.begin() + static_cast<std::ptrdiff_t>(f * m),
+                fused.begin() + static_cast<std::ptrdiff_t>((f + 1) * m), u + fused_at[f] * m);
   }
   size_t f = 0;
   for (int64_t j = 0; j < n_ks; ++j) {
@@ -345,9 +345,8 @@ void beats_for_ks(const Prompt& store, const double* pi, const int64_t* ks, int6
 
 // Audits prompt p (policy pi, or the uniform policy when pi is null) for every k.
 template <class Prompt>
-void audit_policy_prompt(const Prompt& store, const double* pi, const int64_t* ks, int64_t n_ks,
-                                Ties ties, int64_t p, const PolicyAuditOut& out, PolicyAuditScratch& s,
-                                bool serial) {
+void audit_policy_prompt(const Prompt& store, const double* pi, const int64_t* ks, int64_t n_ks, Ties ties, int64_t p,
+                         const PolicyAuditOut& out, PolicyAuditScratch& s, bool serial) {
   const int64_t m = store.m();
   const size_t size = static_cast<size_t>(m);
   if (pi == nullptr) {
@@ -378,7 +377,7 @@ void audit_policy_prompt(const Prompt& store, const double* pi, const int64_t* k
 // All prompts. policies[p] may be null (uniform policy).
 template <class Prompt>
 void audit_policy_batch(const std::vector<const Prompt*>& stores, const std::vector<const double*>& policies,
-                               const int64_t* ks, int64_t n_ks, Ties ties, const PolicyAuditOut& out) {
+                        const int64_t* ks, int64_t n_ks, Ties ties, const PolicyAuditOut& out) {
   const int64_t n_prompts = static_cast<int64_t>(stores.size());
   std::vector<int64_t> small, large;
   int64_t small_work = 0;

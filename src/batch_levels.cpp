@@ -27,8 +27,8 @@ using simd::vec4;
 
 template <Ties T, class Level>
 UALIGN_INLINE void multi_impl(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,
-                                    const int64_t* ks, int64_t n_ks, const double* w4, double* mass4, double* values,
-                                    const int64_t* first_at, const int64_t* next) {
+                              const int64_t* ks, int64_t n_ks, const double* w4, double* mass4, double* values,
+                              const int64_t* first_at, const int64_t* next) {
   simd::scatter_levels_x4(row0, m, size, strict_rows, pi, mass4);
   // w = w4 * norm(k), per k, exactly as product_levels_x4 forms it.
   vec4 weight[kMaxFusedKs];
@@ -52,7 +52,10 @@ UALIGN_INLINE void multi_impl(const Level* row0, int64_t m, int64_t size, bool s
     if constexpr (T == Ties::uniform) {
       // geometric_block(A, L, k) for every k: s_j = L s_(j-1) + A^j, read at j = k.
       vec4 s[kLanes], p[kLanes];
-      for (int l = 0; l < kLanes; ++l) { s[l] = splat4(1.0); p[l] = splat4(1.0); }
+      for (int l = 0; l < kLanes; ++l) {
+        s[l] = splat4(1.0);
+        p[l] = splat4(1.0);
+      }
       for (int64_t e = 1; e <= k_max; ++e) {
         for (int l = 0; l < kLanes; ++l) {
           p[l] *= A[l];
@@ -69,7 +72,10 @@ UALIGN_INLINE void multi_impl(const Level* row0, int64_t m, int64_t size, bool s
           pow_block(f, ks[j]);
         } else {  // half
           vec4 x[kLanes], a[kLanes];
-          for (int l = 0; l < kLanes; ++l) { x[l] = L[l]; a[l] = A[l]; }
+          for (int l = 0; l < kLanes; ++l) {
+            x[l] = L[l];
+            a[l] = A[l];
+          }
           pow_block(x, ks[j]);
           pow_block(a, ks[j]);
           for (int l = 0; l < kLanes; ++l) f[l] = x[l] + a[l];
@@ -82,8 +88,8 @@ UALIGN_INLINE void multi_impl(const Level* row0, int64_t m, int64_t size, bool s
 
 template <class Level>
 UALIGN_INLINE void multi_dispatch(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,
-                                        const int64_t* ks, int64_t n_ks, const double* w4, Ties ties, double* mass4,
-                                        double* values, const int64_t* first_at, const int64_t* next) {
+                                  const int64_t* ks, int64_t n_ks, const double* w4, Ties ties, double* mass4,
+                                  double* values, const int64_t* first_at, const int64_t* next) {
   switch (ties) {
     case Ties::strict:
       multi_impl<Ties::strict>(row0, m, size, strict_rows, pi, ks, n_ks, w4, mass4, values, first_at, next);
@@ -103,8 +109,7 @@ UALIGN_INLINE void multi_dispatch(const Level* row0, int64_t m, int64_t size, bo
 // acc[j*m + y] += the four voters' values of y for k = ks[j]: gather_add_x4's sum,
 // (v0 + v1) + (v2 + v3), for every j, reading each voter's level of y once.
 template <class Level>
-UALIGN_INLINE void gather_multi_impl(const Level* row0, int64_t m, int64_t n_ks, const double* values,
-                                           double* acc) {
+UALIGN_INLINE void gather_multi_impl(const Level* row0, int64_t m, int64_t n_ks, const double* values, double* acc) {
   const Level* row1 = row0 + m;
   const Level* row2 = row1 + m;
   const Level* row3 = row2 + m;
@@ -120,16 +125,14 @@ UALIGN_INLINE void gather_multi_impl(const Level* row0, int64_t m, int64_t n_ks,
 
 }  // namespace
 
-#define UALIGN_DEFINE_MULTI_K(Level)                                                                           \
-  void product_levels_x4_multi_k(                                                     \
-      const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, const int64_t* ks,        \
-      int64_t n_ks, const double* w4, Ties ties, double* mass4, double* values,                                 \
-      const int64_t* first_at, const int64_t* next) {                                                           \
-    multi_dispatch(row0, m, size, strict_rows, pi, ks, n_ks, w4, ties, mass4, values, first_at, next); \
-  }                                                                                                             \
-  void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks,              \
-                                                        const double* values, double* acc) {                    \
-    gather_multi_impl(row0, m, n_ks, values, acc);                                                              \
+#define UALIGN_DEFINE_MULTI_K(Level)                                                                             \
+  void product_levels_x4_multi_k(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, \
+                                 const int64_t* ks, int64_t n_ks, const double* w4, Ties ties, double* mass4,    \
+                                 double* values, const int64_t* first_at, const int64_t* next) {                 \
+    multi_dispatch(row0, m, size, strict_rows, pi, ks, n_ks, w4, ties, mass4, values, first_at, next);           \
+  }                                                                                                              \
+  void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks, const double* values, double* acc) {    \
+    gather_multi_impl(row0, m, n_ks, values, acc);                                                               \
   }
 
 UALIGN_DEFINE_MULTI_K(uint8_t)

@@ -54,7 +54,8 @@ struct OperandArrays {
     if ((t > 0 && policies.shape(1) != m) || product_probs.shape(0) != t || ks.shape(0) != t)
       throw std::invalid_argument(name + ": product terms do not match the number of responses");
     const int64_t s = multiset_probs.shape(0);
-    if (offsets.shape(0) != s + 1) throw std::invalid_argument(name + ": offsets must have one entry per multiset plus one");
+    if (offsets.shape(0) != s + 1)
+      throw std::invalid_argument(name + ": offsets must have one entry per multiset plus one");
     if (offsets.at(s) != items.shape(0)) throw std::invalid_argument(name + ": offsets do not match the members");
     view.m = m;
     view.n_products = t;

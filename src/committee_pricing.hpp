@@ -47,17 +47,17 @@ struct PricingProblem {
   int64_t m = 0;     // responses
   int64_t size = 0;  // members of a committee
   bool multiset = false;
-  const double* single = nullptr;   // sets: voter i's value when z is the best member
-  const double* below = nullptr;    // multisets
-  const double* tied = nullptr;     // multisets
-  const int64_t* level = nullptr;   // multisets: z's level in voter i's ranking
+  const double* single = nullptr;  // sets: voter i's value when z is the best member
+  const double* below = nullptr;   // multisets
+  const double* tied = nullptr;    // multisets
+  const int64_t* level = nullptr;  // multisets: z's level in voter i's ranking
 };
 
 struct PricingOutcome {
   std::vector<std::vector<int64_t>> committees;  // the best found (at most `keep`), best first, each sorted
   std::vector<double> values;                    // their objectives
-  double bound = 0.0;              // >= every committee's objective (and >= value)
-  bool finished = false;           // the search ran to the end (no budget stop)
+  double bound = 0.0;                            // >= every committee's objective (and >= value)
+  bool finished = false;                         // the search ran to the end (no budget stop)
   int64_t nodes = 0;
 };
 
@@ -79,8 +79,10 @@ inline double committee_value(const PricingProblem& p, const std::vector<int64_t
     int64_t best = std::numeric_limits<int64_t>::max(), count = 0, at = -1;
     for (int64_t z : S) {
       const int64_t l = p.level[z * n + i];
-      if (l < best) best = l, count = 1, at = z;
-      else if (l == best) ++count;
+      if (l < best)
+        best = l, count = 1, at = z;
+      else if (l == best)
+        ++count;
     }
     if (at >= 0) total += p.below[at * n + i] + share(count) * p.tied[at * n + i];
   }
@@ -98,8 +100,10 @@ class SetModel {
       const double first = p.single[cand_[0] * p.n + i];
       bool constant = true;
       for (int64_t z : cand_) constant = constant && p.single[z * p.n + i] == first;
-      if (constant) constant_ += first;
-      else voters.push_back(i);
+      if (constant)
+        constant_ += first;
+      else
+        voters.push_back(i);
     }
     n_ = int64_t(voters.size());
     rows_.resize(cand_.size() * size_t(n_));
@@ -121,8 +125,8 @@ class SetModel {
 
   // gains[c] = marginal gain of candidate R[c]; returns the per-voter cap on the
   // total gain of any additions from R.
-  double gains(int64_t depth, const std::vector<int64_t>& R, int64_t /*r*/, int64_t /*copies*/, std::vector<double>& gains,
-               std::vector<double>& scratch) const {
+  double gains(int64_t depth, const std::vector<int64_t>& R, int64_t /*r*/, int64_t /*copies*/,
+               std::vector<double>& gains, std::vector<double>& scratch) const {
     const double* cur = &cur_[depth * n_];
     scratch.assign(cur, cur + n_);
     gains.resize(R.size());
@@ -163,8 +167,9 @@ class SetModel {
         excess[c] = e;
       }
       std::iota(order.begin(), order.end(), 0);
-      std::partial_sort(order.begin(), order.begin() + r, order.end(),
-                        [&](int64_t a, int64_t b) { return excess[a] > excess[b] || (excess[a] == excess[b] && a < b); });
+      std::partial_sort(order.begin(), order.begin() + r, order.end(), [&](int64_t a, int64_t b) {
+        return excess[a] > excess[b] || (excess[a] == excess[b] && a < b);
+      });
       double bound = base;
       for (int64_t j = 0; j < r; ++j) bound += excess[order[j]];
       if (bound < best) best = bound, best_base = base, best_excess = excess;
@@ -301,9 +306,13 @@ template <class Model>
 class Search {
  public:
   Search(Model& model, int64_t size, int64_t keep, double target, int64_t max_nodes, double seconds)
-      : model_(model), size_(size), keep_(keep), target_(target), max_nodes_(max_nodes),
+      : model_(model),
+        size_(size),
+        keep_(keep),
+        target_(target),
+        max_nodes_(max_nodes),
         deadline_(std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                          std::chrono::duration<double>(seconds))) {
+                                                         std::chrono::duration<double>(seconds))) {
     model_.reserve(size);
   }
 
@@ -334,9 +343,7 @@ class Search {
  private:
   // Nodes at or below it are pruned: the target, or the worst of the kept committees
   // once there are `keep` (never above the best found, so the bound stays exact).
-  double threshold() const {
-    return int64_t(found_.size()) < keep_ ? target_ : std::max(target_, found_.back().first);
-  }
+  double threshold() const { return int64_t(found_.size()) < keep_ ? target_ : std::max(target_, found_.back().first); }
 
   bool out_of_budget() {
     if (nodes_ >= max_nodes_) return true;

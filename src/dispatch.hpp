@@ -36,11 +36,11 @@ const char* isa_name(Isa isa) noexcept;
 // Defines `fn` in the current namespace as a forwarder to isa_<active>::fn (declared
 // before, one overload set per instruction set).
 #ifdef UALIGN_HAS_AVX2
-#define UALIGN_DISPATCHED(fn)                                                            \
-  template <class... Args>                                                               \
-  inline decltype(auto) fn(Args&&... args) {                                             \
+#define UALIGN_DISPATCHED(fn)                                                                            \
+  template <class... Args>                                                                               \
+  inline decltype(auto) fn(Args&&... args) {                                                             \
     if (::ualign::active_isa() == ::ualign::Isa::avx2) return isa_avx2::fn(std::forward<Args>(args)...); \
-    return isa_baseline::fn(std::forward<Args>(args)...);                                \
+    return isa_baseline::fn(std::forward<Args>(args)...);                                                \
   }
 // Declares the functions of `declarations` (a macro of no arguments) once per instruction set.
 #define UALIGN_DECLARE_PER_ISA(declarations) \
@@ -51,10 +51,10 @@ const char* isa_name(Isa isa) noexcept;
   declarations                               \
   }
 #else
-#define UALIGN_DISPATCHED(fn)                                 \
-  template <class... Args>                                    \
-  inline decltype(auto) fn(Args&&... args) {                  \
-    return isa_baseline::fn(std::forward<Args>(args)...);     \
+#define UALIGN_DISPATCHED(fn)                             \
+  template <class... Args>                                \
+  inline decltype(auto) fn(Args&&... args) {              \
+    return isa_baseline::fn(std::forward<Args>(args)...); \
   }
 #define UALIGN_DECLARE_PER_ISA(declarations) \
   namespace isa_baseline {                   \

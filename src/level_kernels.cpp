@@ -25,7 +25,10 @@ static_assert(kLevelPad == 4 * kLanes, "a block of levels is kLanes vec4");
 // cancellation; the lanes are interleaved so their chains run in parallel.
 UALIGN_INLINE void geometric_block(const vec4* a, const vec4* b, int64_t k, vec4* out) {
   vec4 s[kLanes], p[kLanes];
-  for (int l = 0; l < kLanes; ++l) { s[l] = splat4(1.0); p[l] = splat4(1.0); }
+  for (int l = 0; l < kLanes; ++l) {
+    s[l] = splat4(1.0);
+    p[l] = splat4(1.0);
+  }
   for (int64_t j = 1; j <= k; ++j) {
     for (int l = 0; l < kLanes; ++l) {
       p[l] *= a[l];
@@ -73,8 +76,8 @@ UALIGN_INLINE void add_single_vs_product_large_k(const double* below, const doub
 }
 
 template <Ties T>
-UALIGN_INLINE void add_single_vs_product_impl(const double* below, const double* mass, int64_t size,
-                                              int64_t k, double scale, double* value) {
+UALIGN_INLINE void add_single_vs_product_impl(const double* below, const double* mass, int64_t size, int64_t k,
+                                              double scale, double* value) {
   if (k > kDirectPowMaxK) {
     add_single_vs_product_large_k<T>(below, mass, size, k, scale, value);
     return;
@@ -130,9 +133,8 @@ UALIGN_INLINE void suffix_below(const double* mass, int64_t size, double* below)
 }
 
 template <class Level>
-UALIGN_INLINE void add_product_levels_impl(const Level* row, int64_t m, int64_t R, const double* pi,
-                                           int64_t k, double scale, Ties ties, double* mass,
-                                           double* below, double* value) {
+UALIGN_INLINE void add_product_levels_impl(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k,
+                                           double scale, Ties ties, double* mass, double* below, double* value) {
   const int64_t size = padded_levels(R);
   if (R == m) {
     // No ties: levels are a permutation, so the scatter is a plain store.
@@ -170,8 +172,10 @@ constexpr int kLanesOf = std::is_same_v<V, double> ? 1 : kLanes;
 
 template <class V>
 UALIGN_INLINE V splat(double x) {
-  if constexpr (std::is_same_v<V, double>) return x;
-  else return splat4(x);
+  if constexpr (std::is_same_v<V, double>)
+    return x;
+  else
+    return splat4(x);
 }
 
 UALIGN_INLINE void power_lanes(vec4* x, int64_t k) { pow_block(x, k); }
@@ -184,17 +188,29 @@ UALIGN_INLINE void level_derivative_lanes(const V* L, const V* E, int64_t k, V* 
   if constexpr (T == Ties::strict) {  // f = L^k
     for (int l = 0; l < N; ++l) dL[l] = L[l];
     power_lanes(dL, k - 1);
-    for (int l = 0; l < N; ++l) { dL[l] = kd * dL[l]; dE[l] = splat<V>(0.0); }
+    for (int l = 0; l < N; ++l) {
+      dL[l] = kd * dL[l];
+      dE[l] = splat<V>(0.0);
+    }
   } else if constexpr (T == Ties::weak) {  // f = (L+E)^k
     for (int l = 0; l < N; ++l) dE[l] = L[l] + E[l];
     power_lanes(dE, k - 1);
-    for (int l = 0; l < N; ++l) { dE[l] = kd * dE[l]; dL[l] = dE[l]; }
+    for (int l = 0; l < N; ++l) {
+      dE[l] = kd * dE[l];
+      dL[l] = dE[l];
+    }
   } else if constexpr (T == Ties::half) {  // f = (L^k + (L+E)^k) / 2
     const V half_k = splat<V>(0.5 * static_cast<double>(k));
-    for (int l = 0; l < N; ++l) { dL[l] = L[l]; dE[l] = L[l] + E[l]; }
+    for (int l = 0; l < N; ++l) {
+      dL[l] = L[l];
+      dE[l] = L[l] + E[l];
+    }
     power_lanes(dL, k - 1);
     power_lanes(dE, k - 1);
-    for (int l = 0; l < N; ++l) { dL[l] = half_k * (dL[l] + dE[l]); dE[l] = half_k * dE[l]; }
+    for (int l = 0; l < N; ++l) {
+      dL[l] = half_k * (dL[l] + dE[l]);
+      dE[l] = half_k * dE[l];
+    }
   } else {
     // f = int_0^1 (L + E t)^k dt = S_k / (k+1), S_j = sum_{i<=j} a^i L^(j-i), a = L+E:
     // df/dL = S_(k-1), df/dE = D_k / (k+1) with D_j = sum_{i=1..j} i a^(i-1) L^(j-i)
@@ -320,8 +336,8 @@ UALIGN_INLINE LevelDerivatives large_k_level(double L, double E, int64_t k) {
       H_k = -std::expm1(kd * u) / t;
       // n t < 2^-53: G = k n / 2 to within (k-1) t / 3 relative (t^2 may underflow)
       if (n * t >= 0x1p-53) {
-        const double numerator = u >= -1.0 ? expm1_minus_identity(n * u) - n * expm1_minus_identity(u)
-                                           : (kd - n * x) + (1.0 + expm1_nu);
+        const double numerator =
+            u >= -1.0 ? expm1_minus_identity(n * u) - n * expm1_minus_identity(u) : (kd - n * x) + (1.0 + expm1_nu);
         G_over_n = numerator / (t * t) / n;
       }
     }
@@ -362,7 +378,8 @@ UALIGN_INLINE LevelDerivatives level_derivatives(double L, double E, int64_t k, 
     case Ties::strict: return level_derivatives_of<Ties::strict>(L, E, k);
     case Ties::weak: return level_derivatives_of<Ties::weak>(L, E, k);
     case Ties::half: return level_derivatives_of<Ties::half>(L, E, k);
-    case Ties::uniform: default: return level_derivatives_of<Ties::uniform>(L, E, k);
+    case Ties::uniform:
+    default: return level_derivatives_of<Ties::uniform>(L, E, k);
   }
 }
 
@@ -370,10 +387,9 @@ UALIGN_INLINE LevelDerivatives level_derivatives(double L, double E, int64_t k, 
 // z at level r. For k <= kDirectPowMaxK the values are those of
 // add_product_levels (bit for bit).
 template <Ties T, class Level>
-UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, int64_t R,
-                                                     const double* pi, const double* q, int64_t k,
-                                                     double scale, double* mass, double* below,
-                                                     double* weight, double* value, double* grad) {
+UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, int64_t R, const double* pi,
+                                                   const double* q, int64_t k, double scale, double* mass,
+                                                   double* below, double* weight, double* value, double* grad) {
   const int64_t size = padded_levels(R);
   std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
   std::memset(weight, 0, sizeof(double) * static_cast<size_t>(size));
@@ -400,9 +416,9 @@ UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, 
 // Jacobian of u (a response at level r has d u / d pi_z = dL[r] for z strictly
 // worse than it and dE[r] for z tied with it).
 template <class Level>
-UALIGN_INLINE void product_level_derivatives_impl(const Level* row, int64_t m, int64_t R, const double* pi,
-                                                  int64_t k, double scale, Ties ties, double* mass,
-                                                  double* below, double* dL, double* dE) {
+UALIGN_INLINE void product_level_derivatives_impl(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k,
+                                                  double scale, Ties ties, double* mass, double* below, double* dL,
+                                                  double* dE) {
   const int64_t size = padded_levels(R);
   std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
   for (int64_t y = 0; y < m; ++y) mass[row[y]] += pi[y];
@@ -447,8 +463,8 @@ constexpr double product_norm(int64_t k) {
 // scatter reads each policy entry once for the four voters.
 template <Ties T, class Level>
 UALIGN_INLINE void product_levels_x4_impl(const Level* row0, int64_t m, int64_t size, bool strict_rows,
-                                          const double* pi, int64_t k, const double* w4,
-                                          double* mass4, double* value4) {
+                                          const double* pi, int64_t k, const double* w4, double* mass4,
+                                          double* value4) {
   simd::scatter_levels_x4(row0, m, size, strict_rows, pi, mass4);
   const vec4 w = load4(w4) * splat4(product_norm<T>(k));
   // Levels from the worst up, kLanes at a time: the running sum is the only
@@ -468,14 +484,21 @@ UALIGN_INLINE void product_levels_x4_impl(const Level* row0, int64_t m, int64_t 
 
 template <class Level>
 UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m, int64_t R, const double* pi,
-                                                     const double* q, int64_t k, double scale, Ties ties,
-                                                     double* mass, double* below, double* weight, double* value,
-                                                     double* grad) {
+                                                     const double* q, int64_t k, double scale, Ties ties, double* mass,
+                                                     double* below, double* weight, double* value, double* grad) {
   switch (ties) {
-    case Ties::strict: product_levels_with_gradient_of<Ties::strict>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-    case Ties::weak: product_levels_with_gradient_of<Ties::weak>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-    case Ties::half: product_levels_with_gradient_of<Ties::half>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
-    case Ties::uniform: product_levels_with_gradient_of<Ties::uniform>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad); break;
+    case Ties::strict:
+      product_levels_with_gradient_of<Ties::strict>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad);
+      break;
+    case Ties::weak:
+      product_levels_with_gradient_of<Ties::weak>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad);
+      break;
+    case Ties::half:
+      product_levels_with_gradient_of<Ties::half>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad);
+      break;
+    case Ties::uniform:
+      product_levels_with_gradient_of<Ties::uniform>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad);
+      break;
   }
 }
 
@@ -484,10 +507,9 @@ UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m
 // d/dpi_z sum_y q_y u_y for z at level r of voter v. value4 first holds the
 // level masses, grad4 the level q-weights; slope4 (scratch) the W df/dL terms.
 template <Ties T, class Level>
-UALIGN_INLINE void product_levels_with_gradient_x4_impl(const Level* row0, int64_t m, int64_t size,
-                                                        bool strict_rows, const double* pi, const double* q,
-                                                        int64_t k, const double* w4, double* value4,
-                                                        double* grad4, double* slope4) {
+UALIGN_INLINE void product_levels_with_gradient_x4_impl(const Level* row0, int64_t m, int64_t size, bool strict_rows,
+                                                        const double* pi, const double* q, int64_t k, const double* w4,
+                                                        double* value4, double* grad4, double* slope4) {
   simd::scatter_levels_x4(row0, m, size, strict_rows, pi, value4);
   simd::scatter_levels_x4(row0, m, size, strict_rows, q, grad4);
   const bool large = k > kDirectPowMaxK;  // the closed forms there carry their normalisation
@@ -528,10 +550,20 @@ UALIGN_INLINE void product_levels_with_gradient_x4_dispatch(const Level* row0, i
                                                             int64_t k, const double* w4, Ties ties, double* value4,
                                                             double* grad4, double* slope4) {
   switch (ties) {
-    case Ties::strict: product_levels_with_gradient_x4_impl<Ties::strict>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4); break;
-    case Ties::weak: product_levels_with_gradient_x4_impl<Ties::weak>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4); break;
-    case Ties::half: product_levels_with_gradient_x4_impl<Ties::half>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4); break;
-    case Ties::uniform: product_levels_with_gradient_x4_impl<Ties::uniform>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4); break;
+    case Ties::strict:
+      product_levels_with_gradient_x4_impl<Ties::strict>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4,
+                                                         slope4);
+      break;
+    case Ties::weak:
+      product_levels_with_gradient_x4_impl<Ties::weak>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4);
+      break;
+    case Ties::half:
+      product_levels_with_gradient_x4_impl<Ties::half>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4);
+      break;
+    case Ties::uniform:
+      product_levels_with_gradient_x4_impl<Ties::uniform>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4,
+                                                          slope4);
+      break;
   }
 }
 
@@ -548,56 +580,50 @@ UALIGN_INLINE void gather_add_x4_impl(const Level* row0, int64_t m, const double
 
 template <class Level>
 UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int64_t size, bool strict_rows,
-                                              const double* pi, int64_t k, const double* w4, Ties ties,
-                                              double* mass4, double* value4) {
+                                              const double* pi, int64_t k, const double* w4, Ties ties, double* mass4,
+                                              double* value4) {
   switch (ties) {
-    case Ties::strict: product_levels_x4_impl<Ties::strict>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
+    case Ties::strict:
+      product_levels_x4_impl<Ties::strict>(row0, m, size, strict_rows, pi, k, w4, mass4, value4);
+      break;
     case Ties::weak: product_levels_x4_impl<Ties::weak>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
     case Ties::half: product_levels_x4_impl<Ties::half>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
-    case Ties::uniform: product_levels_x4_impl<Ties::uniform>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
+    case Ties::uniform:
+      product_levels_x4_impl<Ties::uniform>(row0, m, size, strict_rows, pi, k, w4, mass4, value4);
+      break;
   }
 }
 
 }  // namespace
 
-#define UALIGN_DEFINE_LEVEL_KERNELS(Level)                                                          \
-  void add_product_levels(const Level* row, int64_t m, int64_t R,              \
-                                              const double* pi, int64_t k, double scale, Ties ties, \
-                                              double* mass, double* below, double* value) {         \
-    add_product_levels_impl(row, m, R, pi, k, scale, ties, mass, below, value);                     \
-  }                                                                                                 \
-  void gather_add(const Level* row, int64_t m, const double* value, double* acc) { \
-    gather_add_impl(row, m, value, acc);                                                            \
-  }                                                                                                 \
-  void product_levels_with_gradient(                                            \
-      const Level* row, int64_t m, int64_t R, const double* pi, const double* q, int64_t k,         \
-      double scale, Ties ties, double* mass, double* below, double* weight, double* value,          \
-      double* grad) {                                                                               \
-    product_levels_with_gradient_impl(row, m, R, pi, q, k, scale, ties, mass, below, weight, value, \
-                                      grad);                                                        \
-  }                                                                                                 \
-  void product_level_derivatives(const Level* row, int64_t m, int64_t R,       \
-                                                     const double* pi, int64_t k, double scale,     \
-                                                     Ties ties, double* mass, double* below,        \
-                                                     double* dL, double* dE) {                      \
-    product_level_derivatives_impl(row, m, R, pi, k, scale, ties, mass, below, dL, dE);             \
-  }                                                                                                 \
-  void product_levels_x4(const Level* row0, int64_t m, int64_t size,           \
-                                             bool strict_rows, const double* pi, int64_t k,         \
-                                             const double* w4, Ties ties, double* mass4,            \
-                                             double* value4) {                                      \
-    product_levels_x4_dispatch(row0, m, size, strict_rows, pi, k, w4, ties, mass4, value4);         \
-  }                                                                                                 \
-  void gather_add_x4(const Level* row0, int64_t m, const double* value4,       \
-                                         double* acc) {                                             \
-    gather_add_x4_impl(row0, m, value4, acc);                                                       \
-  }                                                                                                 \
-  void product_levels_with_gradient_x4(                                         \
-      const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,               \
-      const double* q, int64_t k, const double* w4, Ties ties, double* value4, double* grad4,       \
-      double* slope4) {                                                                             \
-    product_levels_with_gradient_x4_dispatch(row0, m, size, strict_rows, pi, q, k, w4, ties,        \
-                                             value4, grad4, slope4);                                \
+#define UALIGN_DEFINE_LEVEL_KERNELS(Level)                                                                             \
+  void add_product_levels(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, double scale,           \
+                          Ties ties, double* mass, double* below, double* value) {                                     \
+    add_product_levels_impl(row, m, R, pi, k, scale, ties, mass, below, value);                                        \
+  }                                                                                                                    \
+  void gather_add(const Level* row, int64_t m, const double* value, double* acc) {                                     \
+    gather_add_impl(row, m, value, acc);                                                                               \
+  }                                                                                                                    \
+  void product_levels_with_gradient(const Level* row, int64_t m, int64_t R, const double* pi, const double* q,         \
+                                    int64_t k, double scale, Ties ties, double* mass, double* below, double* weight,   \
+                                    double* value, double* grad) {                                                     \
+    product_levels_with_gradient_impl(row, m, R, pi, q, k, scale, ties, mass, below, weight, value, grad);             \
+  }                                                                                                                    \
+  void product_level_derivatives(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, double scale,    \
+                                 Ties ties, double* mass, double* below, double* dL, double* dE) {                     \
+    product_level_derivatives_impl(row, m, R, pi, k, scale, ties, mass, below, dL, dE);                                \
+  }                                                                                                                    \
+  void product_levels_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, int64_t k,    \
+                         const double* w4, Ties ties, double* mass4, double* value4) {                                 \
+    product_levels_x4_dispatch(row0, m, size, strict_rows, pi, k, w4, ties, mass4, value4);                            \
+  }                                                                                                                    \
+  void gather_add_x4(const Level* row0, int64_t m, const double* value4, double* acc) {                                \
+    gather_add_x4_impl(row0, m, value4, acc);                                                                          \
+  }                                                                                                                    \
+  void product_levels_with_gradient_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, \
+                                       const double* q, int64_t k, const double* w4, Ties ties, double* value4,        \
+                                       double* grad4, double* slope4) {                                                \
+    product_levels_with_gradient_x4_dispatch(row0, m, size, strict_rows, pi, q, k, w4, ties, value4, grad4, slope4);   \
   }
 
 UALIGN_DEFINE_LEVEL_KERNELS(uint8_t)

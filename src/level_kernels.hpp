@@ -20,39 +20,35 @@ inline int64_t padded_levels(int64_t R) { return (R + kLevelPad - 1) / kLevelPad
 // For a voter with R levels: value[r] += scale * P[a response at level r > pi^(k)]
 // for r < padded_levels(R) (SPEC.md §2.1 closed forms). mass and below are
 // scratch of the same padded size.
-#define UALIGN_DECLARE_LEVEL_KERNELS(Level)                                                     \
-  void add_product_levels(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, \
-                          double scale, Ties ties, double* mass, double* below, double* value); \
-  /* acc[y] += value[row[y]] for y < m */                                                       \
-  void gather_add(const Level* row, int64_t m, const double* value, double* acc);               \
-  /* value[r] = scale * P[level r > pi^(k)] and grad[r] = scale * d/dpi_z sum_y q_y u_y for  */  \
-  /* any z at level r, r < R. mass, below and weight are scratch.                            */  \
-  void product_levels_with_gradient(const Level* row, int64_t m, int64_t R, const double* pi,   \
-                                    const double* q, int64_t k, double scale, Ties ties,        \
-                                    double* mass, double* below, double* weight, double* value, \
-                                    double* grad);                                              \
-  /* dL[r], dE[r] = scale * d/dL, d/dE of P[level r > pi^(k)] for r < R (the      */          \
-  /* Jacobian entries of a response at level r for strictly worse / tied z).        */          \
-  void product_level_derivatives(const Level* row, int64_t m, int64_t R, const double* pi,      \
-                                 int64_t k, double scale, Ties ties, double* mass, double* below, \
-                                 double* dL, double* dE);                                       \
-  /* Four consecutive voters (rows row0 + v*m, v < 4) with at most `size` levels   */          \
-  /* (a multiple of kLevelPad): value4[4r+v] = w4[v] * P[level r of voter v > pi^(k)]. */      \
-  /* strict_rows: no voter of the four has ties. mass4 is scratch of 4*size; it may */          \
-  /* be the same buffer as value4.                                                  */          \
-  void product_levels_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows,         \
-                         const double* pi, int64_t k, const double* w4, Ties ties,              \
-                         double* mass4, double* value4);                                        \
-  /* acc[y] += sum_v value4[4*row_v[y] + v] */                                                  \
-  void gather_add_x4(const Level* row0, int64_t m, const double* value4, double* acc);         \
-  /* product_levels_x4 and, in grad4[4r+v], w4[v] * d/dpi_z sum_y q_y u_y for any z at   */      \
-  /* level r of voter v. value4, grad4 and slope4 are 4*size; no two may be the same.  */      \
-  void product_levels_with_gradient_x4(const Level* row0, int64_t m, int64_t size,             \
-                                       bool strict_rows, const double* pi, const double* q,    \
-                                       int64_t k, const double* w4, Ties ties, double* value4, \
+#define UALIGN_DECLARE_LEVEL_KERNELS(Level)                                                                            \
+  void add_product_levels(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, double scale,           \
+                          Ties ties, double* mass, double* below, double* value);                                      \
+  /* acc[y] += value[row[y]] for y < m */                                                                              \
+  void gather_add(const Level* row, int64_t m, const double* value, double* acc);                                      \
+  /* value[r] = scale * P[level r > pi^(k)] and grad[r] = scale * d/dpi_z sum_y q_y u_y for  */                        \
+  /* any z at level r, r < R. mass, below and weight are scratch.                            */                        \
+  void product_levels_with_gradient(const Level* row, int64_t m, int64_t R, const double* pi, const double* q,         \
+                                    int64_t k, double scale, Ties ties, double* mass, double* below, double* weight,   \
+                                    double* value, double* grad);                                                      \
+  /* dL[r], dE[r] = scale * d/dL, d/dE of P[level r > pi^(k)] for r < R (the      */                                   \
+  /* Jacobian entries of a response at level r for strictly worse / tied z).        */                                 \
+  void product_level_derivatives(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, double scale,    \
+                                 Ties ties, double* mass, double* below, double* dL, double* dE);                      \
+  /* Four consecutive voters (rows row0 + v*m, v < 4) with at most `size` levels   */                                  \
+  /* (a multiple of kLevelPad): value4[4r+v] = w4[v] * P[level r of voter v > pi^(k)]. */                              \
+  /* strict_rows: no voter of the four has ties. mass4 is scratch of 4*size; it may */                                 \
+  /* be the same buffer as value4.                                                  */                                 \
+  void product_levels_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, int64_t k,    \
+                         const double* w4, Ties ties, double* mass4, double* value4);                                  \
+  /* acc[y] += sum_v value4[4*row_v[y] + v] */                                                                         \
+  void gather_add_x4(const Level* row0, int64_t m, const double* value4, double* acc);                                 \
+  /* product_levels_x4 and, in grad4[4r+v], w4[v] * d/dpi_z sum_y q_y u_y for any z at   */                            \
+  /* level r of voter v. value4, grad4 and slope4 are 4*size; no two may be the same.  */                              \
+  void product_levels_with_gradient_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, \
+                                       const double* q, int64_t k, const double* w4, Ties ties, double* value4,        \
                                        double* grad4, double* slope4);
 
-#define UALIGN_LEVEL_KERNELS                \
+#define UALIGN_LEVEL_KERNELS             \
   UALIGN_DECLARE_LEVEL_KERNELS(uint8_t)  \
   UALIGN_DECLARE_LEVEL_KERNELS(uint16_t) \
   UALIGN_DECLARE_LEVEL_KERNELS(uint32_t)

@@ -22,15 +22,16 @@ struct RowError {
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp critical(ualign_row_error)
 #endif
-    { if (row < 0 || i < row) row = i; }
+    {
+      if (row < 0 || i < row) row = i;
+    }
   }
 };
 
 // levels[i, y] = dense rank of key[i, y] within row i (0 = best). `better_is_lower`
 // selects ranks (lower is better) or scores (higher is better). Equal keys tie.
 template <class Key, class Level>
-void dense_levels(const Key* keys, int64_t n, int64_t m, bool better_is_lower, Level* levels,
-                  int32_t* n_levels) {
+void dense_levels(const Key* keys, int64_t n, int64_t m, bool better_is_lower, Level* levels, int32_t* n_levels) {
   ExceptionTrap trap;  // allocation failures leave the region as exceptions, after it
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp parallel if (n * m >= kParallelMinWork)
@@ -57,8 +58,10 @@ void dense_levels(const Key* keys, int64_t n, int64_t m, bool better_is_lower, L
           const int64_t first = better_is_lower ? 0 : static_cast<int64_t>(span);
           const int64_t step = better_is_lower ? 1 : -1;
           for (int64_t j = first; j >= 0 && j <= static_cast<int64_t>(span); j += step) {
-            if (used[static_cast<size_t>(j)]) used[static_cast<size_t>(j)] = level++;
-            else used[static_cast<size_t>(j)] = -1;
+            if (used[static_cast<size_t>(j)])
+              used[static_cast<size_t>(j)] = level++;
+            else
+              used[static_cast<size_t>(j)] = -1;
           }
           for (int64_t y = 0; y < m; ++y)
             levels[i * m + y] = static_cast<Level>(used[static_cast<uint64_t>(row[y]) - static_cast<uint64_t>(*lo)]);
@@ -86,8 +89,7 @@ void dense_levels(const Key* keys, int64_t n, int64_t m, bool better_is_lower, L
 // levels[i, orders[i, p]] = p; each row of orders must be a permutation of 0..m-1.
 // Returns the first row that is not, or -1.
 template <class Index, class Level>
-int64_t levels_from_orders(const Index* orders, int64_t n, int64_t m, Level* levels,
-                           int32_t* n_levels) {
+int64_t levels_from_orders(const Index* orders, int64_t n, int64_t m, Level* levels, int32_t* n_levels) {
   RowError error;
   ExceptionTrap trap;  // an allocation failure leaves the region as an exception, after it
 #ifdef UALIGN_HAS_OPENMP
@@ -107,11 +109,20 @@ int64_t levels_from_orders(const Index* orders, int64_t n, int64_t m, Level* lev
         const Index raw = orders[i * m + p];
         // Compare before converting so negative or huge values of any type fail.
         if constexpr (std::is_signed_v<Index>) {
-          if (raw < 0) { ok = false; break; }
+          if (raw < 0) {
+            ok = false;
+            break;
+          }
         }
-        if (static_cast<uint64_t>(raw) >= static_cast<uint64_t>(m)) { ok = false; break; }
+        if (static_cast<uint64_t>(raw) >= static_cast<uint64_t>(m)) {
+          ok = false;
+          break;
+        }
         const int64_t y = static_cast<int64_t>(raw);
-        if (seen[y]) { ok = false; break; }
+        if (seen[y]) {
+          ok = false;
+          break;
+        }
         seen[y] = 1;
         levels[i * m + y] = static_cast<Level>(p);
       }

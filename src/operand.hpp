@@ -33,9 +33,9 @@ struct Operand {
   const int64_t* ks = nullptr;            // n_products, each in [1, kMaxK]
 
   int64_t n_multisets = 0;
-  const int64_t* items = nullptr;           // concatenated members
-  const int64_t* offsets = nullptr;         // n_multisets + 1
-  const double* multiset_probs = nullptr;   // n_multisets
+  const int64_t* items = nullptr;          // concatenated members
+  const int64_t* offsets = nullptr;        // n_multisets + 1
+  const double* multiset_probs = nullptr;  // n_multisets
 
   // Largest number of draws of any term: the degree of its count polynomial.
   int64_t max_size() const {

@@ -15,8 +15,8 @@ inline constexpr int64_t kTileVoters = kTileWords * 64;  // voters per tile
 // A tile in response-major order: levels[y * kTileVoters + v], padding voters
 // at level 0 for every response (so they never compare strictly).
 struct PairwiseTile {
-  const void* levels;     // int16_t (16-bit tiles) or int32_t
-  bool wide;              // int32_t levels (more than 32768 levels)
+  const void* levels;  // int16_t (16-bit tiles) or int32_t
+  bool wide;           // int32_t levels (more than 32768 levels)
   int64_t m;
   // Weighted count of a 64-voter mask: either every real voter of the tile has
   // the same weight (popcount * weight), or tables[(word*8 + byte)*256 + bits]

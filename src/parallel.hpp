@@ -22,8 +22,8 @@
 
 namespace ualign {
 
-inline constexpr int64_t kChunk = 256;        // voters per plain-summed chunk
-inline constexpr int64_t kMaxLanes = 64;      // upper bound on parallelism
+inline constexpr int64_t kChunk = 256;                    // voters per plain-summed chunk
+inline constexpr int64_t kMaxLanes = 64;                  // upper bound on parallelism
 inline constexpr int64_t kLaneBudget = int64_t(1) << 21;  // lanes * width doubles
 
 struct VoterPartition {

@@ -175,9 +175,7 @@ class PLStore {
   }
 
   // Normalised weights kept bit for bit (how pickled models come back).
-  void restore_weights(const double* weights) {
-    std::copy(weights, weights + n_, weights_.begin());
-  }
+  void restore_weights(const double* weights) { std::copy(weights, weights + n_, weights_.begin()); }
 
   PLView view() const { return PLView{x_.data(), top_.data(), weights_.data(), n_, m_}; }
   int64_t n() const { return n_; }
@@ -206,15 +204,15 @@ class PLStore {
 struct Prepared {
   int64_t m = 0, m4 = 0;
   // product terms with positive probability and mass
-  std::vector<double> prob;              // p_t
+  std::vector<double> prob;  // p_t
   std::vector<int64_t> k;
-  std::vector<double> pis;               // terms x m4, zero padded
+  std::vector<double> pis;                        // terms x m4, zero padded
   std::vector<int64_t> support, support_offsets;  // members with pi > 0, per term
   std::vector<double> support_pi;
   // nonempty multisets with positive probability
-  std::vector<int64_t> sets;             // indices into the operand's multisets
+  std::vector<int64_t> sets;  // indices into the operand's multisets
   std::vector<double> set_prob;
-  double empty = 0.0;                    // probability of the empty multiset
+  double empty = 0.0;  // probability of the empty multiset
   double mass_products = 0.0, mass_sets = 0.0;
   int64_t k_max = 1;
   const Operand* op = nullptr;
@@ -339,7 +337,10 @@ class Lattice {
     int64_t lo = -1, hi = total_ - 1;  // at(hi) holds
     while (hi - lo > 1) {
       const int64_t mid = lo + (hi - lo) / 2;
-      if (at(mid)) hi = mid; else lo = mid;
+      if (at(mid))
+        hi = mid;
+      else
+        lo = mid;
     }
     return hi + 1;
   }
@@ -368,10 +369,16 @@ inline double left_reach(double scale) { return std::log(std::max(scale, 1.0) / 
 class Sweep {
  public:
   explicit Sweep(int64_t m4)
-      : m4_(m4), d_(static_cast<size_t>(m4)), a_(static_cast<size_t>(m4)), E_(static_cast<size_t>(m4)),
+      : m4_(m4),
+        d_(static_cast<size_t>(m4)),
+        a_(static_cast<size_t>(m4)),
+        E_(static_cast<size_t>(m4)),
         G_(static_cast<size_t>(m4)) {}
 
-  void reset() { cluster_ = -1; last_ = -2; }
+  void reset() {
+    cluster_ = -1;
+    last_ = -2;
+  }
 
   // Moves to node j, filling a, E and G; sums for `pi`.
   void at(const Lattice& lat, const double* xpad, int64_t j, double ratio, const double* pi, double* sums) {
@@ -585,8 +592,8 @@ inline void beats_kernel(const PLView& data, const Operand& op, double* out) {
 inline double win_rate_kernel(const PLView& data, const Operand& op_a, const Operand& op_b) {
   const int64_t m = data.m, m4 = pad4(m);
   const Prepared A(op_a, m), Bop(op_b, m);
-  const bool integral = (A.has_sets() && Bop.has_products()) ||
-                        (A.has_products() && (Bop.has_products() || Bop.has_sets()));
+  const bool integral =
+      (A.has_sets() && Bop.has_products()) || (A.has_products() && (Bop.has_products() || Bop.has_sets()));
   const int64_t blocks = integral ? blocks_per_type(data.n, m) : 1;
   const double ratio = std::exp(kStep), h = std::log(ratio);
   const double reach = left_reach(static_cast<double>(A.k_max));
@@ -629,8 +636,10 @@ inline double win_rate_kernel(const PLView& data, const Operand& op_a, const Ope
           // log of B's rate at 0 in the same frame (may be huge: log-sum-exp)
           st.scratch.clear();
           for (int64_t t = 0; t < Bop.terms(); ++t) {
-            const double c = std::log(Bop.prob[static_cast<size_t>(t)] * static_cast<double>(Bop.k[static_cast<size_t>(t)]));
-            for (int64_t j = Bop.support_offsets[static_cast<size_t>(t)]; j < Bop.support_offsets[static_cast<size_t>(t) + 1]; ++j)
+            const double c =
+                std::log(Bop.prob[static_cast<size_t>(t)] * static_cast<double>(Bop.k[static_cast<size_t>(t)]));
+            for (int64_t j = Bop.support_offsets[static_cast<size_t>(t)];
+                 j < Bop.support_offsets[static_cast<size_t>(t) + 1]; ++j)
               st.scratch.push_back(c + std::log(Bop.support_pi[static_cast<size_t>(j)]) +
                                    (st.xpad[static_cast<size_t>(Bop.support[static_cast<size_t>(j)])] - top));
           }

@@ -29,7 +29,11 @@ typedef double vd4 __attribute__((vector_size(32)));
 typedef long long vi4 __attribute__((vector_size(32)));
 
 UALIGN_INLINE vd4 splat(double v) { return vd4{v, v, v, v}; }
-UALIGN_INLINE vd4 load(const double* p) { vd4 v; std::memcpy(&v, p, sizeof v); return v; }
+UALIGN_INLINE vd4 load(const double* p) {
+  vd4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
 UALIGN_INLINE void store(double* p, vd4 v) { std::memcpy(p, &v, sizeof v); }
 UALIGN_INLINE double total(vd4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 // mask ? a : b per lane (mask from a comparison: all ones or all zeros), written
@@ -77,8 +81,7 @@ UALIGN_INLINE vd4 vexp(vd4 x) {
 // the rates a, E = exp(-a) and (if G) G = 1 - E to full relative precision, and,
 // given a policy, add pi*G (these sums are D(t), the chance that a draw has fired)
 // and pi*E*a to the sums.
-UALIGN_INLINE void store_rates(int64_t y, vd4 av, const double* pi, double* a, double* E, double* G, vd4& s0,
-                               vd4& s1) {
+UALIGN_INLINE void store_rates(int64_t y, vd4 av, const double* pi, double* a, double* E, double* G, vd4& s0, vd4& s1) {
   vd4 em1;
   const vd4 ev = vexp_m1(-av, em1);
   store(a + y, av);
@@ -166,8 +169,7 @@ void add_gradient(double g1, double g2, const double* a, const double* E, int64_
 
 void add_logistic(double p, const double* x, double level, int64_t m4, double* acc) {
   const vd4 pv = splat(p), lv = splat(level);
-  for (int64_t y = 0; y < m4; y += 4)
-    store(acc + y, load(acc + y) + pv / (splat(1.0) + vexp(lv - load(x + y))));
+  for (int64_t y = 0; y < m4; y += 4) store(acc + y, load(acc + y) + pv / (splat(1.0) + vexp(lv - load(x + y))));
 }
 
 double ratio_dot(const double* w, const double* ey, const double* ez, int64_t count4) {
@@ -205,8 +207,7 @@ inline void store_rate(int64_t y, double av, const double* pi, double* a, double
 
 void exp_pass(const double* d, double shift, const double* pi, int64_t m4, double* a, double* E, double* sums) {
   double s0[4] = {}, s1[4] = {};
-  for (int64_t y = 0; y < m4; ++y)
-    store_rate(y, std::exp(std::min(d[y] + shift, kMaxArg)), pi, a, E, nullptr, s0, s1);
+  for (int64_t y = 0; y < m4; ++y) store_rate(y, std::exp(std::min(d[y] + shift, kMaxArg)), pi, a, E, nullptr, s0, s1);
   if (pi) {
     sums[0] = lanes_total(s0);
     sums[1] = lanes_total(s1);

@@ -43,8 +43,10 @@ template <class Level>
 class SingleLaw {
  public:
   explicit SingleLaw(int64_t m)
-      : value_(static_cast<size_t>(padded_levels(m + 1))), mass_(value_.size()),
-        below_(value_.size()), above_(value_.size()) {}
+      : value_(static_cast<size_t>(padded_levels(m + 1))),
+        mass_(value_.size()),
+        below_(value_.size()),
+        above_(value_.size()) {}
 
   // Fills value()[0..R) with scale * P_i[y > X] for a response y at each level of
   // voter row `row` (R levels), X the operand.
@@ -54,8 +56,8 @@ class SingleLaw {
     for (int64_t t = 0; t < op.n_products; ++t) {
       const double p = op.product_probs[t];
       if (p == 0.0) continue;
-      add_product_levels(row, op.m, R, op.policies + t * op.m, op.ks[t], scale * p, ties, mass_.data(),
-                         below_.data(), value_.data());
+      add_product_levels(row, op.m, R, op.policies + t * op.m, op.ks[t], scale * p, ties, mass_.data(), below_.data(),
+                         value_.data());
     }
     if (op.n_multisets > 0) {
       // above_[b] collects the mass of multisets whose best level is b; a response
@@ -72,8 +74,12 @@ class SingleLaw {
         int64_t best = R, count = 0;
         for (int64_t j = begin; j < end; ++j) {
           const int64_t level = row[op.items[j]];
-          if (level < best) { best = level; count = 1; }
-          else if (level == best) { ++count; }
+          if (level < best) {
+            best = level;
+            count = 1;
+          } else if (level == best) {
+            ++count;
+          }
         }
         above_[best] += p;
         value_[best] += scale * p * tie_share(1, count, ties);
@@ -131,8 +137,8 @@ void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, 
             levels = std::max<int64_t>(levels, data.n_levels[i + v]);
             strict_rows = strict_rows && data.n_levels[i + v] == m;
           }
-          product_levels_x4(data.row(i), m, padded_levels(levels), strict_rows, op.policies, op.ks[0],
-                            data.weights + i, ties, levels4.data(), levels4.data());
+          product_levels_x4(data.row(i), m, padded_levels(levels), strict_rows, op.policies, op.ks[0], data.weights + i,
+                            ties, levels4.data(), levels4.data());
           gather_add_x4(data.row(i), m, levels4.data(), acc);
         }
       }
@@ -152,16 +158,16 @@ void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, 
 // for k <= 64 (and m <= 16384, where both sums split voters alike) u is
 // utilities' result bit for bit.
 template <class Level>
-void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, const double* q, int64_t k,
-                          Ties ties, double* out) {
+void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, const double* q, int64_t k, Ties ties,
+                          double* out) {
   const int64_t m = data.m;
   const size_t scratch = static_cast<size_t>(padded_levels(m + 1));
   sum_over_voter_ranges(data.n, 2 * m, out, [&]() {
     return [&data, pi, q, k, ties, m, mass = std::vector<double>(scratch), below = std::vector<double>(scratch),
             weight = std::vector<double>(scratch), value = std::vector<double>(scratch),
             grad = std::vector<double>(scratch), value4 = std::vector<double>(kGroup * scratch),
-            grad4 = std::vector<double>(kGroup * scratch), slope4 = std::vector<double>(kGroup * scratch)](
-               int64_t begin, int64_t end, double* acc) mutable {
+            grad4 = std::vector<double>(kGroup * scratch),
+            slope4 = std::vector<double>(kGroup * scratch)](int64_t begin, int64_t end, double* acc) mutable {
       int64_t i = begin;
       for (; i + kGroup <= end; i += kGroup) {
         const auto [size, strict_rows] = group_levels(data, i);
@@ -187,18 +193,17 @@ void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, cons
 // tied with it, so an entry is one of two derivatives of y's level: O(|rows| |cols|)
 // per voter after one O(m) pass.
 template <class Level>
-void jacobian_block_kernel(const RankingView<Level>& data, const double* pi, int64_t k, Ties ties,
-                           const int64_t* rows, int64_t n_rows, const int64_t* cols, int64_t n_cols, double* out) {
+void jacobian_block_kernel(const RankingView<Level>& data, const double* pi, int64_t k, Ties ties, const int64_t* rows,
+                           int64_t n_rows, const int64_t* cols, int64_t n_cols, double* out) {
   const int64_t m = data.m;
   const size_t scratch = static_cast<size_t>(padded_levels(m + 1));
   sum_over_voters(data.n, n_rows * n_cols, out, [&]() {
     return [&data, pi, k, ties, rows, n_rows, cols, n_cols, m, mass = std::vector<double>(scratch),
-            below = std::vector<double>(scratch), dL = std::vector<double>(scratch),
-            dE = std::vector<double>(scratch), col_levels = std::vector<double>(static_cast<size_t>(n_cols))](
-               int64_t i, double* acc) mutable {
+            below = std::vector<double>(scratch), dL = std::vector<double>(scratch), dE = std::vector<double>(scratch),
+            col_levels = std::vector<double>(static_cast<size_t>(n_cols))](int64_t i, double* acc) mutable {
       const Level* row = data.row(i);
-      product_level_derivatives(row, m, data.n_levels[i], pi, k, data.weights[i], ties, mass.data(),
-                                below.data(), dL.data(), dE.data());
+      product_level_derivatives(row, m, data.n_levels[i], pi, k, data.weights[i], ties, mass.data(), below.data(),
+                                dL.data(), dE.data());
       // Levels as doubles and a select without branches: the inner loop vectorises.
       double* levels = col_levels.data();
       for (int64_t c = 0; c < n_cols; ++c) levels[c] = static_cast<double>(row[cols[c]]);
@@ -223,9 +228,13 @@ template <class Level>
 class PairLaw {
  public:
   PairLaw(int64_t m, int q)
-      : q_(q), at_(static_cast<size_t>(m + 1)), below_(static_cast<size_t>(m + 1)),
-        mass_(static_cast<size_t>(m + 1)), at_or_below_(static_cast<size_t>(m + 1)),
-        gval_(static_cast<size_t>((m + 1) * q)), gder_(static_cast<size_t>((m + 1) * q)) {}
+      : q_(q),
+        at_(static_cast<size_t>(m + 1)),
+        below_(static_cast<size_t>(m + 1)),
+        mass_(static_cast<size_t>(m + 1)),
+        at_or_below_(static_cast<size_t>(m + 1)),
+        gval_(static_cast<size_t>((m + 1) * q)),
+        gder_(static_cast<size_t>((m + 1) * q)) {}
 
   void build(const Level* row, int64_t R, const Operand& op, Ties ties, const GaussLegendre& gl) {
     const bool counts = ties == Ties::uniform;
@@ -283,8 +292,12 @@ class PairLaw {
         int64_t best = R, count = 0;
         for (int64_t j = op.offsets[t]; j < op.offsets[t + 1]; ++j) {
           const int64_t level = row[op.items[j]];
-          if (level < best) { best = level; count = 1; }
-          else if (level == best) { ++count; }
+          if (level < best) {
+            best = level;
+            count = 1;
+          } else if (level == best) {
+            ++count;
+          }
         }
         at_[best] += p;
         mass_[best] += p;
@@ -343,8 +356,7 @@ class PairLaw {
 
 // win_rate: sum_i w_i P_i[A > B].
 template <class Level>
-double win_rate_kernel(const RankingView<Level>& data, const Operand& a, const Operand& b,
-                       Ties ties) {
+double win_rate_kernel(const RankingView<Level>& data, const Operand& a, const Operand& b, Ties ties) {
   // Uniform ties integrate a polynomial of degree max_size(a) + max_size(b) - 1
   // exactly, which takes half that many Gauss-Legendre nodes; other conventions
   // need no counts at all.
@@ -359,8 +371,8 @@ double win_rate_kernel(const RankingView<Level>& data, const Operand& a, const O
   const GaussLegendre gl(q);
   double out = 0.0;
   sum_over_voters(data.n, 1, &out, [&]() {
-    return [&data, &a, &b, &gl, ties, law_a = PairLaw<Level>(data.m, q),
-            law_b = PairLaw<Level>(data.m, q)](int64_t i, double* acc) mutable {
+    return [&data, &a, &b, &gl, ties, law_a = PairLaw<Level>(data.m, q), law_b = PairLaw<Level>(data.m, q)](
+               int64_t i, double* acc) mutable {
       const Level* row = data.row(i);
       const int64_t R = data.n_levels[i];
       law_a.build(row, R, a, ties, gl);

@@ -24,9 +24,12 @@ class RankingStore {
   RankingStore(int64_t n, int64_t m) : n_(n), m_(m), n_levels_(static_cast<size_t>(n)) {
     if (n < 1) throw std::invalid_argument("ranks: need at least one voter");
     if (m < 1) throw std::invalid_argument("ranks: need at least one response");
-    if (m <= 256) storage_ = std::vector<uint8_t>(static_cast<size_t>(n * m));
-    else if (m <= 65536) storage_ = std::vector<uint16_t>(static_cast<size_t>(n * m));
-    else storage_ = std::vector<uint32_t>(static_cast<size_t>(n * m));
+    if (m <= 256)
+      storage_ = std::vector<uint8_t>(static_cast<size_t>(n * m));
+    else if (m <= 65536)
+      storage_ = std::vector<uint16_t>(static_cast<size_t>(n * m));
+    else
+      storage_ = std::vector<uint32_t>(static_cast<size_t>(n * m));
     weights_.assign(static_cast<size_t>(n), 1.0 / static_cast<double>(n));
   }
 
@@ -39,11 +42,10 @@ class RankingStore {
   template <class Index>
   void fill_from_orders(const Index* orders) {
     const int64_t bad = std::visit(
-        [&](auto& levels) { return levels_from_orders(orders, n_, m_, levels.data(), n_levels_.data()); },
-        storage_);
+        [&](auto& levels) { return levels_from_orders(orders, n_, m_, levels.data(), n_levels_.data()); }, storage_);
     if (bad >= 0)
-      throw std::invalid_argument("orders: row " + std::to_string(bad) +
-                                  " is not a permutation of 0.." + std::to_string(m_ - 1));
+      throw std::invalid_argument("orders: row " + std::to_string(bad) + " is not a permutation of 0.." +
+                                  std::to_string(m_ - 1));
   }
 
   // Weights are validated (finite, >= 0, positive sum) by the caller; stored normalised.

@@ -77,8 +77,8 @@ std::vector<int64_t> checked_ks(const array_of<int64_t>& ks) {
 
 // Runs the batch audit on `prompts` and returns the (n_prompts, n_ks) result arrays.
 template <class Prompt>
-py::dict run_audit(const std::vector<const Prompt*>& prompts, const Policies& policies,
-                   const std::vector<int64_t>& ks, Ties ties) {
+py::dict run_audit(const std::vector<const Prompt*>& prompts, const Policies& policies, const std::vector<int64_t>& ks,
+                   Ties ties) {
   const int64_t n_prompts = static_cast<int64_t>(prompts.size()), n_ks = static_cast<int64_t>(ks.size());
   py::array_t<double> level({n_prompts, n_ks}), best_utility({n_prompts, n_ks}), exploitability({n_prompts, n_ks});
   py::array_t<int64_t> opponent({n_prompts, n_ks}), best_response({n_prompts, n_ks});
@@ -136,8 +136,7 @@ py::dict audit_policies(const py::list& models, const py::object& policies, cons
 // One k per prompt, each >= 1.
 std::vector<int64_t> checked_prompt_ks(const array_of<int64_t>& ks, int64_t n_prompts) {
   std::vector<int64_t> values = checked_ks(ks);
-  if (static_cast<int64_t>(values.size()) != n_prompts)
-    throw std::invalid_argument("ks: need one k per prompt");
+  if (static_cast<int64_t>(values.size()) != n_prompts) throw std::invalid_argument("ks: need one k per prompt");
   return values;
 }
 
@@ -178,11 +177,13 @@ py::array_t<double> batch_utilities(const py::list& models, const py::object& po
     if (pi.at(j) < 0.0) throw std::invalid_argument("policies: entries must be >= 0");
   py::array_t<double> out(starts.back());
   double* u = out.mutable_data();
-  run_prompts(stores, [&](int64_t p) { return stores.m(p); }, [&](int64_t p, const auto& view) {
-    const size_t j = static_cast<size_t>(p);
-    const Operand op = product_operand(view.m, pi.data() + starts[j], &k_values[j]);
-    beats_kernel(view, op, convention, u + starts[j]);
-  });
+  run_prompts(
+      stores, [&](int64_t p) { return stores.m(p); },
+      [&](int64_t p, const auto& view) {
+        const size_t j = static_cast<size_t>(p);
+        const Operand op = product_operand(view.m, pi.data() + starts[j], &k_values[j]);
+        beats_kernel(view, op, convention, u + starts[j]);
+      });
   return out;
 }
 
@@ -200,13 +201,15 @@ py::tuple batch_utilities_vjp(const py::list& models, const py::object& policies
   py::array_t<double> u_out(starts.back()), g_out(starts.back());
   double* u = u_out.mutable_data();
   double* g = g_out.mutable_data();
-  run_prompts(stores, [&](int64_t p) { return 2 * stores.m(p); }, [&](int64_t p, const auto& view) {
-    const size_t j = static_cast<size_t>(p);
-    std::vector<double> both(static_cast<size_t>(2 * view.m));
-    utilities_vjp_kernel(view, pi.data() + starts[j], q.data() + starts[j], k_values[j], convention, both.data());
-    std::copy(both.begin(), both.begin() + view.m, u + starts[j]);
-    std::copy(both.begin() + view.m, both.end(), g + starts[j]);
-  });
+  run_prompts(
+      stores, [&](int64_t p) { return 2 * stores.m(p); },
+      [&](int64_t p, const auto& view) {
+        const size_t j = static_cast<size_t>(p);
+        std::vector<double> both(static_cast<size_t>(2 * view.m));
+        utilities_vjp_kernel(view, pi.data() + starts[j], q.data() + starts[j], k_values[j], convention, both.data());
+        std::copy(both.begin(), both.begin() + view.m, u + starts[j]);
+        std::copy(both.begin() + view.m, both.end(), g + starts[j]);
+      });
   return py::make_tuple(u_out, g_out);
 }
 
@@ -236,7 +239,8 @@ py::array_t<double> batch_jacobian(const py::list& models, const py::object& pol
     for (int64_t r = sel_starts.at(p); r < sel_starts.at(p + 1); ++r)
       if (sel.at(r) < 0 || sel.at(r) >= stores.m(p))
         throw std::invalid_argument("rows: response index out of range for prompt " + std::to_string(p));
-    out_starts[static_cast<size_t>(p + 1)] = out_starts[static_cast<size_t>(p)] + count * (square ? count : stores.m(p));
+    out_starts[static_cast<size_t>(p + 1)] =
+        out_starts[static_cast<size_t>(p)] + count * (square ? count : stores.m(p));
   }
   if (!square) {
     int64_t widest = 0;
@@ -246,20 +250,20 @@ py::array_t<double> batch_jacobian(const py::list& models, const py::object& pol
   }
   py::array_t<double> out(out_starts.back());
   double* J = out.mutable_data();
-  run_prompts(stores,
-              [&](int64_t p) {
-                const int64_t count = sel_starts.at(p + 1) - sel_starts.at(p);
-                return count * (square ? count : stores.m(p));
-              },
-              [&](int64_t p, const auto& view) {
-                const size_t j = static_cast<size_t>(p);
-                const int64_t first = sel_starts.at(p), count = sel_starts.at(p + 1) - first;
-                if (count == 0) return;
-                const int64_t* rows = sel.data() + first;
-                jacobian_block_kernel(view, pi.data() + starts[j], k_values[j], convention, rows, count,
-                                      square ? rows : all_responses.data(), square ? count : view.m,
-                                      J + out_starts[j]);
-              });
+  run_prompts(
+      stores,
+      [&](int64_t p) {
+        const int64_t count = sel_starts.at(p + 1) - sel_starts.at(p);
+        return count * (square ? count : stores.m(p));
+      },
+      [&](int64_t p, const auto& view) {
+        const size_t j = static_cast<size_t>(p);
+        const int64_t first = sel_starts.at(p), count = sel_starts.at(p + 1) - first;
+        if (count == 0) return;
+        const int64_t* rows = sel.data() + first;
+        jacobian_block_kernel(view, pi.data() + starts[j], k_values[j], convention, rows, count,
+                              square ? rows : all_responses.data(), square ? count : view.m, J + out_starts[j]);
+      });
   return out;
 }
 
@@ -340,22 +344,22 @@ py::tuple audit_utilities(const array_of<double>& u, const array_of<double>& los
     if (!std::isfinite(u.at(y)) || !std::isfinite(loss.at(y)) || (has_policy && !std::isfinite(pi.at(y))))
       throw std::invalid_argument("u, loss, policy: entries must be finite");
   std::vector<double> products, partials;
-  const PolicyAudit a = audit_from_utilities(u.data(), loss.data(), has_policy ? pi.data() : nullptr, m, products, partials);
-  return py::make_tuple(a.robust_level, a.opponent, a.best_response, a.best_utility, a.exploitability,
-                        a.mean_utility);
+  const PolicyAudit a =
+      audit_from_utilities(u.data(), loss.data(), has_policy ? pi.data() : nullptr, m, products, partials);
+  return py::make_tuple(a.robust_level, a.opponent, a.best_response, a.best_utility, a.exploitability, a.mean_utility);
 }
 
 }  // namespace
 
 void register_batch(py::module_& m) {
-  m.def("audit_policies", &audit_policies, py::arg("models"), py::arg("policies"), py::arg("offsets"),
-        py::arg("ks"), py::arg("ties"),
+  m.def("audit_policies", &audit_policies, py::arg("models"), py::arg("policies"), py::arg("offsets"), py::arg("ks"),
+        py::arg("ties"),
         "Batch audit of single-output policies on many ranking stores (one per prompt): a dict of\n"
         "(n_prompts, n_ks) arrays robust_level, opponent, best_response, best_utility, exploitability.\n"
         "policies=None audits each prompt's uniform policy.");
 
-  m.def("audit_packed", &audit_packed, py::arg("levels"), py::arg("shapes"), py::arg("n_levels"),
-        py::arg("weights"), py::arg("policies"), py::arg("offsets"), py::arg("ks"), py::arg("ties"),
+  m.def("audit_packed", &audit_packed, py::arg("levels"), py::arg("shapes"), py::arg("n_levels"), py::arg("weights"),
+        py::arg("policies"), py::arg("offsets"), py::arg("ks"), py::arg("ties"),
         "audit_policies on packed prompts (concatenated dense levels, (n, m) per prompt, levels and\n"
         "normalised weight per voter), without building a store per prompt.");
 
@@ -374,35 +378,40 @@ void register_batch(py::module_& m) {
         "(robust_level, opponent, best_response, best_utility, exploitability, mean_utility) of a policy\n"
         "from its utilities u and mirrored losses (policy None: a multi-output policy, NaN exploitability).");
 
-  m.def("exact_sums", [](const array_of<double>& x, const array_of<int64_t>& offsets) {
-    check_finite(x, "x");
-    check_row_offsets(offsets, x.shape(0));
-    const int64_t n_rows = offsets.shape(0) - 1;
-    py::array_t<double> sums(n_rows);
-    double* out = sums.mutable_data();
-    std::vector<double> partials;
-    for (int64_t p = 0; p < n_rows; ++p)
-      out[p] = exact_sum(x.data() + offsets.at(p), offsets.at(p + 1) - offsets.at(p), partials);
-    return sums;
-  }, py::arg("x"), py::arg("offsets"),
-     "The correctly rounded sum (math.fsum) of each row x[offsets[p]:offsets[p+1]].");
+  m.def(
+      "exact_sums",
+      [](const array_of<double>& x, const array_of<int64_t>& offsets) {
+        check_finite(x, "x");
+        check_row_offsets(offsets, x.shape(0));
+        const int64_t n_rows = offsets.shape(0) - 1;
+        py::array_t<double> sums(n_rows);
+        double* out = sums.mutable_data();
+        std::vector<double> partials;
+        for (int64_t p = 0; p < n_rows; ++p)
+          out[p] = exact_sum(x.data() + offsets.at(p), offsets.at(p + 1) - offsets.at(p), partials);
+        return sums;
+      },
+      py::arg("x"), py::arg("offsets"),
+      "The correctly rounded sum (math.fsum) of each row x[offsets[p]:offsets[p+1]].");
 
-  m.def("renormalise_rows", [](exact_array<double>& flat, const array_of<int64_t>& offsets,
-                               const array_of<double>& totals) {
-    require_ndim(flat, 1, "flat");
-    check_row_offsets(offsets, flat.shape(0));
-    check_finite(totals, "totals");
-    if (totals.shape(0) != offsets.shape(0) - 1) throw std::invalid_argument("totals: need one per row");
-    for (int64_t p = 0; p < totals.shape(0); ++p)
-      if (!(totals.at(p) > 0.0)) throw std::invalid_argument("totals: must be > 0");
-    double* data = flat.mutable_data();
-    for (int64_t j = 0; j < flat.shape(0); ++j)
-      if (!(data[j] >= 0.0) || !std::isfinite(data[j]))
-        throw std::invalid_argument("flat: entries must be finite and >= 0");
-    renormalise_rows(data, offsets.data(), totals.shape(0), totals.data());
-  }, py::arg("flat"), py::arg("offsets"), py::arg("totals"),
-     "Renormalises in place each row of flat whose correctly rounded sum totals[p] is not 1\n"
-     "(divided by it, the largest entry then set to the correctly rounded 1 - the others).");
+  m.def(
+      "renormalise_rows",
+      [](exact_array<double>& flat, const array_of<int64_t>& offsets, const array_of<double>& totals) {
+        require_ndim(flat, 1, "flat");
+        check_row_offsets(offsets, flat.shape(0));
+        check_finite(totals, "totals");
+        if (totals.shape(0) != offsets.shape(0) - 1) throw std::invalid_argument("totals: need one per row");
+        for (int64_t p = 0; p < totals.shape(0); ++p)
+          if (!(totals.at(p) > 0.0)) throw std::invalid_argument("totals: must be > 0");
+        double* data = flat.mutable_data();
+        for (int64_t j = 0; j < flat.shape(0); ++j)
+          if (!(data[j] >= 0.0) || !std::isfinite(data[j]))
+            throw std::invalid_argument("flat: entries must be finite and >= 0");
+        renormalise_rows(data, offsets.data(), totals.shape(0), totals.data());
+      },
+      py::arg("flat"), py::arg("offsets"), py::arg("totals"),
+      "Renormalises in place each row of flat whose correctly rounded sum totals[p] is not 1\n"
+      "(divided by it, the largest entry then set to the correctly rounded 1 - the others).");
 }
 
 }  // namespace ualign::bind

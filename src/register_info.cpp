@@ -29,28 +29,35 @@ void register_info(py::module_& m) {
   // Read once, here at import and before any kernel can run; an invalid value makes
   // the import fail with a message naming the variable.
   select_isa(std::getenv("UALIGN_MAX_ISA"));
-  m.def("isa", [] { return std::string(isa_name(active_isa())); },
-        "The instruction set the kernels use: the best of available_isas() allowed by the environment "
-        "variable UALIGN_MAX_ISA ('baseline' or 'avx2'; unset or empty: no cap), read at import. Every "
-        "instruction set gives the same bits.");
-  m.def("available_isas", [] {
-    py::list names;
-    for (Isa isa : ualign::available_isas()) names.append(isa_name(isa));
-    return names;
-  }, "The instruction sets this build contains and this CPU runs, from the baseline up.");
+  m.def(
+      "isa", [] { return std::string(isa_name(active_isa())); },
+      "The instruction set the kernels use: the best of available_isas() allowed by the environment "
+      "variable UALIGN_MAX_ISA ('baseline' or 'avx2'; unset or empty: no cap), read at import. Every "
+      "instruction set gives the same bits.");
+  m.def(
+      "available_isas",
+      [] {
+        py::list names;
+        for (Isa isa : ualign::available_isas()) names.append(isa_name(isa));
+        return names;
+      },
+      "The instruction sets this build contains and this CPU runs, from the baseline up.");
 
-  m.def("stream_sum", [](const exact_array<uint16_t>& a) {
-    // One streaming pass over a uint16 array: the floor any O(n*m) kernel pays.
-    const uint16_t* data = a.data();
-    const int64_t size = a.size();
-    py::gil_scoped_release release;
-    uint64_t total = 0;
+  m.def(
+      "stream_sum",
+      [](const exact_array<uint16_t>& a) {
+        // One streaming pass over a uint16 array: the floor any O(n*m) kernel pays.
+        const uint16_t* data = a.data();
+        const int64_t size = a.size();
+        py::gil_scoped_release release;
+        uint64_t total = 0;
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp parallel for reduction(+ : total) schedule(static)
 #endif
-    for (int64_t j = 0; j < size; ++j) total += data[j];
-    return total;
-  }, "Sum of a uint16 array in one pass (bandwidth reference for benchmarks).");
+        for (int64_t j = 0; j < size; ++j) total += data[j];
+        return total;
+      },
+      "Sum of a uint16 array in one pass (bandwidth reference for benchmarks).");
 }
 
 }  // namespace ualign::bind

@@ -57,7 +57,8 @@ std::shared_ptr<PLStore> store_from_state(const py::tuple& state) {
   require_ndim(weights, 1, "weights");
   if (weights.shape(0) != store->n()) throw std::invalid_argument("weights: need one weight per type");
   for (int64_t i = 0; i < store->n(); ++i)
-    if (!std::isfinite(weights.at(i)) || weights.at(i) < 0.0) throw std::invalid_argument("weights: must be finite and >= 0");
+    if (!std::isfinite(weights.at(i)) || weights.at(i) < 0.0)
+      throw std::invalid_argument("weights: must be finite and >= 0");
   store->restore_weights(weights.data());
   return store;
 }
@@ -66,8 +67,8 @@ std::shared_ptr<PLStore> store_from_state(const py::tuple& state) {
 
 void register_pl(py::module_& m) {
   py::class_<PLStore, std::shared_ptr<PLStore>> cls(m, "PLStore",
-      "Rewards of a mixture of Plackett-Luce types, kept as given "
-      "(private; use ualign.PlackettLuceMixture).");
+                                                    "Rewards of a mixture of Plackett-Luce types, kept as given "
+                                                    "(private; use ualign.PlackettLuceMixture).");
 
   cls.def_static("from_rewards", &store_from_rewards);
   cls.def(py::pickle(&store_state, &store_from_state));
@@ -84,63 +85,72 @@ void register_pl(py::module_& m) {
   cls.def_property_readonly("n", &PLStore::n);
   cls.def_property_readonly("m", &PLStore::m);
   cls.def_property_readonly("rewards", &shifted_rewards);
-  cls.def_property_readonly("weights", [](const PLStore& s) {
-    return py::array_t<double>(s.n(), s.weights().data());
-  });
+  cls.def_property_readonly("weights", [](const PLStore& s) { return py::array_t<double>(s.n(), s.weights().data()); });
 
-  cls.def("beats", [](const PLStore& s, const py::tuple& operand, int ties) {
-    ties_from_int(ties);  // validated; there are no ties in this model
-    const OperandArrays op(operand, s.m(), "operand");
-    py::array_t<double> out(s.m());
-    double* result = out.mutable_data();
-    {
-      py::gil_scoped_release release;
-      pl::beats_kernel(s.view(), op.view, result);
-    }
-    return out;
-  }, "out[y] = P[y > operand] for every response y.");
+  cls.def(
+      "beats",
+      [](const PLStore& s, const py::tuple& operand, int ties) {
+        ties_from_int(ties);  // validated; there are no ties in this model
+        const OperandArrays op(operand, s.m(), "operand");
+        py::array_t<double> out(s.m());
+        double* result = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          pl::beats_kernel(s.view(), op.view, result);
+        }
+        return out;
+      },
+      "out[y] = P[y > operand] for every response y.");
 
-  cls.def("win_rate", [](const PLStore& s, const py::tuple& a, const py::tuple& b, int ties) {
-    ties_from_int(ties);
-    const OperandArrays op_a(a, s.m(), "a"), op_b(b, s.m(), "b");
-    py::gil_scoped_release release;
-    return pl::win_rate_kernel(s.view(), op_a.view, op_b.view);
-  }, "P[a > b].");
+  cls.def(
+      "win_rate",
+      [](const PLStore& s, const py::tuple& a, const py::tuple& b, int ties) {
+        ties_from_int(ties);
+        const OperandArrays op_a(a, s.m(), "a"), op_b(b, s.m(), "b");
+        py::gil_scoped_release release;
+        return pl::win_rate_kernel(s.view(), op_a.view, op_b.view);
+      },
+      "P[a > b].");
 
-  cls.def("utilities_vjp", [](const PLStore& s, const array_of<double>& pi, const array_of<double>& q,
-                              int64_t k, int ties) {
-    ties_from_int(ties);
-    require_ndim(pi, 1, "policy");
-    require_ndim(q, 1, "q");
-    if (pi.shape(0) != s.m() || q.shape(0) != s.m())
-      throw std::invalid_argument("policy, q: need one entry per response");
-    if (k < 1) throw std::invalid_argument("k: must be >= 1");
-    double total = 0.0;
-    for (int64_t y = 0; y < s.m(); ++y) {
-      if (!(pi.at(y) >= 0.0) || !std::isfinite(pi.at(y)) || !std::isfinite(q.at(y)))
-        throw std::invalid_argument("policy, q: entries must be finite (policy >= 0)");
-      total += pi.at(y);
-    }
-    if (!(total > 0.0)) throw std::invalid_argument("policy: must not be all zero");
-    py::array_t<double> out(2 * s.m());
-    double* result = out.mutable_data();
-    {
-      py::gil_scoped_release release;
-      pl::utilities_vjp_kernel(s.view(), pi.data(), q.data(), k, result);
-    }
-    return py::make_tuple(out[py::slice(0, s.m(), 1)], out[py::slice(s.m(), 2 * s.m(), 1)]);
-  }, "(u, g): u[y] = P[y > pi^(k)] and g = d/dpi sum_y q[y] u[y], in one pass.");
+  cls.def(
+      "utilities_vjp",
+      [](const PLStore& s, const array_of<double>& pi, const array_of<double>& q, int64_t k, int ties) {
+        ties_from_int(ties);
+        require_ndim(pi, 1, "policy");
+        require_ndim(q, 1, "q");
+        if (pi.shape(0) != s.m() || q.shape(0) != s.m())
+          throw std::invalid_argument("policy, q: need one entry per response");
+        if (k < 1) throw std::invalid_argument("k: must be >= 1");
+        double total = 0.0;
+        for (int64_t y = 0; y < s.m(); ++y) {
+          if (!(pi.at(y) >= 0.0) || !std::isfinite(pi.at(y)) || !std::isfinite(q.at(y)))
+            throw std::invalid_argument("policy, q: entries must be finite (policy >= 0)");
+          total += pi.at(y);
+        }
+        if (!(total > 0.0)) throw std::invalid_argument("policy: must not be all zero");
+        py::array_t<double> out(2 * s.m());
+        double* result = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          pl::utilities_vjp_kernel(s.view(), pi.data(), q.data(), k, result);
+        }
+        return py::make_tuple(out[py::slice(0, s.m(), 1)], out[py::slice(s.m(), 2 * s.m(), 1)]);
+      },
+      "(u, g): u[y] = P[y > pi^(k)] and g = d/dpi sum_y q[y] u[y], in one pass.");
 
-  cls.def("pairwise", [](const PLStore& s, int ties) {
-    ties_from_int(ties);
-    py::array_t<double> out({s.m(), s.m()});
-    double* result = out.mutable_data();
-    {
-      py::gil_scoped_release release;
-      pl::pairwise_kernel(s.view(), result);
-    }
-    return out;
-  }, "M[y, z] = P[y > z].");
+  cls.def(
+      "pairwise",
+      [](const PLStore& s, int ties) {
+        ties_from_int(ties);
+        py::array_t<double> out({s.m(), s.m()});
+        double* result = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          pl::pairwise_kernel(s.view(), result);
+        }
+        return out;
+      },
+      "M[y, z] = P[y > z].");
 }
 
 }  // namespace ualign::bind

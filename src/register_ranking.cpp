@@ -102,9 +102,12 @@ std::shared_ptr<RankingStore> store_from_levels(const py::array& levels, const p
   const auto weights = weight_array.cast<array_of<double>>();
   require_ndim(weights, 1, "weights");
   const py::dtype dtype = levels.dtype();
-  if (dtype.kind() == 'u' && dtype.itemsize() == 1) return store_from_dense<uint8_t>(levels, weights.data(), weights.shape(0));
-  if (dtype.kind() == 'u' && dtype.itemsize() == 2) return store_from_dense<uint16_t>(levels, weights.data(), weights.shape(0));
-  if (dtype.kind() == 'u' && dtype.itemsize() == 4) return store_from_dense<uint32_t>(levels, weights.data(), weights.shape(0));
+  if (dtype.kind() == 'u' && dtype.itemsize() == 1)
+    return store_from_dense<uint8_t>(levels, weights.data(), weights.shape(0));
+  if (dtype.kind() == 'u' && dtype.itemsize() == 2)
+    return store_from_dense<uint16_t>(levels, weights.data(), weights.shape(0));
+  if (dtype.kind() == 'u' && dtype.itemsize() == 4)
+    return store_from_dense<uint32_t>(levels, weights.data(), weights.shape(0));
   throw py::type_error("levels: expected uint8, uint16 or uint32 dense levels");
 }
 
@@ -118,7 +121,8 @@ std::shared_ptr<RankingStore> store_from_state(const py::tuple& state) {
 }  // namespace
 
 void register_ranking(py::module_& m) {
-  py::class_<RankingStore, std::shared_ptr<RankingStore>> cls(m, "RankingStore",
+  py::class_<RankingStore, std::shared_ptr<RankingStore>> cls(
+      m, "RankingStore",
       "Compact dense-level storage of a ranking population (private; use ualign.RankingPopulation).");
 
   // Exact-dtype overloads first (no copy), then one converting fallback.
@@ -150,61 +154,70 @@ void register_ranking(py::module_& m) {
   cls.def_property_readonly("m", &RankingStore::m);
   cls.def_property_readonly("storage_bytes", &RankingStore::storage_bytes);
   cls.def_property_readonly("levels", &levels_view);
-  cls.def_property_readonly("n_levels", [](const RankingStore& s) {
-    return py::array_t<int32_t>(s.n(), s.n_levels().data());
-  });
-  cls.def_property_readonly("weights", [](const RankingStore& s) {
-    return py::array_t<double>(s.n(), s.weights().data());
-  });
+  cls.def_property_readonly("n_levels",
+                            [](const RankingStore& s) { return py::array_t<int32_t>(s.n(), s.n_levels().data()); });
+  cls.def_property_readonly("weights",
+                            [](const RankingStore& s) { return py::array_t<double>(s.n(), s.weights().data()); });
 
-  cls.def("beats", [](const RankingStore& s, const py::tuple& operand, int ties) {
-    const Ties convention = ties_from_int(ties);
-    const OperandArrays op(operand, s.m(), "operand");
-    py::array_t<double> out(s.m());
-    double* result = out.mutable_data();
-    {
-      py::gil_scoped_release release;
-      s.visit([&](const auto& view) { beats_kernel(view, op.view, convention, result); });
-    }
-    return out;
-  }, "out[y] = P[y > operand] for every response y.");
+  cls.def(
+      "beats",
+      [](const RankingStore& s, const py::tuple& operand, int ties) {
+        const Ties convention = ties_from_int(ties);
+        const OperandArrays op(operand, s.m(), "operand");
+        py::array_t<double> out(s.m());
+        double* result = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          s.visit([&](const auto& view) { beats_kernel(view, op.view, convention, result); });
+        }
+        return out;
+      },
+      "out[y] = P[y > operand] for every response y.");
 
-  cls.def("utilities_vjp", [](const RankingStore& s, const array_of<double>& pi, const array_of<double>& q,
-                              int64_t k, int ties) {
-    const Ties convention = ties_from_int(ties);
-    require_ndim(pi, 1, "policy");
-    require_ndim(q, 1, "q");
-    if (pi.shape(0) != s.m() || q.shape(0) != s.m())
-      throw std::invalid_argument("policy, q: need one entry per response");
-    check_k(k, "k: ");
-    for (int64_t y = 0; y < s.m(); ++y)
-      if (!(pi.at(y) >= 0.0) || !std::isfinite(pi.at(y)) || !std::isfinite(q.at(y)))
-        throw std::invalid_argument("policy, q: entries must be finite (policy >= 0)");
-    py::array_t<double> out(2 * s.m());
-    double* result = out.mutable_data();
-    {
-      py::gil_scoped_release release;
-      s.visit([&](const auto& view) { utilities_vjp_kernel(view, pi.data(), q.data(), k, convention, result); });
-    }
-    return py::make_tuple(out[py::slice(0, s.m(), 1)], out[py::slice(s.m(), 2 * s.m(), 1)]);
-  }, "(u, g): u[y] = P[y > pi^(k)] and g = d/dpi sum_y q[y] u[y], in one pass.");
+  cls.def(
+      "utilities_vjp",
+      [](const RankingStore& s, const array_of<double>& pi, const array_of<double>& q, int64_t k, int ties) {
+        const Ties convention = ties_from_int(ties);
+        require_ndim(pi, 1, "policy");
+        require_ndim(q, 1, "q");
+        if (pi.shape(0) != s.m() || q.shape(0) != s.m())
+          throw std::invalid_argument("policy, q: need one entry per response");
+        check_k(k, "k: ");
+        for (int64_t y = 0; y < s.m(); ++y)
+          if (!(pi.at(y) >= 0.0) || !std::isfinite(pi.at(y)) || !std::isfinite(q.at(y)))
+            throw std::invalid_argument("policy, q: entries must be finite (policy >= 0)");
+        py::array_t<double> out(2 * s.m());
+        double* result = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          s.visit([&](const auto& view) { utilities_vjp_kernel(view, pi.data(), q.data(), k, convention, result); });
+        }
+        return py::make_tuple(out[py::slice(0, s.m(), 1)], out[py::slice(s.m(), 2 * s.m(), 1)]);
+      },
+      "(u, g): u[y] = P[y > pi^(k)] and g = d/dpi sum_y q[y] u[y], in one pass.");
 
-  cls.def("win_rate", [](const RankingStore& s, const py::tuple& a, const py::tuple& b, int ties) {
-    const Ties convention = ties_from_int(ties);
-    const OperandArrays op_a(a, s.m(), "a"), op_b(b, s.m(), "b");
-    py::gil_scoped_release release;
-    return s.visit([&](const auto& view) { return win_rate_kernel(view, op_a.view, op_b.view, convention); });
-  }, "P[a > b].");
+  cls.def(
+      "win_rate",
+      [](const RankingStore& s, const py::tuple& a, const py::tuple& b, int ties) {
+        const Ties convention = ties_from_int(ties);
+        const OperandArrays op_a(a, s.m(), "a"), op_b(b, s.m(), "b");
+        py::gil_scoped_release release;
+        return s.visit([&](const auto& view) { return win_rate_kernel(view, op_a.view, op_b.view, convention); });
+      },
+      "P[a > b].");
 
-  cls.def("less_matrix", [](const RankingStore& s) {
-    py::array_t<double> out({s.m(), s.m()});
-    double* result = out.mutable_data();
-    {
-      py::gil_scoped_release release;
-      s.visit([&](const auto& view) { less_matrix_kernel(view, result); });
-    }
-    return out;
-  }, "S[y, z] = P_i[level(y) < level(z)] averaged over voters.");
+  cls.def(
+      "less_matrix",
+      [](const RankingStore& s) {
+        py::array_t<double> out({s.m(), s.m()});
+        double* result = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          s.visit([&](const auto& view) { less_matrix_kernel(view, result); });
+        }
+        return out;
+      },
+      "S[y, z] = P_i[level(y) < level(z)] averaged over voters.");
 }
 
 }  // namespace ualign::bind

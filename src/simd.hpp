@@ -26,17 +26,31 @@ namespace ualign::UALIGN_ISA::simd {
 // Four doubles; GCC/Clang lower this to the widest vectors of the target
 // (two SSE2 registers on baseline x86-64, one AVX2 register in the avx2 variant).
 typedef double vec4 __attribute__((vector_size(32)));
-UALIGN_INLINE vec4 load4(const double* p) { vec4 v; std::memcpy(&v, p, sizeof v); return v; }
+UALIGN_INLINE vec4 load4(const double* p) {
+  vec4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
 UALIGN_INLINE void store4(double* p, vec4 v) { std::memcpy(p, &v, sizeof v); }
 UALIGN_INLINE vec4 splat4(double x) { return vec4{x, x, x, x}; }
 #else
 struct vec4 {
   double v[4];
-  friend vec4 operator*(vec4 a, vec4 b) { for (int i = 0; i < 4; ++i) a.v[i] *= b.v[i]; return a; }
-  friend vec4 operator+(vec4 a, vec4 b) { for (int i = 0; i < 4; ++i) a.v[i] += b.v[i]; return a; }
+  friend vec4 operator*(vec4 a, vec4 b) {
+    for (int i = 0; i < 4; ++i) a.v[i] *= b.v[i];
+    return a;
+  }
+  friend vec4 operator+(vec4 a, vec4 b) {
+    for (int i = 0; i < 4; ++i) a.v[i] += b.v[i];
+    return a;
+  }
   vec4& operator*=(vec4 b) { return *this = *this * b; }
 };
-UALIGN_INLINE vec4 load4(const double* p) { vec4 v; std::memcpy(v.v, p, sizeof v.v); return v; }
+UALIGN_INLINE vec4 load4(const double* p) {
+  vec4 v;
+  std::memcpy(v.v, p, sizeof v.v);
+  return v;
+}
 UALIGN_INLINE void store4(double* p, vec4 v) { std::memcpy(p, v.v, sizeof v.v); }
 UALIGN_INLINE vec4 splat4(double x) { return vec4{{x, x, x, x}}; }
 #endif
@@ -49,7 +63,8 @@ UALIGN_INLINE void pow_block(vec4* x, int64_t k) {
   vec4 r[kLanes];
   for (int l = 0; l < kLanes; ++l) r[l] = splat4(1.0);
   for (int64_t e = k; e > 0; e >>= 1) {
-    if (e & 1) for (int l = 0; l < kLanes; ++l) r[l] *= x[l];
+    if (e & 1)
+      for (int l = 0; l < kLanes; ++l) r[l] *= x[l];
     for (int l = 0; l < kLanes; ++l) x[l] *= x[l];
   }
   for (int l = 0; l < kLanes; ++l) x[l] = r[l];

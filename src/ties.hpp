@@ -61,7 +61,8 @@ inline double single_vs_product(double L, double E, int64_t k, Ties ties) {
     case Ties::strict: return ipow(L, k);
     case Ties::weak: return ipow(L + E, k);
     case Ties::half: return 0.5 * (ipow(L, k) + ipow(L + E, k));
-    case Ties::uniform: default: return geometric_sum(L + E, L, k) / static_cast<double>(k + 1);
+    case Ties::uniform:
+    default: return geometric_sum(L + E, L, k) / static_cast<double>(k + 1);
   }
 }
 
@@ -71,8 +72,8 @@ inline double tie_share(int64_t c, int64_t d, Ties ties) {
     case Ties::strict: return 0.0;
     case Ties::weak: return 1.0;
     case Ties::half: return 0.5;
-    case Ties::uniform: default:
-      return (c + d == 0) ? 0.5 : static_cast<double>(c) / static_cast<double>(c + d);
+    case Ties::uniform:
+    default: return (c + d == 0) ? 0.5 : static_cast<double>(c) / static_cast<double>(c + d);
   }
 }
 

@@ -12,7 +12,6 @@ from ._validate import as_keys, as_orders, as_weights, tie_code
 from .model import CompiledModel
 
 
-
 class RankingPopulation(CompiledModel):
     """A weighted population of rankings; ``ranks[i, y]`` is voter ``i``'s rank of
     response ``y``, lower is better, equal ranks are ties (weak orders).
