@@ -340,8 +340,8 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     table: Optional[Array] = None
     everything: List[Tuple[int, ...]] = []
     if pricing == "exact" and pricer is None:
-        combos = itertools.combinations_with_replacement(range(m), k) if repeats else itertools.combinations(range(m), k)
-        everything = list(combos)
+        combine = itertools.combinations_with_replacement if repeats else itertools.combinations
+        everything = list(combine(range(m), k))
         table = np.array([scores(S) for S in everything])
     pricing_seconds = [0.0]
 
