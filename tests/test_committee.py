@@ -178,3 +178,17 @@ def test_bad_input() -> None:
             ua.solve_committee(ua.PlackettLuceMixture(np.zeros((1, 3))), 2, pricing="milp")
     with pytest.raises(ValueError, match="pricing"):
         ua.solve_committee(model, 2, pricing="milp")
+
+
+def test_committee_size_beyond_the_supported_range() -> None:
+    # a regression of the fuzzing: solve_committee(model, 1000) ran for 40 s under uniform ties
+    from ualign.solvers.committee import UNIFORM_K_MAX
+
+    model = ua.RankingPopulation.from_orders([[0, 1, 2], [2, 1, 0], [1, 2, 0]])
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="^k: committees under 'uniform' ties"):
+        ua.solve_committee(model, UNIFORM_K_MAX + 1)
+    assert time.perf_counter() - start < 1.0
+    for ties in ("half", "strict", "weak"):  # every k: the committee of all responses for k >= m
+        result = ua.solve_committee(model, 1000, ties=ties)
+        assert result.gap <= 1e-12 and result.pricing == "closed form"

@@ -70,7 +70,14 @@ PRICING = ("auto", "exact", "greedy")
 ENUMERATION_BUDGET = 7e7
 
 #: Default seconds of exact pricing (branch and bound) per call of :func:`solve_committee`.
-TIME_LIMIT = 60.0
+TIME_LIMIT = 5.0
+
+#: Largest committee under ``"uniform"`` ties, where repeats count and pricing
+#: searches multisets of k members: its cost grows quickly with k (on 12 responses,
+#: k = 128 takes about a second, k = 256 ten, k = 512 a minute); beyond it a
+#: ValueError names ``k``. Under the other conventions any k is solved (for k >= m in
+#: closed form).
+UNIFORM_K_MAX = 128
 
 #: Nodes per branch-and-bound pricing call (the time limit usually binds first).
 _MAX_NODES = 10**9
@@ -317,6 +324,9 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
         raise ValueError(f"time_limit: expected a positive number of seconds, got {time_limit!r}")
     m = model.n_responses
     repeats = ties == "uniform"
+    if repeats and k > UNIFORM_K_MAX:
+        raise ValueError(f"k: committees under 'uniform' ties are solved for k <= {UNIFORM_K_MAX} members "
+                         f"(repeats count, and pricing searches multisets of k), got {k}")
     ranking = isinstance(model, RankingPopulation)
     scores = _Scores(model, ties)
     size = k if repeats else min(k, m)
