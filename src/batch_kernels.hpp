@@ -8,12 +8,12 @@
 //   exploitability  max_y u_y - sum_y pi_p(y) u_y         (as ua.exploitability)
 //
 // Prompts have ragged sizes. Each prompt is computed by one thread with the
-// kernel the per-prompt API calls (beats_kernel), or with beats_multi_k, its
+// kernel the per-prompt API calls (beat_probabilities_kernel), or with beats_multi_k, its
 // fused form for several k (one pass over the voters, the same arithmetic for
 // each k, the same voter partition): results are bit-for-bit those of the
 // per-prompt API for any number of threads. Small prompts are spread over threads; a prompt large
 // enough to split its voters into several lanes is run alone with its own
-// threads (beats_kernel does not nest a team inside the loop over prompts).
+// threads (beat_probabilities_kernel does not nest a team inside the loop over prompts).
 #pragma once
 
 #include <algorithm>
@@ -100,7 +100,7 @@ struct MultiKScratch {
   std::vector<int64_t> next;
 };
 
-// The voters [begin, end) of one prompt, for every k: beats_kernel's worker with
+// The voters [begin, end) of one prompt, for every k: beat_probabilities_kernel's worker with
 // product_levels_x4 / gather_add_x4 replaced by their several-k forms.
 template <class Level>
 void multi_k_range(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
@@ -138,10 +138,10 @@ void multi_k_range(const RankingView<Level>& data, const double* pi, const std::
   }
 }
 
-// out[j*m + y] = P[y > pi^(ks[j])] for every j: what beats_kernel gives for each k
-// alone, bit for bit, in one pass over the voters. Only for k that beats_kernel
+// out[j*m + y] = P[y > pi^(ks[j])] for every j: what beat_probabilities_kernel gives for each k
+// alone, bit for bit, in one pass over the voters. Only for k that beat_probabilities_kernel
 // runs through its four-voter path (four_voter_path: k <= kDirectPowMaxK), at most
-// kMaxFusedKs of them, and when the wider accumulation keeps beats_kernel's voter
+// kMaxFusedKs of them, and when the wider accumulation keeps beat_probabilities_kernel's voter
 // partition (see fused_partition_ok). With `serial` the voters are summed on the
 // calling thread with its reused buffers; without, with the threads of
 // sum_over_voter_ranges (for a prompt too big to share a thread).
@@ -180,7 +180,7 @@ void beats_multi_k(const RankingView<Level>& data, const double* pi, const std::
   });
 }
 
-// The fused pass sums n_ks*m columns at once; its bits equal beats_kernel's only if
+// The fused pass sums n_ks*m columns at once; its bits equal beat_probabilities_kernel's only if
 // the voters are split into the same lanes for both widths.
 inline bool fused_partition_ok(int64_t n, int64_t m, int64_t n_ks) {
   return n_ks <= kMaxFusedKs && VoterPartition(n, n_ks * m).lanes == VoterPartition(n, m).lanes;
@@ -301,8 +301,8 @@ struct PolicyAuditScratch {
   MultiKScratch multi;
 };
 
-// u[j*m + y] = P[y > pi^(ks[j])] under `ties` for every j, as beats_kernel computes
-// each: fused over the k it can fuse, one beats_kernel call for each other k.
+// u[j*m + y] = P[y > pi^(ks[j])] under `ties` for every j, as beat_probabilities_kernel computes
+// each: fused over the k it can fuse, one beat_probabilities_kernel call for each other k.
 template <class Prompt>
 void beats_for_ks(const Prompt& store, const double* pi, const int64_t* ks, int64_t n_ks, Ties ties, double* u,
                   std::vector<int64_t>& fused_ks, std::vector<int64_t>& fused_at, std::vector<double>& fused,
@@ -339,7 +339,7 @@ void beats_for_ks(const Prompt& store, const double* pi, const int64_t* ks, int6
     op.product_probs = &one;
     op.ks = ks + j;
     op.offsets = &no_offsets;
-    store.visit([&](const auto& view) { beats_kernel(view, op, ties, u + j * m); });
+    store.visit([&](const auto& view) { beat_probabilities_kernel(view, op, ties, u + j * m); });
   }
 }
 

@@ -23,7 +23,7 @@
 namespace ualign {
 
 template <class Tile, class Level>
-void less_matrix_tiled(const RankingView<Level>& data, double* out) {
+void strictly_better_matrix_tiled(const RankingView<Level>& data, double* out) {
   const int64_t n = data.n, m = data.m;
   bool tie_free = true;
   for (int64_t i = 0; i < n; ++i) tie_free = tie_free && data.n_levels[i] == m;
@@ -72,11 +72,11 @@ void less_matrix_tiled(const RankingView<Level>& data, double* out) {
 }
 
 template <class Level>
-void less_matrix_kernel(const RankingView<Level>& data, double* out) {
+void strictly_better_matrix_kernel(const RankingView<Level>& data, double* out) {
   if (data.m <= 32768) {
-    less_matrix_tiled<int16_t>(data, out);
+    strictly_better_matrix_tiled<int16_t>(data, out);
   } else {
-    less_matrix_tiled<int32_t>(data, out);
+    strictly_better_matrix_tiled<int32_t>(data, out);
   }
 }
 

@@ -516,7 +516,7 @@ void sum_over_types(int64_t count, int64_t width, double* out, MakeWorker make_w
 // ---------------------------------------------------------------------------
 // beats: out[y] = sum_i w_i P_i[y > X]
 // ---------------------------------------------------------------------------
-inline void beats_kernel(const PLView& data, const Operand& op, double* out) {
+inline void beat_probabilities_kernel(const PLView& data, const Operand& op, double* out) {
   const int64_t m = data.m, m4 = pad4(m);
   const Prepared P(op, m);
   const int64_t B = P.has_products() ? blocks_per_type(data.n, m) : 1;

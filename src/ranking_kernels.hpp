@@ -109,7 +109,7 @@ std::pair<int64_t, bool> group_levels(const RankingView<Level>& data, int64_t i)
   return {padded_levels(most), std::all_of(counts, counts + kGroup, [&data](int32_t R) { return R == data.m; })};
 }
 
-// Whether beats_kernel runs a single product pi^(k) through the interleaved
+// Whether beat_probabilities_kernel runs a single product pi^(k) through the interleaved
 // four-voter kernel: it raises level masses to the k-th power directly (and sums
 // the uniform form in O(k)), which is exact to 1e-12 only for small k; larger k
 // take SingleLaw's complement forms.
@@ -117,7 +117,7 @@ inline bool four_voter_path(int64_t k) { return k <= kDirectPowMaxK; }
 
 // utilities / beats: out[y] = sum_i w_i P_i[y > X].
 template <class Level>
-void beats_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
+void beat_probabilities_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
   const int64_t m = data.m;
   // A single product (utilities) takes the interleaved four-voter path.
   const bool single_product =

@@ -182,7 +182,7 @@ py::array_t<double> batch_utilities(const py::list& models, const py::object& po
       [&](int64_t p, const auto& view) {
         const size_t j = static_cast<size_t>(p);
         const Operand op = product_operand(view.m, pi.data() + starts[j], &k_values[j]);
-        beats_kernel(view, op, convention, u + starts[j]);
+        beat_probabilities_kernel(view, op, convention, u + starts[j]);
       });
   return out;
 }

@@ -88,7 +88,7 @@ void register_pl(py::module_& m) {
   cls.def_property_readonly("weights", [](const PLStore& s) { return py::array_t<double>(s.n(), s.weights().data()); });
 
   cls.def(
-      "beats",
+      "beat_probabilities",
       [](const PLStore& s, const py::tuple& operand, int ties) {
         ties_from_int(ties);  // validated; there are no ties in this model
         const OperandArrays op(operand, s.m(), "operand");
@@ -96,7 +96,7 @@ void register_pl(py::module_& m) {
         double* result = out.mutable_data();
         {
           py::gil_scoped_release release;
-          pl::beats_kernel(s.view(), op.view, result);
+          pl::beat_probabilities_kernel(s.view(), op.view, result);
         }
         return out;
       },

@@ -160,7 +160,7 @@ void register_ranking(py::module_& m) {
                             [](const RankingStore& s) { return py::array_t<double>(s.n(), s.weights().data()); });
 
   cls.def(
-      "beats",
+      "beat_probabilities",
       [](const RankingStore& s, const py::tuple& operand, int ties) {
         const Ties convention = ties_from_int(ties);
         const OperandArrays op(operand, s.m(), "operand");
@@ -168,7 +168,7 @@ void register_ranking(py::module_& m) {
         double* result = out.mutable_data();
         {
           py::gil_scoped_release release;
-          s.visit([&](const auto& view) { beats_kernel(view, op.view, convention, result); });
+          s.visit([&](const auto& view) { beat_probabilities_kernel(view, op.view, convention, result); });
         }
         return out;
       },
@@ -207,13 +207,13 @@ void register_ranking(py::module_& m) {
       "P[a > b].");
 
   cls.def(
-      "less_matrix",
+      "strictly_better_matrix",
       [](const RankingStore& s) {
         py::array_t<double> out({s.m(), s.m()});
         double* result = out.mutable_data();
         {
           py::gil_scoped_release release;
-          s.visit([&](const auto& view) { less_matrix_kernel(view, result); });
+          s.visit([&](const auto& view) { strictly_better_matrix_kernel(view, result); });
         }
         return out;
       },

@@ -293,16 +293,16 @@ def test_core_checks_k_as_well(k):
     store, pi = model._store, np.array([0.2, 0.3, 0.5])
     product = (pi[None], np.ones(1), np.array([k]), np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0))
     with pytest.raises(ValueError, match=r"^operand: k must be in \[1, 2\*\*53 - 1"):
-        store.beats(product, 1)
+        store.beat_probabilities(product, 1)
     with pytest.raises(ValueError, match=r"^a: k must be in"):
         store.win_rate(product, product, 1)
     with pytest.raises(ValueError, match=r"^k: must be in"):
         store.utilities_vjp(pi, pi, k, 1)
     with pytest.raises(ValueError, match=r"^ks\[1\]: must be in"):
         ua._core.audit_policies([store], pi, np.array([0, 3]), np.array([2, k]), 1)
-    store.beats(product[:2] + (np.array([K_MAX]),) + product[3:], 1)  # the largest k is accepted
+    store.beat_probabilities(product[:2] + (np.array([K_MAX]),) + product[3:], 1)  # the largest k is accepted
     with pytest.raises(ValueError, match=r"^operand: a policy must have a positive total mass"):
-        store.beats((np.zeros((1, 3)),) + product[1:2] + (np.array([2]),) + product[3:], 1)
+        store.beat_probabilities((np.zeros((1, 3)),) + product[1:2] + (np.array([2]),) + product[3:], 1)
 
 
 CRASH_SCRIPT = textwrap.dedent("""

@@ -463,7 +463,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="q"):
         model.utilities_vjp([1 / 3] * 3, 2, [1.0, np.inf, 0.0])
     with pytest.raises(ValueError, match="ties"):
-        model._store.beats(ua.operands.as_operand(0, 3, "x").parts(), 7)
+        model._store.beat_probabilities(ua.operands.as_operand(0, 3, "x").parts(), 7)
     with pytest.raises(ValueError, match="rewards"):
         ua._core.PLStore.from_rewards(np.array([[0.0, np.nan]]))
 

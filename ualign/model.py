@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Tuple
+from typing import TYPE_CHECKING, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import TIES, as_distribution, as_finite_vector, as_k, tie_code
 from .operands import KernelOperand, Operand, Product, as_operand
+
+if TYPE_CHECKING:
+    from ._core import PLStore, RankingStore
 
 
 class PreferenceModel(abc.ABC):
@@ -95,7 +98,7 @@ class CompiledModel(PreferenceModel):
     ``beats`` / ``win_rate`` / ``utilities_vjp`` kernels over :class:`KernelOperand`
     parts. Subclasses build the store and provide ``_pairwise``."""
 
-    _store: Any
+    _store: Union[RankingStore, PLStore]
 
     @property
     def n_voters(self) -> int:
@@ -108,10 +111,10 @@ class CompiledModel(PreferenceModel):
     @property
     def weights(self) -> NDArray[np.float64]:
         """Normalised voter (type) weights (a copy)."""
-        return self._store.weights  # type: ignore[no-any-return]
+        return self._store.weights
 
     def _beats(self, operand: KernelOperand, ties: int) -> NDArray[np.float64]:
-        return self._store.beats(operand.parts(), ties)  # type: ignore[no-any-return]
+        return self._store.beat_probabilities(operand.parts(), ties)
 
     def _win_rate(self, a: KernelOperand, b: KernelOperand, ties: int) -> float:
         return float(self._store.win_rate(a.parts(), b.parts(), ties))

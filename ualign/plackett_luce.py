@@ -42,7 +42,7 @@ whenever the only ties are at the bottom.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -50,6 +50,9 @@ from numpy.typing import ArrayLike, NDArray
 from . import _core_loader
 from ._validate import as_count, as_positive_real, as_rewards, as_weights
 from .model import CompiledModel
+
+if TYPE_CHECKING:
+    from ._core import PLStore
 
 
 class PlackettLuceMixture(CompiledModel):
@@ -63,6 +66,8 @@ class PlackettLuceMixture(CompiledModel):
     :class:`~ualign.PreferenceModel`, so the solvers and audits work on it
     unchanged.
     """
+
+    _store: PLStore
 
     def __init__(self, rewards: ArrayLike, weights: Optional[ArrayLike] = None) -> None:
         store = _core_loader.core().PLStore.from_rewards(as_rewards(rewards, "rewards"))
@@ -100,10 +105,10 @@ class PlackettLuceMixture(CompiledModel):
         copy; rows spanning more than the float64 range clamp their bottom members
         at ``-1.8e308``). The model itself keeps the rewards as given: a shift by
         ``1e16`` rounds rewards 0 and ``log 2`` to the same value."""
-        return self._store.rewards  # type: ignore[no-any-return]
+        return self._store.rewards
 
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
-        return self._store.pairwise(ties)  # type: ignore[no-any-return]
+        return self._store.pairwise(ties)
 
 
 # ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -10,6 +10,9 @@ from numpy.typing import ArrayLike, NDArray
 from . import _core_loader
 from ._validate import as_keys, as_orders, as_weights, tie_code
 from .model import CompiledModel
+
+if TYPE_CHECKING:
+    from ._core import RankingStore
 
 
 class RankingPopulation(CompiledModel):
@@ -19,6 +22,8 @@ class RankingPopulation(CompiledModel):
     The ranks are stored once, as dense levels in the narrowest unsigned integer
     type that holds ``m - 1``; weights are normalised to sum to 1.
     """
+
+    _store: RankingStore
 
     def __init__(self, ranks: ArrayLike, weights: Optional[ArrayLike] = None) -> None:
         array = as_keys(ranks, "ranks")
@@ -52,7 +57,7 @@ class RankingPopulation(CompiledModel):
     @property
     def ranks(self) -> NDArray[Any]:
         """Dense levels (read-only view of the compact storage): 0 is each voter's best."""
-        return self._store.levels  # type: ignore[no-any-return]
+        return self._store.levels
 
     @property
     def nbytes(self) -> int:
@@ -61,9 +66,9 @@ class RankingPopulation(CompiledModel):
 
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
         # One strict kernel serves every convention: S[y,z] + S[z,y] + tie mass = 1.
-        less = self._store.less_matrix()
+        less = self._store.strictly_better_matrix()
         if ties == tie_code("strict"):
-            return less  # type: ignore[no-any-return]
+            return less
         if ties == tie_code("weak"):
-            return 1.0 - less.T  # type: ignore[no-any-return]
-        return 0.5 * (1.0 + less - less.T)  # type: ignore[no-any-return]
+            return 1.0 - less.T
+        return 0.5 * (1.0 + less - less.T)
