@@ -9,40 +9,12 @@
 #pragma once
 
 #include <cstdint>
-#include <exception>
 #include <vector>
 
 #include "parallel.hpp"
 #include "ranking_kernels.hpp"
 
 namespace ualign {
-
-// The first exception of a parallel loop, by index (so the error reported does not
-// depend on the threads), rethrown after the region: none may escape it.
-class FirstError {
- public:
-  template <class F>
-  void run(int64_t index, F&& f) {
-    try {
-      f();
-    } catch (...) {
-#ifdef UALIGN_HAS_OPENMP
-#pragma omp critical(ualign_first_error)
-#endif
-      if (index_ < 0 || index < index_) {
-        index_ = index;
-        error_ = std::current_exception();
-      }
-    }
-  }
-  void rethrow() const {
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  int64_t index_ = -1;
-  std::exception_ptr error_;
-};
 
 // work(p) for p < n_prompts. voters[p] and widths[p] (the reduction width of the
 // prompt's kernel) decide which prompts are large; work_per_prompt[p] sizes the
@@ -52,11 +24,11 @@ void for_each_prompt(const std::vector<int64_t>& voters, const std::vector<int64
   const int64_t n_prompts = static_cast<int64_t>(voters.size());
   std::vector<int64_t> small;
   int64_t small_work = 0;
-  FirstError error;
+  ExceptionTrap error;  // none may escape the parallel region
   for (int64_t p = 0; p < n_prompts; ++p) {
     const size_t j = static_cast<size_t>(p);
     if (VoterPartition(voters[j], widths[j]).lanes > 1) {
-      error.run(p, [&] { work(p); });  // with the threads of its own kernel
+      error.run([&] { work(p); });  // with the threads of its own kernel
     } else {
       small.push_back(p);
       small_work += voters[j] * widths[j];
@@ -68,7 +40,7 @@ void for_each_prompt(const std::vector<int64_t>& voters, const std::vector<int64
 #endif
   for (int64_t j = 0; j < n_small; ++j) {
     const int64_t p = small[static_cast<size_t>(j)];
-    error.run(p, [&] { work(p); });
+    if (!error.failed()) error.run([&] { work(p); });
   }
   error.rethrow();
 }
