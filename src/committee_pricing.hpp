@@ -96,8 +96,8 @@ class SetModel {
     // keep only the candidates' rows, and drop voters whose value is the same for
     // every candidate (a constant once S is non-empty)
     std::vector<int64_t> voters;
-    for (int64_t i = 0; i < p.n; ++i) {
-      const double first = p.single[cand_[0] * p.n + i];
+    for (int64_t i = 0; i < p.n && !cand_.empty(); ++i) {
+      const double first = p.single[cand_.front() * p.n + i];
       bool constant = true;
       for (int64_t z : cand_) constant = constant && p.single[z * p.n + i] == first;
       if (constant)
@@ -117,7 +117,7 @@ class SetModel {
   void reserve(int64_t depth) { cur_.assign(size_t(depth + 1) * n_, 0.0); }
 
   double value(int64_t depth) const {
-    const double* cur = &cur_[depth * n_];
+    const double* cur = cur_.data() + depth * n_;
     double total = 0.0;
     for (int64_t i = 0; i < n_; ++i) total += cur[i];
     return total + constant_;  // every committee is non-empty: the constant voters always count
@@ -127,11 +127,11 @@ class SetModel {
   // total gain of any additions from R.
   double gains(int64_t depth, const std::vector<int64_t>& R, int64_t /*r*/, int64_t /*copies*/,
                std::vector<double>& gains, std::vector<double>& scratch) const {
-    const double* cur = &cur_[depth * n_];
+    const double* cur = cur_.data() + depth * n_;
     scratch.assign(cur, cur + n_);
     gains.resize(R.size());
     for (size_t c = 0; c < R.size(); ++c) {
-      const double* row = &rows_[R[c] * n_];
+      const double* row = rows_.data() + R[c] * n_;
       double g = 0.0;
       for (int64_t i = 0; i < n_; ++i) {
         g += std::max(row[i] - cur[i], 0.0);
@@ -152,7 +152,7 @@ class SetModel {
   // with its u bounds every child p (R[p] plus r - 1 members of R[p+1..]) in `child`.
   double lagrangian(int64_t depth, const std::vector<int64_t>& R, int64_t r, double threshold, int64_t steps,
                     std::vector<double>& child) const {
-    const double* cur = &cur_[depth * n_];
+    const double* cur = cur_.data() + depth * n_;
     const size_t count = R.size();
     std::vector<double> u(cur, cur + n_), excess(count), best_excess, sub(n_);
     std::vector<int64_t> order(count);
@@ -161,7 +161,7 @@ class SetModel {
       double base = constant_;
       for (int64_t i = 0; i < n_; ++i) base += u[i];
       for (size_t c = 0; c < count; ++c) {
-        const double* row = &rows_[R[c] * n_];
+        const double* row = rows_.data() + R[c] * n_;
         double e = 0.0;
         for (int64_t i = 0; i < n_; ++i) e += std::max(row[i] - u[i], 0.0);
         excess[c] = e;
@@ -177,7 +177,7 @@ class SetModel {
       // subgradient in u_i: 1 - (members of the top r that exceed u_i)
       std::fill(sub.begin(), sub.end(), 1.0);
       for (int64_t j = 0; j < r; ++j) {
-        const double* row = &rows_[R[order[j]] * n_];
+        const double* row = rows_.data() + R[order[j]] * n_;
         for (int64_t i = 0; i < n_; ++i) sub[i] -= row[i] > u[i] ? 1.0 : 0.0;
       }
       double norm = 0.0;
@@ -204,9 +204,9 @@ class SetModel {
   }
 
   void add(int64_t depth, int64_t c) {
-    const double* cur = &cur_[depth * n_];
-    double* next = &cur_[(depth + 1) * n_];
-    const double* row = &rows_[c * n_];
+    const double* cur = cur_.data() + depth * n_;
+    double* next = cur_.data() + (depth + 1) * n_;
+    const double* row = rows_.data() + c * n_;
     for (int64_t i = 0; i < n_; ++i) next[i] = std::max(cur[i], row[i]);
   }
 
@@ -258,7 +258,7 @@ class MultisetModel {
     for (int64_t i = 0; i < n_; ++i) cap += scratch[i] - (below_[o + i] + share(count_[o + i]) * tied_[o + i]);
     for (size_t c = 0; c < R.size(); ++c) {
       const int64_t z = R[c];
-      double* g = &gains[c * copies];
+      double* g = gains.data() + c * copies;
       for (int64_t i = 0; i < n_; ++i) {
         const int64_t l = p_.level[z * n_ + i], b = best_[o + i];
         if (l > b) continue;
@@ -397,7 +397,7 @@ class Search {
     std::vector<double> sorted_gains(gains.size());
     for (size_t c = 0; c < order.size(); ++c) {
       sorted[c] = R[order[c]];
-      std::copy_n(&gains[order[c] * copies], copies, &sorted_gains[c * copies]);
+      std::copy_n(gains.data() + order[c] * copies, copies, sorted_gains.data() + c * copies);
     }
     suffix_bounds(r, copies, sorted_gains, top);
     if (sorted.empty() || value + std::min(top[0], cap) <= threshold()) {
