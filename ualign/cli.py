@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._validate import TIES, as_positive_real, mirror_ties, parse_decimal
+from .plot import PLOT_FORMATS, plot_format, response_name
 
 _AUDIT_HELP = """\
 Audit the k-sample robust alignment of policies on one or many prompts.
@@ -30,9 +31,12 @@ opponent's win rate P[y > pi^k] (under the mirrored tie convention, so level =
 table shows the mean over prompts; --json/--csv/--plot keep every prompt.
 
 INPUT files (several may be given; each prompt keeps its name):
-  .soc .soi .toc .toi  PrefLib orders ('count: a,b,{c,d}'), one prompt per file;
-                       unranked alternatives are tied at the bottom
-  .npz                 one prompt: exactly one of
+  .soc .soi .toc .toi  PrefLib orders ('count: a,b,{c,d}'), one prompt per file,
+                       named after the file's stem (by its name with the
+                       extension where files share a stem, e.g. a .soi and a
+                       .toc of one election); unranked alternatives are tied at
+                       the bottom
+  .npz                 one prompt (named as a PrefLib file): exactly one of
                          ranks   (n, m) lower is better, equal values tie
                          orders  (n, m) each row a permutation of 0..m-1, best first
                          scores  (n, m) higher is better, equal values tie
@@ -46,6 +50,11 @@ INPUT files (several may be given; each prompt keeps its name):
 
 With no INPUT it runs on the built-in default population
 (ualign.datasets.default_population: 12 responses, 120 voters in three groups).
+
+OUTPUT: responses are numbered from 0 in the order of the input, with their
+label (PrefLib alternative name, table response id) in parentheses where it
+differs from the number; a progress bar (on stderr, only on a terminal) shows on
+runs longer than a second; --quiet drops it and the notes.
 """
 
 _REPRODUCE_HELP = """\
@@ -93,7 +102,7 @@ def _methods(text: str | None, has_policy: bool, max_k: int) -> tuple[tuple[str,
     return names, None
 
 
-def _load_inputs(args: argparse.Namespace) -> tuple[Any, str]:
+def _load_inputs(args: argparse.Namespace) -> Any:
     from .io import Dataset, load
 
     if not args.input:
@@ -102,9 +111,34 @@ def _load_inputs(args: argparse.Namespace) -> tuple[Any, str]:
         from .datasets import default_population
 
         model = default_population()
-        return Dataset({"default": model}, responses={"default": list(range(model.n_responses))}), \
-            "built-in default population"
-    return load(args.input, policy=args.policy), ", ".join(args.input)
+        return Dataset({"default": model}, responses={"default": list(range(model.n_responses))})
+    return load(args.input, policy=args.policy)
+
+
+#: Longest file name or path the header and the plot title show in full.
+_NAME_WIDTH = 40
+
+
+def _shorten(text: str, width: int = _NAME_WIDTH) -> str:
+    """``text`` cut to ``width`` characters, keeping its end (a file's name and extension)."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1:]
+
+
+def _describe_inputs(paths: Sequence[str]) -> str:
+    """The inputs in a few words: the path of one file; the count and the first
+    two names of several (their full list is in --json's ``inputs``)."""
+    if not paths:
+        return "built-in default population"
+    if len(paths) == 1:
+        return paths[0]
+    names = [_shorten(Path(path).name) for path in paths[:2]]
+    return f"{len(paths)} files: {', '.join(names)}{', …' if len(paths) > 2 else ''}"
+
+
+def _count(values: Sequence[int], unit: str) -> str:
+    """``"475 voters"`` or, over several prompts, ``"20-475 voters"``."""
+    low, high = min(values), max(values)
+    return f"{low}{'' if low == high else f'-{high}'} {unit}{'' if high == 1 else 's'}"
 
 
 def _connect(address: str | None) -> Any:
@@ -125,51 +159,58 @@ def _audit(args: argparse.Namespace) -> int:
             import matplotlib  # noqa: F401  (fail before the work, not after)
         except ImportError:
             raise ImportError("--plot: needs matplotlib (pip install 'ualign[plot]')") from None
-    dataset, source = _load_inputs(args)
+    dataset = _load_inputs(args)
+    source = _describe_inputs(args.input)
     prompts = list(dataset)
     policies = dataset.policy_list()
     has_policy = any(p is not None for p in policies)
     methods, note = _methods(args.methods, has_policy, args.k)
     ks = list(range(1, args.k + 1))
+    notes = not args.quiet
+    # a bar redrawn with carriage returns only garbles a log or a pipe
+    progress = notes and sys.stderr.isatty()
     client = _connect(args.scheduler)
     start = time.perf_counter()
     try:
         columns, _ = audit_columns(dataset.models, policies if has_policy else None, ks, methods, client,
-                                   ties=args.ties, progress=True, rlhf_beta=args.rlhf_beta)
+                                   ties=args.ties, progress=progress, rlhf_beta=args.rlhf_beta)
     finally:
         if client is not None:
             client.close()
     elapsed = time.perf_counter() - start
     columns["prompt"] = _objects(prompts)[columns["prompt"]]  # positions -> prompt names
 
+    # voters as the data counts them (a PrefLib file's counts), not its distinct rows
+    voters = _count([dataset.voters.get(p, dataset[p].n_voters) for p in prompts], "voter")
+    responses = _count([dataset[p].n_responses for p in prompts], "response")
     if len(prompts) == 1:
-        model = dataset[prompts[0]]
-        print(f"ualign audit: {source}: {model.n_voters} voters, {model.n_responses} responses; "
+        print(f"ualign audit: {source}: {voters}, {responses}; "
               f"policy: {'given' if has_policy else 'none given'}; ties: {args.ties}")
     else:
-        sizes = [dataset[p].n_responses for p in prompts]
-        print(f"ualign audit: {source}: {len(prompts)} prompts, {min(sizes)}-{max(sizes)} responses; "
+        print(f"ualign audit: {source}: {len(prompts)} prompts, {responses}, {voters}; "
               f"{sum(p is not None for p in policies)} given policies; ties: {args.ties}")
-    if note is not None:
+    if note is not None and notes:
         print(f"note: {note}")
     _print_levels(columns, methods, ks, len(prompts))
-    _print_nlhf_ranges(columns)
-    if len(prompts) == 1:
-        audited = "given" if "given" in methods else "uniform" if "uniform" in methods else None
-        if audited is not None:
-            _print_policy(columns, audited, ks, args.ties)
+    if notes:
+        _print_nlhf_ranges(columns)
+    audited = "given" if "given" in methods else "uniform" if "uniform" in methods else None
+    if len(prompts) == 1 and audited is not None:
+        _print_policy(columns, audited, ks, args.ties, dataset.responses.get(prompts[0]))
     print(f"({len(prompts)} prompt{'s' if len(prompts) != 1 else ''} x {len(methods)} methods x {len(ks)} k "
           f"in {elapsed:.2f} s{' on ' + args.scheduler if args.scheduler else ''})")
     records = _records(columns, dataset, COLUMNS)
     if args.json is not None:
-        _write_records(args.json, records, {"source": source, "ties": args.ties, "ks": ks, "methods": list(methods),
-                                            "prompts": len(prompts)})
+        _write_records(args.json, records, {"source": source, "inputs": list(args.input), "ties": args.ties,
+                                            "ks": ks, "methods": list(methods), "prompts": len(prompts)})
     if args.csv is not None:
         _write_csv(args.csv, records)
     if args.plot is not None:
         from .plot import plot_levels
 
-        plot_levels(columns, args.plot, title=f"ualign audit: {source}", ties=args.ties)
+        title = f"ualign audit: {source}" if len(prompts) == 1 else f"ualign audit: {source} ({len(prompts)} prompts)"
+        plot_levels(columns, args.plot, title=title, ties=args.ties, audited=audited,
+                    labels=dataset.responses.get(prompts[0]) if len(prompts) == 1 else None)
     return 0
 
 
@@ -214,16 +255,21 @@ def _print_nlhf_ranges(columns: dict[str, np.ndarray]) -> None:
         print(f"  ... and {len(prompts) - 5} more (see the level_low / level_high columns of --json / --csv)")
 
 
-def _print_policy(columns: dict[str, np.ndarray], method: str, ks: list[int], ties: str) -> None:
+def _print_policy(columns: dict[str, np.ndarray], method: str, ks: list[int], ties: str,
+                  labels: Sequence[Any] | None) -> None:
     print(f"{method} policy: worst-case opponent (its win rate under {mirror_ties(ties)!r} ties), "
           f"best response, exploitability:")
-    print(f"{'k':>3}  {'robust level':>12}  {'opponent':>8}  {'its win rate':>12}  {'best resp.':>10}  "
-          f"{'exploitability':>14}")
-    for k in ks:
-        j = int(np.flatnonzero((columns["method"] == method) & (columns["k"] == k))[0])
+    rows = [int(np.flatnonzero((columns["method"] == method) & (columns["k"] == k))[0]) for k in ks]
+    opponents = [response_name(int(columns["opponent"][j]), labels) for j in rows]
+    best = [response_name(int(columns["best_response"][j]), labels) for j in rows]
+    opponent_width = max(len("opponent"), *map(len, opponents))
+    best_width = max(len("best resp."), *map(len, best))
+    print(f"{'k':>3}  {'robust level':>12}  {'opponent':<{opponent_width}}  {'its win rate':>12}  "
+          f"{'best resp.':<{best_width}}  {'exploitability':>14}")
+    for k, j, opponent, response in zip(ks, rows, opponents, best):
         level = float(columns["robust_level"][j])
-        print(f"{k:>3}  {level:>12.6f}  {int(columns['opponent'][j]):>8d}  {1.0 - level:>12.6f}  "
-              f"{int(columns['best_response'][j]):>10d}  {float(columns['exploitability'][j]):>14.3e}")
+        print(f"{k:>3}  {level:>12.6f}  {opponent:<{opponent_width}}  {1.0 - level:>12.6f}  "
+              f"{response:<{best_width}}  {float(columns['exploitability'][j]):>14.3e}")
 
 
 def _records(columns: dict[str, np.ndarray], dataset: Any, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -290,6 +336,16 @@ def _sample_count(text: str) -> int:
     return value
 
 
+def _plot_path(text: str) -> str:
+    """``--plot``: a path whose extension names a format plot_levels writes."""
+    try:
+        plot_format(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a path ending in {', '.join(PLOT_FORMATS)}, "
+                                         f"got {text!r}") from None
+    return text
+
+
 def _positive_real(text: str) -> float:
     """``--rlhf-beta``: a finite number > 0."""
     try:
@@ -318,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", metavar="PATH",
                        help="write every (prompt, method, k) row as JSON (CSV if PATH ends in .csv)")
     audit.add_argument("--csv", metavar="PATH", help="write every (prompt, method, k) row as CSV")
-    audit.add_argument("--plot", metavar="PATH", help="write a PNG of robust level against k (needs matplotlib)")
+    audit.add_argument("--plot", metavar="PATH", type=_plot_path,
+                       help="plot robust level against k as PNG, PDF or SVG, by PATH's extension (needs matplotlib)")
+    audit.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no notes")
     audit.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
     audit.set_defaults(run=_audit)
     reproduce = commands.add_parser("reproduce", help="check the paper's propositions numerically",

@@ -7,7 +7,8 @@ responses. Bad data raises ``ValueError`` (``TypeError`` for a value of the
 wrong type) naming the file and, where there is one, the line (or row) and the
 column; a file that cannot be opened raises the usual ``OSError``.
 
-* PrefLib ``.soc``/``.soi``/``.toc``/``.toi`` — one prompt named after the file.
+* PrefLib ``.soc``/``.soi``/``.toc``/``.toi`` — one prompt named after the file
+  (see :func:`load` for several files of one name).
   Rows ``count: a,b,{c,d},e`` (alternatives numbered from 1, best first, ties in
   braces); alternatives a row leaves out are tied below all it ranks. Each
   distinct row is one voter weighted by its count. Integers are written with the
@@ -33,13 +34,14 @@ import csv
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from io import StringIO
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._validate import as_distribution, parse_decimal
 from .model import PreferenceModel
@@ -58,14 +60,18 @@ class Dataset(Mapping):  # type: ignore[type-arg]
     """Prompts of a data set: ``dataset[prompt]`` is that prompt's model.
 
     ``policies[prompt]`` is the policy to audit, where the data has one;
-    ``responses[prompt][y]`` is the label of response ``y``.
+    ``responses[prompt][y]`` is the label of response ``y``;
+    ``voters[prompt]`` is the number of voters the data stands for where its
+    voter weights are counts (whole numbers): a PrefLib file's counts added up,
+    not its number of distinct orders (the model's ``n_voters``).
     """
 
     def __init__(self, models: dict[Any, PreferenceModel], policies: dict[Any, NDArray[np.float64]] | None = None,
-                 responses: dict[Any, list[Any]] | None = None) -> None:
+                 responses: dict[Any, list[Any]] | None = None, voters: dict[Any, int] | None = None) -> None:
         self.models = dict(models)
         self.policies = dict(policies or {})
         self.responses = dict(responses or {})
+        self.voters = dict(voters or {})
 
     def __getitem__(self, prompt: Any) -> PreferenceModel:
         model: PreferenceModel = self.models[prompt]
@@ -90,6 +96,7 @@ def merge(datasets: Sequence[Dataset]) -> Dataset:
     models: dict[Any, PreferenceModel] = {}
     policies: dict[Any, NDArray[np.float64]] = {}
     responses: dict[Any, list[Any]] = {}
+    voters: dict[Any, int] = {}
     for dataset in datasets:
         for prompt in dataset:
             if prompt in models:
@@ -97,12 +104,29 @@ def merge(datasets: Sequence[Dataset]) -> Dataset:
             models[prompt] = dataset[prompt]
         policies.update(dataset.policies)
         responses.update(dataset.responses)
-    return Dataset(models, policies, responses)
+        voters.update(dataset.voters)
+    return Dataset(models, policies, responses, voters)
+
+
+def _voter_count(prompt: Any, weights: ArrayLike | None, n: int) -> dict[Any, int]:
+    """``{prompt: voters}`` for a population of ``n`` rows: ``n`` without weights,
+    the weights' sum where they are counts (whole numbers), else nothing."""
+    if weights is None:
+        return {prompt: n}
+    array = np.asarray(weights, dtype=np.float64)
+    total = float(np.sum(array))
+    return {prompt: int(total)} if bool(np.all(np.floor(array) == array)) and total <= _MAX_INTEGER else {}
 
 
 def load(paths: PathLike | Sequence[PathLike], policy: PathLike | None = None) -> Dataset:
     """Load one or several files (by suffix) into one :class:`Dataset`;
-    ``policy`` is a policy table for the prompts of long tables."""
+    ``policy`` is a policy table for the prompts of long tables.
+
+    A PrefLib or ``.npz`` file is one prompt named after the file's stem; where
+    several of them share a stem (say a ``.soi`` and a ``.toc`` of one election)
+    each is named by its file name with the extension instead, and where even
+    those coincide (files of one name in different folders), by its path as given.
+    Long tables name their prompts in their ``prompt`` column."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = list(paths)
@@ -110,12 +134,13 @@ def load(paths: PathLike | Sequence[PathLike], policy: PathLike | None = None) -
         raise ValueError("paths: no input files")
     datasets = []
     tables = [p for p in paths if Path(p).suffix.lower() in TABLE_SUFFIXES]
+    names = _file_prompt_names([p for p in paths if Path(p).suffix.lower() in PREFLIB_SUFFIXES + (".npz",)])
     for path in paths:
         suffix = Path(path).suffix.lower()
         if suffix in PREFLIB_SUFFIXES:
-            datasets.append(load_preflib(path))
+            datasets.append(load_preflib(path, names[path]))
         elif suffix == ".npz":
-            datasets.append(load_npz(path))
+            datasets.append(load_npz(path, names[path]))
         elif suffix in TABLE_SUFFIXES:
             datasets.append(load_table(path))
         else:
@@ -127,6 +152,14 @@ def load(paths: PathLike | Sequence[PathLike], policy: PathLike | None = None) -
             raise ValueError(f"{policy}: a policy table goes with long tables (CSV or Parquet)")
         dataset.policies.update(load_policy_table(policy, dataset))
     return dataset
+
+
+def _file_prompt_names(paths: Sequence[PathLike]) -> dict[PathLike, str]:
+    """The prompt name of each file named after its file (see :func:`load`)."""
+    stems = Counter(Path(path).stem for path in paths)
+    files = Counter(Path(path).name for path in paths)
+    return {path: Path(path).stem if stems[Path(path).stem] == 1 else
+            Path(path).name if files[Path(path).name] == 1 else os.fspath(path) for path in paths}
 
 
 # -- PrefLib ------------------------------------------------------------------------------------------
@@ -145,7 +178,7 @@ def load_preflib(path: PathLike, prompt: Any = None) -> Dataset:
     ranks, counts, names = parse_preflib(_read_text(path), path)
     name = Path(path).stem if prompt is None else prompt
     model = RankingPopulation(ranks, weights=counts)
-    return Dataset({name: model}, responses={name: names})
+    return Dataset({name: model}, responses={name: names}, voters={name: int(counts.sum())})
 
 
 def _read_text(path: PathLike) -> str:
@@ -433,7 +466,9 @@ def load_npz(path: PathLike, prompt: Any = None) -> Dataset:
             policies[name] = as_distribution(policy, "policy", size=model.n_responses)
     except (ValueError, TypeError) as error:
         raise type(error)(f"{path}: {error}") from None
-    return Dataset({name: model}, policies, {name: list(range(model.n_responses))})
+    # a Plackett-Luce mixture's weights are its types' shares, not voters
+    voters = {} if kind == "rewards" else _voter_count(name, weights, model.n_voters)
+    return Dataset({name: model}, policies, {name: list(range(model.n_responses))}, voters)
 
 
 def _read_npz(path: PathLike) -> dict[str, NDArray[Any]]:
@@ -624,6 +659,7 @@ def load_table(path: PathLike, policy: PathLike | None = None) -> Dataset:
         raise ValueError(f"{path}: no data rows")
     models: dict[Any, PreferenceModel] = {}
     labels: dict[Any, list[Any]] = {}
+    counts: dict[Any, int] = {}
     for prompt, p in prompts.items():
         n, m = len(voters[p]), len(responses[p])
         keys = np.full((n, m), np.nan)
@@ -643,7 +679,8 @@ def load_table(path: PathLike, policy: PathLike | None = None) -> Dataset:
                 raise ValueError(f"{path}: prompt {prompt!r}: all voter weights are zero")
         models[prompt] = RankingPopulation(keys, weights=w)
         labels[prompt] = list(responses[p])
-    dataset = Dataset(models, responses=labels)
+        counts.update(_voter_count(prompt, w, n))
+    dataset = Dataset(models, responses=labels, voters=counts)
     if policy is not None:
         dataset.policies.update(load_policy_table(policy, dataset))
     return dataset
