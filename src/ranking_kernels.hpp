@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -115,34 +116,103 @@ std::pair<int64_t, bool> group_levels(const RankingView<Level>& data, int64_t i)
 // take SingleLaw's complement forms.
 inline bool four_voter_path(int64_t k) { return k <= kDirectPowMaxK; }
 
-// utilities / beats: out[y] = sum_i w_i P_i[y > X].
+// Buffers of the four-voter pass, reused from prompt to prompt by one thread.
+struct MultiKScratch {
+  SerialSumScratch sum;
+  std::vector<double> values;
+  KSchedule schedule;
+};
+
+// The voters [begin, end) of one prompt, for every k of the list: four at a time
+// through the interleaved kernel (values: its buffer, also holding the level
+// masses), the rest one by one through SingleLaw.
+template <class Level>
+void multi_k_range(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
+                   const KSchedule& schedule, double* values, std::optional<SingleLaw<Level>>& law, int64_t begin,
+                   int64_t end, double* acc) {
+  const int64_t m = data.m, n_ks = static_cast<int64_t>(ks.size());
+  int64_t i = begin;
+  for (; i + kGroup <= end; i += kGroup) {
+    int64_t levels = 0;
+    bool strict_rows = true;
+    for (int64_t v = 0; v < kGroup; ++v) {
+      levels = std::max<int64_t>(levels, data.n_levels[i + v]);
+      strict_rows = strict_rows && data.n_levels[i + v] == m;
+    }
+    product_levels_x4(data.row(i), m, padded_levels(levels), strict_rows, pi, ks.data(), n_ks, schedule.first_at.data(),
+                      schedule.next.data(), data.weights + i, ties, values, values);
+    gather_add_x4(data.row(i), m, n_ks, values, acc);
+  }
+  if (i < end && !law) law.emplace(m);
+  const double one = 1.0;
+  const int64_t no_offsets = 0;
+  for (; i < end; ++i) {
+    const Level* row = data.row(i);
+    for (int64_t j = 0; j < n_ks; ++j) {
+      Operand op;
+      op.m = m;
+      op.n_products = 1;
+      op.policies = pi;
+      op.product_probs = &one;
+      op.ks = ks.data() + j;
+      op.offsets = &no_offsets;
+      law->build(row, data.n_levels[i], op, ties, data.weights[i]);
+      gather_add(row, m, law->value(), acc + j * m);
+    }
+  }
+}
+
+// out[j*m + y] = P[y > pi^(ks[j])] for every j, in one pass over the voters: the
+// same arithmetic for each k, so each value has the bits of the list {k} alone
+// (beat_probabilities_kernel's single product is that list) provided the wider
+// accumulation keeps the voter partition of width m (fused_partition_ok). Only for
+// k of the four-voter path (four_voter_path), at most kMaxFusedKs of them. With
+// `serial` the voters are summed on the calling thread with its reused buffers;
+// without, with the threads of sum_over_voter_ranges (for a prompt too big to
+// share a thread).
+template <class Level>
+void beats_multi_k(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
+                   double* out, MultiKScratch& scratch, bool serial) {
+  const int64_t n_ks = static_cast<int64_t>(ks.size());
+  const size_t size = static_cast<size_t>(n_ks * kGroup * padded_levels(data.m + 1));
+  scratch.schedule.assign(ks);
+  const KSchedule& schedule = scratch.schedule;
+  if (serial) {
+    scratch.values.resize(size);
+    std::optional<SingleLaw<Level>> law;
+    auto worker = [&](int64_t begin, int64_t end, double* acc) {
+      multi_k_range(data, pi, ks, ties, schedule, scratch.values.data(), law, begin, end, acc);
+    };
+    sum_over_voter_ranges_serial(data.n, n_ks * data.m, out, worker, scratch.sum);
+    return;
+  }
+  sum_over_voter_ranges(data.n, n_ks * data.m, out, [&]() {
+    return [&data, pi, &ks, ties, &schedule, law = std::optional<SingleLaw<Level>>(),
+            values = std::vector<double>(size)](int64_t begin, int64_t end, double* acc) mutable {
+      multi_k_range(data, pi, ks, ties, schedule, values.data(), law, begin, end, acc);
+    };
+  });
+}
+
+// The fused pass sums n_ks*m columns at once; its bits equal beat_probabilities_kernel's only if
+// the voters are split into the same lanes for both widths.
+inline bool fused_partition_ok(int64_t n, int64_t m, int64_t n_ks) {
+  return n_ks <= kMaxFusedKs && VoterPartition(n, n_ks * m).lanes == VoterPartition(n, m).lanes;
+}
+
+// utilities / beats: out[y] = sum_i w_i P_i[y > X]. A single product pi^(k) with
+// k on the four-voter path is beats_multi_k's list {k}.
 template <class Level>
 void beat_probabilities_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
   const int64_t m = data.m;
-  // A single product (utilities) takes the interleaved four-voter path.
-  const bool single_product =
-      op.n_products == 1 && op.n_multisets == 0 && op.product_probs[0] == 1.0 && four_voter_path(op.ks[0]);
+  if (op.n_products == 1 && op.n_multisets == 0 && op.product_probs[0] == 1.0 && four_voter_path(op.ks[0])) {
+    MultiKScratch scratch;
+    beats_multi_k(data, op.policies, std::vector<int64_t>{op.ks[0]}, ties, out, scratch, false);
+    return;
+  }
   sum_over_voter_ranges(data.n, m, out, [&]() {
-    // One interleaved buffer: the level masses are overwritten by the level values
-    // (keeps the scratch of four voters within L1).
-    return [&data, &op, ties, m, single_product, law = SingleLaw<Level>(m),
-            levels4 = std::vector<double>(static_cast<size_t>(kGroup * padded_levels(m + 1)))](
-               int64_t begin, int64_t end, double* acc) mutable {
-      int64_t i = begin;
-      if (single_product) {
-        for (; i + kGroup <= end; i += kGroup) {
-          int64_t levels = 0;
-          bool strict_rows = true;
-          for (int64_t v = 0; v < kGroup; ++v) {
-            levels = std::max<int64_t>(levels, data.n_levels[i + v]);
-            strict_rows = strict_rows && data.n_levels[i + v] == m;
-          }
-          product_levels_x4(data.row(i), m, padded_levels(levels), strict_rows, op.policies, op.ks[0], data.weights + i,
-                            ties, levels4.data(), levels4.data());
-          gather_add_x4(data.row(i), m, levels4.data(), acc);
-        }
-      }
-      for (; i < end; ++i) {
+    return [&data, &op, ties, m, law = SingleLaw<Level>(m)](int64_t begin, int64_t end, double* acc) mutable {
+      for (int64_t i = begin; i < end; ++i) {
         const Level* row = data.row(i);
         law.build(row, data.n_levels[i], op, ties, data.weights[i]);
         gather_add(row, m, law.value(), acc);
@@ -173,8 +243,8 @@ void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, cons
         const auto [size, strict_rows] = group_levels(data, i);
         product_levels_with_gradient_x4(data.row(i), m, size, strict_rows, pi, q, k, data.weights + i, ties,
                                         value4.data(), grad4.data(), slope4.data());
-        gather_add_x4(data.row(i), m, value4.data(), acc);
-        gather_add_x4(data.row(i), m, grad4.data(), acc + m);
+        gather_add_x4(data.row(i), m, 1, value4.data(), acc);
+        gather_add_x4(data.row(i), m, 1, grad4.data(), acc + m);
       }
       for (; i < end; ++i) {
         const Level* row = data.row(i);
