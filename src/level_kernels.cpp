@@ -366,17 +366,18 @@ UALIGN_INLINE void large_k_lanes(const vec4* L, const vec4* E, int64_t k, vec4* 
 }
 
 // f, df/dL and df/dE of one level: the polynomials up to kDirectPowMaxK, the
-// O(1) closed forms above.
-template <Ties T>
+// O(1) closed forms above. Without kValue, f is left 0 where it costs extra.
+template <Ties T, bool kValue = true>
 UALIGN_INLINE LevelDerivatives level_derivatives_of(double L, double E, int64_t k) {
   if (k > kDirectPowMaxK) return large_k_level<T>(L, E, k);
-  LevelDerivatives d{single_vs_product(L, E, k, T), 0.0, 0.0};
+  LevelDerivatives d{kValue ? single_vs_product(L, E, k, T) : 0.0, 0.0, 0.0};
   level_derivative_lanes<T, double>(&L, &E, k, &d.df_dL, &d.df_dE);
   return d;
 }
 
-UALIGN_INLINE LevelDerivatives level_derivatives(double L, double E, int64_t k, Ties ties) {
-  return with_ties(ties, [&](auto T) { return level_derivatives_of<decltype(T)::value>(L, E, k); });
+// df/dL and df/dE of one level (the Jacobian's entries; f is not needed).
+UALIGN_INLINE LevelDerivatives level_slopes(double L, double E, int64_t k, Ties ties) {
+  return with_ties(ties, [&](auto T) { return level_derivatives_of<decltype(T)::value, false>(L, E, k); });
 }
 
 // One voter: value[r] = scale * f and grad[r] = scale * d/dpi_z sum_y q_y u_y for
@@ -408,21 +409,23 @@ UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, 
   }
 }
 
-// scale * (df/dL, df/dE) at every level r < R of one voter: the entries of the
-// Jacobian of u (a response at level r has d u / d pi_z = dL[r] for z strictly
-// worse than it and dE[r] for z tied with it).
+// scale * (df/dL, df/dE) at the level of each response of `responses` for one voter:
+// the Jacobian entries of that response (d u / d pi_z = dL for z strictly worse
+// than it and dE for z tied with it). Only those levels are evaluated.
 template <class Level>
 UALIGN_INLINE void product_level_derivatives_impl(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k,
-                                                  double scale, Ties ties, double* mass, double* below, double* dL,
+                                                  double scale, Ties ties, const int64_t* responses,
+                                                  int64_t n_responses, double* mass, double* below, double* dL,
                                                   double* dE) {
   const int64_t size = padded_levels(R);
   std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
   for (int64_t y = 0; y < m; ++y) mass[row[y]] += pi[y];
   suffix_below(mass, size, below);
-  for (int64_t r = 0; r < R; ++r) {
-    const LevelDerivatives d = level_derivatives(below[r], mass[r], k, ties);
-    dL[r] = scale * d.df_dL;
-    dE[r] = scale * d.df_dE;
+  for (int64_t j = 0; j < n_responses; ++j) {
+    const Level r = row[responses[j]];
+    const LevelDerivatives d = level_slopes(below[r], mass[r], k, ties);
+    dL[j] = scale * d.df_dL;
+    dE[j] = scale * d.df_dE;
   }
 }
 
@@ -609,8 +612,9 @@ UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int6
     product_levels_with_gradient_impl(row, m, R, pi, q, k, scale, ties, mass, below, weight, value, grad);             \
   }                                                                                                                    \
   void product_level_derivatives(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, double scale,    \
-                                 Ties ties, double* mass, double* below, double* dL, double* dE) {                     \
-    product_level_derivatives_impl(row, m, R, pi, k, scale, ties, mass, below, dL, dE);                                \
+                                 Ties ties, const int64_t* responses, int64_t n_responses, double* mass,               \
+                                 double* below, double* dL, double* dE) {                                              \
+    product_level_derivatives_impl(row, m, R, pi, k, scale, ties, responses, n_responses, mass, below, dL, dE);        \
   }                                                                                                                    \
   void product_levels_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,               \
                          const int64_t* ks, int64_t n_ks, const int64_t* first_at, const int64_t* next,                \

@@ -51,10 +51,11 @@ struct KSchedule {
   void product_levels_with_gradient(const Level* row, int64_t m, int64_t R, const double* pi, const double* q,         \
                                     int64_t k, double scale, Ties ties, double* mass, double* below, double* weight,   \
                                     double* value, double* grad);                                                      \
-  /* dL[r], dE[r] = scale * d/dL, d/dE of P[level r > pi^(k)] for r < R (the      */                                   \
-  /* Jacobian entries of a response at level r for strictly worse / tied z).        */                                 \
+  /* dL[j], dE[j] = scale * d/dL, d/dE of P[level r > pi^(k)] at the level r of     */                                 \
+  /* responses[j] (its Jacobian entries for strictly worse / tied z), j < n_responses. */                              \
   void product_level_derivatives(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, double scale,    \
-                                 Ties ties, double* mass, double* below, double* dL, double* dE);                      \
+                                 Ties ties, const int64_t* responses, int64_t n_responses, double* mass,               \
+                                 double* below, double* dL, double* dE);                                               \
   /* Four consecutive voters (rows row0 + v*m, v < 4) with at most `size` levels (a   */                               \
   /* multiple of kLevelPad), for the n_ks <= kMaxFusedKs values ks (each at most      */                               \
   /* kDirectPowMaxK) listed by exponent in first_at/next (KSchedule):                 */                               \

@@ -269,17 +269,17 @@ void jacobian_block_kernel(const RankingView<Level>& data, const double* pi, int
   const size_t scratch = static_cast<size_t>(padded_levels(m + 1));
   sum_over_voters(data.n, n_rows * n_cols, out, [&]() {
     return [&data, pi, k, ties, rows, n_rows, cols, n_cols, m, mass = std::vector<double>(scratch),
-            below = std::vector<double>(scratch), dL = std::vector<double>(scratch), dE = std::vector<double>(scratch),
+            below = std::vector<double>(scratch), dL = std::vector<double>(static_cast<size_t>(n_rows)),
+            dE = std::vector<double>(static_cast<size_t>(n_rows)),
             col_levels = std::vector<double>(static_cast<size_t>(n_cols))](int64_t i, double* acc) mutable {
       const Level* row = data.row(i);
-      product_level_derivatives(row, m, data.n_levels[i], pi, k, data.weights[i], ties, mass.data(), below.data(),
-                                dL.data(), dE.data());
+      product_level_derivatives(row, m, data.n_levels[i], pi, k, data.weights[i], ties, rows, n_rows, mass.data(),
+                                below.data(), dL.data(), dE.data());
       // Levels as doubles and a select without branches: the inner loop vectorises.
       double* levels = col_levels.data();
       for (int64_t c = 0; c < n_cols; ++c) levels[c] = static_cast<double>(row[cols[c]]);
       for (int64_t r = 0; r < n_rows; ++r) {
-        const Level at = row[rows[r]];
-        const double level = static_cast<double>(at), worse = dL[at], tied = dE[at];
+        const double level = static_cast<double>(row[rows[r]]), worse = dL[r], tied = dE[r];
         double* target = acc + r * n_cols;
         for (int64_t c = 0; c < n_cols; ++c)
           target[c] += (levels[c] > level ? worse : 0.0) + (levels[c] == level ? tied : 0.0);
