@@ -5,10 +5,10 @@ solve_optimal against an exact LP (k = 1) and a fine grid, with its certificate.
 from __future__ import annotations
 
 import numpy as np
+import oracle
 import pytest
 from helpers import random_instance, random_policy
 
-import oracle
 import ualign as ua
 from ualign.audit import audit_columns
 from ualign.groups import group_levels

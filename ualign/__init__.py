@@ -20,8 +20,8 @@ from . import (  # noqa: E402
 )
 from ._validate import TIES  # noqa: E402
 from .audit import audit_many  # noqa: E402
-from .groups import group_levels  # noqa: E402
 from .game import best_response, exploitability, robust_level, worst_case_opponent  # noqa: E402
+from .groups import group_levels  # noqa: E402
 from .model import PreferenceModel  # noqa: E402
 from .operands import MultisetPolicy, Product, ProductMixture  # noqa: E402
 from .plackett_luce import PlackettLuceFit, PlackettLuceMixture, fit_plackett_luce  # noqa: E402

@@ -59,7 +59,7 @@ class BootstrapPlan:
         rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(prompt,)))
         weights = _weights(model)
         counts = rng.multinomial(weights.shape[0], weights, size=self.n_boot)
-        return counts.astype(np.float64)  # type: ignore[no-any-return]
+        return counts.astype(np.float64)
 
     def interval(self, values: NDArray[np.float64]) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Percentile interval along axis 0 (NaN where any replicate is NaN)."""

@@ -41,7 +41,7 @@ def as_group_labels(groups: Any, model: PreferenceModel, name: str = "groups") -
         labels, inverse = np.unique(array, return_inverse=True)
     except TypeError:
         raise TypeError(f"{name}: labels must be mutually comparable (all numbers or all strings)") from None
-    weights = np.asarray(model._store.weights) if hasattr(model, "_store") else None  # type: ignore[attr-defined]
+    weights = np.asarray(model._store.weights) if hasattr(model, "_store") else None
     if weights is None:
         raise TypeError(f"model: groups need a RankingPopulation or a PlackettLuceMixture, got {type(model).__name__}")
     mass = np.bincount(inverse.reshape(-1), weights=weights, minlength=labels.shape[0])
@@ -51,7 +51,8 @@ def as_group_labels(groups: Any, model: PreferenceModel, name: str = "groups") -
     return labels, inverse.reshape(-1)
 
 
-def group_models(model: PreferenceModel, groups: Any, name: str = "groups") -> Tuple[NDArray[Any], List[PreferenceModel]]:
+def group_models(model: PreferenceModel, groups: Any,
+                 name: str = "groups") -> Tuple[NDArray[Any], List[PreferenceModel]]:
     """(labels, one model per group): the population restricted to each group."""
     labels, inverse = as_group_labels(groups, model, name)
     weights = np.asarray(model._store.weights)  # type: ignore[attr-defined]

@@ -53,7 +53,7 @@ from ._common import (
     normalised,
     project_simplex,
 )
-from .certify import Certificate, certify
+from .certify import certify
 from .mpne import solve_mpne_batch
 from .nlhf import _maxmin_lp
 from .results import MPNEResult, OptimalResult
