@@ -182,3 +182,26 @@ def test_percentile_intervals_cover_the_mixture_level() -> None:
     observed = coverage(n_samples=300, n_voters=150, n_boot=100, ci=0.95, seed=2024)
     tolerance = 4 * math.sqrt(0.95 * 0.05 / 300)
     assert abs(observed - 0.95) <= tolerance, observed
+
+
+def test_cluster_chunks_draw_the_replicates_of_the_whole_run() -> None:
+    """A chunk of a cluster run (prompts a..b) seeds prompt p with its position in
+    the whole audit and carries its groups: its columns are the local run's rows."""
+    from ualign.audit import _audit_part, _pack
+
+    rng = np.random.default_rng(8)
+    models = [ua.RankingPopulation(rng.integers(0, 4, size=(15, 4))) for _ in range(5)]
+    groups = [rng.integers(0, 2, size=15) for _ in range(5)]
+    plan = BootstrapPlan.create(10, 3, 0.9)
+    local, _ = audit_columns(models, None, [1, 2], ["uniform"], n_boot=10, seed=3, ci=0.9, groups=groups)
+    chunk = _pack(models[2:], [None] * 3, [2, 3, 4], first=2, groups=local_groups(groups[2:], models[2:]))
+    part = _audit_part(chunk, np.array([1, 2]), ("uniform",), "uniform", {"rlhf_beta": 0.1, "bootstrap": plan})
+    for name, values in part.items():
+        expected = local[name][4:] if name != "prompt" else local[name][4:] - 2
+        assert np.array_equal(np.asarray(values, dtype=object), np.asarray(expected, dtype=object)), name
+
+
+def local_groups(groups, models):
+    from ualign.groups import as_group_labels
+
+    return [as_group_labels(row, model) for row, model in zip(groups, models)]
