@@ -13,6 +13,7 @@ from ._core_loader import core as _load_core
 _core = _load_core()
 
 from . import (  # noqa: E402
+    bootstrap,
     instances,
     io,  # noqa: E402
     solvers,
@@ -20,6 +21,7 @@ from . import (  # noqa: E402
 from ._validate import TIES  # noqa: E402
 from .audit import audit_many  # noqa: E402
 from .game import best_response, exploitability, robust_level, worst_case_opponent  # noqa: E402
+from .groups import group_levels  # noqa: E402
 from .model import PreferenceModel  # noqa: E402
 from .operands import MultisetPolicy, Product, ProductMixture  # noqa: E402
 from .plackett_luce import PlackettLuceFit, PlackettLuceMixture, fit_plackett_luce  # noqa: E402
@@ -42,9 +44,11 @@ __all__ = [
     "RankingPopulation",
     "audit_many",
     "best_response",
+    "bootstrap",
     "certify",
     "exploitability",
     "fit_plackett_luce",
+    "group_levels",
     "has_openmp",
     "instances",
     "io",

@@ -32,6 +32,7 @@ from ._validate import (
     mirror_ties,
     tie_code,
 )
+from .bootstrap import BootstrapPlan, replicate_models
 from .game import audit_utilities
 from .model import PreferenceModel
 from .operands import MultisetPolicy, Product
@@ -48,6 +49,14 @@ COLUMNS = ("prompt", "method", "k", "robust_level", "level_low", "level_high", "
            "best_utility",
            "exploitability")
 
+#: Columns added by ``n_boot``: percentile bootstrap intervals of the robust level
+#: and the exploitability, and the fraction of replicates whose best response is
+#: the point estimate's.
+BOOTSTRAP_COLUMNS = ("level_ci_low", "level_ci_high", "exploitability_ci_low", "exploitability_ci_high",
+                     "best_response_freq")
+#: Columns added by ``groups``: the group with the lowest robust level and that level.
+GROUP_COLUMNS = ("worst_group", "worst_group_level")
+
 _FIELDS = ("robust_level", "opponent", "best_response", "best_utility", "exploitability")
 #: The range of robust levels over a method's set of optimal policies: they differ
 #: from ``robust_level`` only for NLHF when the maximal lottery is not unique.
@@ -63,7 +72,8 @@ Columns = Dict[str, NDArray[Any]]
 
 def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods: Any = None,
                client: Any = None, *, ties: str = "uniform", chunk_size: Optional[int] = None,
-               progress: bool = False, rlhf_beta: float = 0.1) -> Any:
+               progress: bool = False, rlhf_beta: float = 0.1, n_boot: Optional[int] = None,
+               seed: Optional[int] = None, ci: float = 0.95, groups: Any = None) -> Any:
     """Audit many prompts; returns a tidy ``pandas.DataFrame``.
 
     Parameters
@@ -91,6 +101,23 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
     rlhf_beta:
         The KL strength ``beta`` of the ``"rlhf"`` method
         (:func:`ualign.rlhf_policy`: ``pi ∝ exp(r / beta)`` with Bradley–Terry rewards).
+    n_boot, seed, ci:
+        Bootstrap ``n_boot`` replicates of every prompt's population (voters
+        resampled with replacement as multinomial weights, :mod:`ualign.bootstrap`;
+        the types of a Plackett–Luce mixture) drawn from ``seed``, and add the
+        columns :data:`BOOTSTRAP_COLUMNS`: central percentile intervals of mass
+        ``ci`` of the robust level and of the exploitability, and the fraction of
+        replicates whose best response is the row's. Fixed policies ("given",
+        "uniform") are re-audited on each replicate; the solvers' policies are
+        solved again on each replicate (MPNE and the optimal policy warm-started
+        from the point estimate's policy). The same ``seed`` gives the same bits
+        for any thread count, chunking or cluster.
+    groups:
+        Voter groups: one label per voter (per type for a Plackett–Luce mixture)
+        for every prompt, a sequence aligned with ``models`` or a mapping with the
+        same keys (an entry may be None). Adds the columns :data:`GROUP_COLUMNS`:
+        the group whose robust level is lowest for the row's policy, and that
+        level (:func:`ualign.group_levels` gives every group's).
 
     Returns
     -------
@@ -108,7 +135,8 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
     and the exploitability is NaN (there is no symmetric profile).
     """
     columns, keys = audit_columns(models, policies, ks, methods, client, ties=ties, chunk_size=chunk_size,
-                                  progress=progress, rlhf_beta=rlhf_beta)
+                                  progress=progress, rlhf_beta=rlhf_beta, n_boot=n_boot, seed=seed, ci=ci,
+                                  groups=groups)
     return to_frame(columns, keys)
 
 
@@ -122,7 +150,7 @@ def to_frame(columns: Columns, keys: Optional[List[Any]]) -> Any:
     data = dict(columns)
     if keys is not None:
         data["prompt"] = _keys_array(keys)[columns["prompt"]]
-    return pd.DataFrame({name: data[name] for name in COLUMNS})
+    return pd.DataFrame({name: data[name] for name in COLUMNS + BOOTSTRAP_COLUMNS + GROUP_COLUMNS if name in data})
 
 
 def _keys_array(keys: List[Any]) -> NDArray[Any]:
@@ -133,14 +161,26 @@ def _keys_array(keys: List[Any]) -> NDArray[Any]:
 
 def audit_columns(models: Any, policies: Any = None, ks: Any = range(1, 9), methods: Any = None,
                   client: Any = None, *, ties: str = "uniform", chunk_size: Optional[int] = None,
-                  progress: bool = False, rlhf_beta: float = 0.1) -> Tuple[Columns, Optional[List[Any]]]:
+                  progress: bool = False, rlhf_beta: float = 0.1, n_boot: Optional[int] = None,
+                  seed: Optional[int] = None, ci: float = 0.95,
+                  groups: Any = None) -> Tuple[Columns, Optional[List[Any]]]:
     """:func:`audit_many` without pandas: ``(columns, keys)``, where ``columns``
-    maps each name of :data:`COLUMNS` to a numpy array and ``columns["prompt"]``
+    maps each name of :data:`COLUMNS` (and of :data:`BOOTSTRAP_COLUMNS`,
+    :data:`GROUP_COLUMNS` when asked for) to a numpy array and ``columns["prompt"]``
     holds prompt positions; ``keys`` (None for a sequence of models) maps
     positions to the names of a mapping."""
     tie_code(ties)
-    options = {"rlhf_beta": as_positive_real(rlhf_beta, "rlhf_beta")}
+    options: Dict[str, Any] = {"rlhf_beta": as_positive_real(rlhf_beta, "rlhf_beta")}
     keys, model_list, policy_list = _collect(models, policies)
+    if n_boot is not None:
+        plan = BootstrapPlan.create(n_boot, seed, ci)
+        for label, model in zip(keys if keys is not None else range(len(model_list)), model_list):
+            if not hasattr(model, "_store"):
+                raise TypeError(f"n_boot: models[{label!r}] is a {type(model).__name__}; bootstrap replicates "
+                                "need a RankingPopulation or a PlackettLuceMixture")
+        options["bootstrap"] = plan
+    if groups is not None:
+        options["groups"] = _collect_groups(groups, keys, model_list)
     k_values = as_ks(ks)
     if methods is None:
         methods = ("given", "uniform") if any(p is not None for p in policy_list) else ("uniform",)
@@ -156,7 +196,7 @@ def audit_columns(models: Any, policies: Any = None, ks: Any = range(1, 9), meth
     else:
         with Progress(len(model_list) * len(method_list), enabled=progress, unit="prompt-method") as bar:
             columns = _audit_local(model_list, policy_list, labels, k_values, method_list, ties, options,
-                                   bar.update)
+                                   bar.update, first=0)
     return columns, keys
 
 
@@ -206,27 +246,105 @@ def _collect(models: Any, policies: Any) -> Tuple[Optional[List[Any]], List[Pref
     return keys, model_list, checked
 
 
+def _collect_groups(groups: Any, keys: Optional[List[Any]], models: List[PreferenceModel]) -> List[Any]:
+    """Validated group labels (sorted distinct labels, each voter's index) or None per prompt."""
+    from .groups import as_group_labels
+
+    labels = keys if keys is not None else list(range(len(models)))
+    if isinstance(groups, Mapping):
+        if keys is None:
+            raise TypeError("groups: a mapping needs models given as a mapping too")
+        unknown = [key for key in groups if key not in labels]
+        if unknown:
+            raise ValueError(f"groups: no model for prompt {unknown[0]!r}")
+        rows = [groups.get(key) for key in keys]
+    else:
+        if isinstance(groups, (str, bytes)) or not hasattr(groups, "__len__"):
+            raise TypeError(f"groups: expected a sequence or mapping of voter labels, got {type(groups).__name__}")
+        rows = list(groups)
+        if len(rows) != len(models):
+            raise ValueError(f"groups: expected one label array per prompt ({len(models)}), got {len(rows)}")
+    return [None if row is None else as_group_labels(row, model, f"groups[{label!r}]")
+            for label, row, model in zip(labels, rows, models)]
+
+
 # -- the local run -----------------------------------------------------------------------------------
 
 def _audit_local(models: List[PreferenceModel], policies: List[Any], labels: List[Any], ks: NDArray[np.int64],
                  methods: Sequence[str], ties: str, options: Dict[str, Any],
-                 update: Callable[[int], None]) -> Columns:
-    """Columns for prompts 0..P-1 (prompt = position)."""
+                 update: Callable[[int], None], first: int) -> Columns:
+    """Columns for prompts 0..P-1 (prompt = position; ``first + position`` in the
+    whole audit, which seeds the prompt's bootstrap replicates)."""
     n_prompts = len(models)
     blocks: List[Dict[str, NDArray[Any]]] = []
     present: List[NDArray[np.bool_]] = []
     for method in methods:
         if method == "given":
             mask = np.array([p is not None for p in policies], dtype=bool)
-            blocks.append(_audit_fixed(models, policies, ks, ties, update, mask))
+            chosen = policies
+            block = _audit_fixed(models, policies, ks, ties, update, mask)
         elif method == "uniform":
             mask = np.ones(n_prompts, dtype=bool)
-            blocks.append(_audit_fixed(models, [None] * n_prompts, ks, ties, update, mask))
+            chosen = [_uniform(model.n_responses) for model in models]
+            block = _audit_fixed(models, [None] * n_prompts, ks, ties, update, mask)
         else:
             mask = np.ones(n_prompts, dtype=bool)
-            blocks.append(_audit_solver(method, models, labels, ks, ties, options, update))
+            block, chosen = _audit_solver(method, models, labels, ks, ties, options, update)
+        if "groups" in options:
+            _add_group_columns(block, chosen, mask, options["groups"], models, ks, ties)
+        if "bootstrap" in options:
+            _add_bootstrap_columns(block, method, chosen, mask, models, labels, ks, ties, options, first)
+        blocks.append(block)
         present.append(mask)
     return _assemble(blocks, present, n_prompts, ks, methods)
+
+
+def _add_group_columns(block: Dict[str, NDArray[Any]], chosen: List[Any], mask: NDArray[np.bool_],
+                       groups: List[Any], models: List[PreferenceModel], ks: NDArray[np.int64], ties: str) -> None:
+    """The worst group and its level, for every prompt with groups."""
+    from .groups import group_levels
+
+    n_prompts, n_ks = len(models), ks.shape[0]
+    block["worst_group"] = np.full((n_prompts, n_ks), None, dtype=object)
+    block["worst_group_level"] = np.full((n_prompts, n_ks), np.nan)
+    for p in np.flatnonzero(mask).tolist():
+        if groups[p] is None:
+            continue
+        labels, inverse = groups[p]
+        voters = labels[inverse]
+        if isinstance(chosen[p], list):  # one policy per k
+            for j in range(n_ks):
+                result = group_levels(models[p], chosen[p][j], ks[j:j + 1], voters, ties)
+                block["worst_group"][p, j] = result.worst_group[0]
+                block["worst_group_level"][p, j] = result.worst_level[0]
+        else:
+            result = group_levels(models[p], chosen[p], ks, voters, ties)
+            block["worst_group"][p] = result.worst_group
+            block["worst_group_level"][p] = result.worst_level
+
+
+def _add_bootstrap_columns(block: Dict[str, NDArray[Any]], method: str, chosen: List[Any],
+                           mask: NDArray[np.bool_], models: List[PreferenceModel], labels: List[Any],
+                           ks: NDArray[np.int64], ties: str, options: Dict[str, Any], first: int) -> None:
+    """Percentile intervals over the bootstrap replicates of every prompt: the B
+    replicates of a prompt share its rankings and are audited (or solved) as a
+    batch of B prompts."""
+    plan: BootstrapPlan = options["bootstrap"]
+    n_prompts, n_ks = len(models), ks.shape[0]
+    for name in BOOTSTRAP_COLUMNS:
+        block[name] = np.full((n_prompts, n_ks), np.nan)
+    quiet: Callable[[int], None] = lambda n: None  # noqa: E731
+    for p in np.flatnonzero(mask).tolist():
+        replicates = replicate_models(models[p], plan.counts(models[p], first + p))
+        if method in ("given", "uniform"):
+            values = _audit_fixed(replicates, [chosen[p]] * plan.n_boot, ks, ties, quiet)
+        else:
+            values, _ = _audit_solver(method, replicates, [labels[p]] * plan.n_boot, ks, ties, options, quiet,
+                                      init=chosen[p])
+        block["level_ci_low"][p], block["level_ci_high"][p] = plan.interval(values["robust_level"])
+        block["exploitability_ci_low"][p], block["exploitability_ci_high"][p] = plan.interval(
+            values["exploitability"])
+        block["best_response_freq"][p] = (values["best_response"] == block["best_response"][p]).mean(axis=0)
 
 
 def _assemble(blocks: List[Dict[str, NDArray[Any]]], present: List[NDArray[np.bool_]], n_prompts: int,
@@ -237,7 +355,8 @@ def _assemble(blocks: List[Dict[str, NDArray[Any]]], present: List[NDArray[np.bo
     mask = np.stack(present, axis=1)  # (P, J)
     columns: Columns = {}
     selected = np.repeat(mask.reshape(-1), n_ks)
-    for field in _FIELDS + _RANGE_FIELDS:
+    extra = tuple(name for name in BOOTSTRAP_COLUMNS + GROUP_COLUMNS if name in blocks[0])
+    for field in _FIELDS + _RANGE_FIELDS + extra:
         stacked = np.stack([block.get(field, block["robust_level"]) for block in blocks], axis=1)  # (P, J, K)
         columns[field] = stacked.reshape(-1)[selected]
     grid_p, grid_j, grid_k = np.meshgrid(np.arange(n_prompts), np.arange(len(methods)), np.arange(n_ks),
@@ -246,7 +365,7 @@ def _assemble(blocks: List[Dict[str, NDArray[Any]]], present: List[NDArray[np.bo
     columns["method"] = np.array(methods, dtype=object)[grid_j.reshape(-1)[selected]]
     columns["k"] = ks[grid_k.reshape(-1)[selected]]
     columns["bound"] = columns["k"] / (columns["k"] + 1.0)
-    return {name: columns[name] for name in COLUMNS}
+    return {name: columns[name] for name in COLUMNS + extra}
 
 
 def _empty_block(n_prompts: int, n_ks: int) -> Dict[str, NDArray[Any]]:
@@ -332,8 +451,12 @@ _MPNE_GAME_TIES = {"uniform": "uniform", "half": "uniform", "weak": "strict", "s
 
 
 def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any], ks: NDArray[np.int64],
-                  ties: str, options: Dict[str, Any], update: Callable[[int], None]) -> Dict[str, NDArray[Any]]:
-    """Solve with the method's solver, a block of prompts at a time, then audit what it returns."""
+                  ties: str, options: Dict[str, Any], update: Callable[[int], None],
+                  init: Any = None) -> Tuple[Dict[str, NDArray[Any]], List[Any]]:
+    """Solve with the method's solver, a block of prompts at a time, then audit what
+    it returns. Returns the block and the policies audited, per prompt: one policy
+    ("nlhf", "rlhf") or a list with one per k. ``init`` (one policy per k, as
+    returned) warm-starts every prompt's "mpne" and "optimal" solves at each k."""
     n_prompts, n_ks = len(models), ks.shape[0]
     blocks = [list(range(start, min(start + _SOLVER_BLOCK, n_prompts))) for start in range(0, n_prompts, _SOLVER_BLOCK)]
 
@@ -359,31 +482,36 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
         block = _audit_fixed(models, policies, ks, ties, update, count=False)
         if method == "nlhf":
             _nlhf_level_ranges(block, models, results, ks, ties)
-        return block
+        return block, policies
     block = _empty_block(n_prompts, n_ks)
+    chosen: List[Any] = [[None] * n_ks for _ in range(n_prompts)]
     if method == "committee":
         for rows in blocks:
             for p in rows:
                 for j, k in enumerate(ks):
                     rho = solve([p], int(k), ties=ties)[0].policy
+                    chosen[p][j] = rho
                     audit = _audit_multiset(models[p], rho, ties)
                     for field in _FIELDS:
                         block[field][p, j] = audit[field]
                 update(1)
-        return block
+        return block, chosen
     # mpne, optimal: one policy per (prompt, k), all prompts of a block solved together,
     # each k warm-started from the policies of the next smaller one
     game = _MPNE_GAME_TIES[ties] if method == "mpne" else ties
     for rows in blocks:
         previous: Any = None
         for j in np.argsort(ks, kind="stable"):
-            results = solve(rows, int(ks[j]), ties=game, init=previous)
+            start = previous if init is None else [init[j]] * len(rows)
+            results = solve(rows, int(ks[j]), ties=game, init=start)
             previous = [vector(p, result.policy) for p, result in zip(rows, results)]
+            for p, policy in zip(rows, previous):
+                chosen[p][j] = policy
             column = _audit_fixed([models[p] for p in rows], previous, ks[j:j + 1], ties, update, count=False)
             for field in _FIELDS:
                 block[field][rows, j] = column[field][:, 0]
         update(len(rows))
-    return block
+    return block, chosen
 
 
 def _nlhf_level_ranges(block: Dict[str, NDArray[Any]], models: List[PreferenceModel], results: List[Any],
@@ -410,7 +538,8 @@ _SOLVER_BLOCK = 1024
 
 # -- the cluster run ---------------------------------------------------------------------------------
 
-def _pack(models: List[PreferenceModel], policies: List[Any], labels: List[Any]) -> Dict[str, Any]:
+def _pack(models: List[PreferenceModel], policies: List[Any], labels: List[Any], first: int = 0,
+          groups: Optional[List[Any]] = None) -> Dict[str, Any]:
     """A chunk of prompts for the wire: the populations of rankings and the policies
     packed into a few flat arrays (pickling thousands of small objects one by one
     costs more than auditing them). Levels and normalised weights travel exactly,
@@ -423,7 +552,7 @@ def _pack(models: List[PreferenceModel], policies: List[Any], labels: List[Any])
     offsets = np.zeros(len(present) + 1, dtype=np.int64)
     np.cumsum([policies[j].shape[0] for j in present], out=offsets[1:])
     return {
-        "size": len(models), "labels": labels,
+        "size": len(models), "labels": labels, "first": first, "groups": groups,
         "ranking": np.array(ranking, dtype=np.int64),
         "n_levels": (np.concatenate([models[j]._store.n_levels for j in ranking])  # type: ignore[attr-defined]
                      if ranking else np.zeros(0, np.int32)),
@@ -460,10 +589,12 @@ def _unpack(chunk: Dict[str, Any]) -> Tuple[List[PreferenceModel], List[Any], Li
 def _audit_part(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Tuple[str, ...], ties: str,
                 options: Dict[str, Any]) -> Columns:
     """One task: the local audit of a chunk of prompts (positions local to the chunk)."""
-    if not chunk["others"] and set(methods) <= {"given", "uniform"}:
+    if chunk["groups"] is not None:
+        options = {**options, "groups": chunk["groups"]}
+    if not chunk["others"] and set(methods) <= {"given", "uniform"} and set(options) == {"rlhf_beta"}:
         return _audit_packed(chunk, ks, methods, ties)
     models, policies, labels = _unpack(chunk)
-    return _audit_local(models, policies, labels, ks, methods, ties, options, lambda n: None)
+    return _audit_local(models, policies, labels, ks, methods, ties, options, lambda n: None, first=chunk["first"])
 
 
 def _audit_packed(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Sequence[str], ties: str) -> Columns:
@@ -512,9 +643,12 @@ def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List
         threads = max(1, sum(client.nthreads().values()))  # worker threads of the cluster
         chunk_size = max(1, min(2000, math.ceil(n_prompts / (4 * threads))))
     starts = list(range(0, n_prompts, chunk_size))
-    parts = [_pack(models[a:a + chunk_size], policies[a:a + chunk_size], labels[a:a + chunk_size]) for a in starts]
+    groups = options.get("groups")
+    parts = [_pack(models[a:a + chunk_size], policies[a:a + chunk_size], labels[a:a + chunk_size], a,
+                   None if groups is None else groups[a:a + chunk_size]) for a in starts]
+    shared = {name: value for name, value in options.items() if name != "groups"}
     data = client.scatter(parts, hash=False)
-    futures = client.map(_audit_part, data, ks=ks, methods=methods, ties=ties, options=options, pure=False)
+    futures = client.map(_audit_part, data, ks=ks, methods=methods, ties=ties, options=shared, pure=False)
     index = {future.key: j for j, future in enumerate(futures)}
     results: List[Any] = [None] * len(futures)
     with Progress(n_prompts * len(methods), enabled=progress, unit="prompt-method") as bar:
@@ -523,7 +657,7 @@ def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List
             results[j] = future.result()
             bar.update(parts[j]["size"] * len(methods))
     columns: Columns = {}
-    for name in COLUMNS:
+    for name in results[0]:
         pieces = []
         for start, result in zip(starts, results):
             pieces.append(result[name] + start if name == "prompt" else result[name])

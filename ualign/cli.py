@@ -8,7 +8,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,7 @@ def _connect(address: str | None) -> Any:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit import COLUMNS, audit_columns
+    from .audit import BOOTSTRAP_COLUMNS, COLUMNS, audit_columns
 
     if args.plot is not None:
         try:
@@ -135,7 +135,8 @@ def _audit(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         columns, _ = audit_columns(dataset.models, policies if has_policy else None, ks, methods, client,
-                                   ties=args.ties, progress=True, rlhf_beta=args.rlhf_beta)
+                                   ties=args.ties, progress=True, rlhf_beta=args.rlhf_beta,
+                                   n_boot=args.bootstrap, seed=args.seed)
     finally:
         if client is not None:
             client.close()
@@ -153,6 +154,8 @@ def _audit(args: argparse.Namespace) -> int:
     if note is not None:
         print(f"note: {note}")
     _print_levels(columns, methods, ks, len(prompts))
+    if args.bootstrap is not None:
+        _print_intervals(columns, methods, ks, len(prompts), args.bootstrap)
     _print_nlhf_ranges(columns)
     if len(prompts) == 1:
         audited = "given" if "given" in methods else "uniform" if "uniform" in methods else None
@@ -160,7 +163,7 @@ def _audit(args: argparse.Namespace) -> int:
             _print_policy(columns, audited, ks, args.ties)
     print(f"({len(prompts)} prompt{'s' if len(prompts) != 1 else ''} x {len(methods)} methods x {len(ks)} k "
           f"in {elapsed:.2f} s{' on ' + args.scheduler if args.scheduler else ''})")
-    records = _records(columns, dataset, COLUMNS)
+    records = _records(columns, dataset, COLUMNS + (BOOTSTRAP_COLUMNS if args.bootstrap is not None else ()))
     if args.json is not None:
         _write_records(args.json, records, {"source": source, "ties": args.ties, "ks": ks, "methods": list(methods),
                                             "prompts": len(prompts)})
@@ -183,13 +186,33 @@ def _print_levels(columns: dict[str, np.ndarray], methods: Sequence[str], ks: li
     what = "robust level f(pi, k)" if n_prompts == 1 else f"mean robust level f(pi, k) over {n_prompts} prompts"
     print(f"{what} by method:")
     print(f"{'k':>3}  {'k/(k+1)':>8}" + "".join(f"  {method:>9}" for method in methods))
+    for k, cells in zip(ks, _cells_by_k(columns, methods, ks, 9,
+                                        lambda rows: f"{float(np.mean(columns['robust_level'][rows])):.6f}")):
+        print(f"{k:>3}  {k / (k + 1):>8.6f}" + cells)
+
+
+def _cells_by_k(columns: dict[str, np.ndarray], methods: Sequence[str], ks: list[int], width: int,
+                cell: Callable[[np.ndarray], str]) -> list[str]:
+    """One line of right-aligned cells per k, one per method: ``cell(rows)`` of the
+    method's rows at that k, or "-" where it has none."""
+    lines = []
     for k in ks:
-        cells = []
+        line = ""
         for method in methods:
-            mask = (columns["method"] == method) & (columns["k"] == k)
-            values = columns["robust_level"][mask]
-            cells.append(f"  {float(np.mean(values)):>9.6f}" if values.size else f"  {'-':>9}")
-        print(f"{k:>3}  {k / (k + 1):>8.6f}" + "".join(cells))
+            rows = (columns["method"] == method) & (columns["k"] == k)
+            line += f"  {cell(rows) if rows.any() else '-':>{width}}"
+        lines.append(line)
+    return lines
+
+
+def _print_intervals(columns: dict[str, np.ndarray], methods: Sequence[str], ks: list[int], n_prompts: int,
+                     n_boot: int) -> None:
+    what = "" if n_prompts == 1 else f" (means of the bounds over {n_prompts} prompts)"
+    print(f"95% percentile bootstrap intervals of f(pi, k), {n_boot} replicates{what}:")
+    print(f"{'k':>3}" + "".join(f"  {method:>17}" for method in methods))
+    for k, cells in zip(ks, _cells_by_k(columns, methods, ks, 17, lambda rows: (
+            f"{np.mean(columns['level_ci_low'][rows]):.4f}-{np.mean(columns['level_ci_high'][rows]):.4f}"))):
+        print(f"{k:>3}" + cells)
 
 
 #: Level ranges narrower than this are rounding, not several lotteries.
@@ -320,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--csv", metavar="PATH", help="write every (prompt, method, k) row as CSV")
     audit.add_argument("--plot", metavar="PATH", help="write a PNG of robust level against k (needs matplotlib)")
     audit.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
+    audit.add_argument("--bootstrap", type=_sample_count, metavar="B",
+                       help="add 95%% percentile bootstrap intervals from B replicates of each population "
+                            "(voters resampled; solver policies re-solved per replicate)")
+    audit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap replicates (default 0)")
     audit.set_defaults(run=_audit)
     reproduce = commands.add_parser("reproduce", help="check the paper's propositions numerically",
                                     description=_REPRODUCE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -16,7 +16,9 @@ def plot_levels(results: Any, path: str, title: Optional[str] = None, ties: str 
 
     ``results`` is the DataFrame of :func:`ualign.audit_many` or the columns of
     :func:`ualign.audit.audit_columns`. With several prompts each line is the
-    mean over prompts and the shaded band spans their minimum to maximum.
+    mean over prompts and the shaded band spans their minimum to maximum. With
+    bootstrap columns (``audit_many(..., n_boot=B)``) a hatched band spans the
+    bootstrap interval (with several prompts, the means of its bounds).
     """
     try:
         import matplotlib
@@ -25,8 +27,11 @@ def plot_levels(results: Any, path: str, title: Optional[str] = None, ties: str 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    columns: Dict[str, np.ndarray] = {name: np.asarray(results[name]) for name in ("method", "k", "robust_level",
-                                                                                   "prompt")}
+    names = ["method", "k", "robust_level", "prompt"]
+    bootstrap = "level_ci_low" in results
+    if bootstrap:
+        names += ["level_ci_low", "level_ci_high"]
+    columns: Dict[str, np.ndarray] = {name: np.asarray(results[name]) for name in names}
     ks = np.unique(columns["k"])
     n_prompts = len(set(columns["prompt"].tolist()))
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
@@ -37,15 +42,22 @@ def plot_levels(results: Any, path: str, title: Optional[str] = None, ties: str 
     methods = list(dict.fromkeys(columns["method"].tolist()))
     for method in methods:
         color, marker, line = _STYLE.get(method, ("tab:cyan", ".", "-"))
-        mean, low, high = [], [], []
+        mean, low, high, ci_low, ci_high = [], [], [], [], []
         for k in ks:
-            values = columns["robust_level"][(columns["method"] == method) & (columns["k"] == k)]
+            rows = (columns["method"] == method) & (columns["k"] == k)
+            values = columns["robust_level"][rows]
             mean.append(values.mean() if values.size else np.nan)
             low.append(values.min() if values.size else np.nan)
             high.append(values.max() if values.size else np.nan)
+            if bootstrap:
+                ci_low.append(columns["level_ci_low"][rows].mean() if values.size else np.nan)
+                ci_high.append(columns["level_ci_high"][rows].mean() if values.size else np.nan)
         axes.plot(ks, mean, color=color, marker=marker, linestyle=line, label=method)
         if n_prompts > 1:
             axes.fill_between(ks, low, high, color=color, alpha=0.12, linewidth=0)
+        if bootstrap:
+            axes.fill_between(ks, ci_low, ci_high, facecolor="none", edgecolor=color, hatch="///", alpha=0.5,
+                              linewidth=0)
     axes.set_xlabel("k (samples)")
     axes.set_ylabel(r"robust level $\min_y P[\pi^{\otimes k} \succ y]$" if n_prompts == 1 else
                     f"robust level (mean and range over {n_prompts} prompts)")
@@ -53,7 +65,8 @@ def plot_levels(results: Any, path: str, title: Optional[str] = None, ties: str 
     axes.set_ylim(0.0, 1.0)
     axes.grid(True, alpha=0.3)
     axes.set_title(title or "robust alignment level against k", fontsize=10)
-    axes.legend(loc="lower right", fontsize=8, title=f"ties: {ties}", title_fontsize=8)
+    band = "; hatched: bootstrap interval" if bootstrap else ""
+    axes.legend(loc="lower right", fontsize=8, title=f"ties: {ties}{band}", title_fontsize=8)
     figure.tight_layout()
     figure.savefig(path, format="png")
     plt.close(figure)
