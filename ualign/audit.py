@@ -105,7 +105,7 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
         aligned with it; an entry may be ``None``); default: a
         :class:`ualign.io.Dataset`'s ``responses``. With labels the result has
         the columns ``opponent_label`` and ``best_response_label`` next to
-        ``opponent`` and ``best_response`` (None where a prompt has no labels).
+        ``opponent`` and ``best_response`` (missing where a prompt has no labels).
 
     Returns
     -------
