@@ -23,8 +23,18 @@ column; a file that cannot be opened raises the usual ``OSError``.
   absent leaves that response unranked by that voter (tied at the bottom).
   Responses are numbered in order of first appearance within their prompt. An
   optional policy table has the columns ``prompt``, ``response``,
-  ``probability`` (absent responses get 0). Parquet needs pandas and pyarrow
+  ``probability`` (absent responses get 0), and optionally ``policy`` to hold
+  several named policies. Parquet needs pandas and pyarrow
   (``pip install 'ualign[parquet]'``).
+* Reward-model scores (:func:`load_scores`): ``prompt``, ``response``,
+  ``rater``, ``score`` as one Plackett–Luce type per rater.
+* Weak-order strings (:func:`parse_weak_orders`, :func:`load_weak_orders`):
+  ``"A>B=C>D"``, one per annotator.
+* Choices (:func:`load_choices`, :func:`fit_choices`): a chosen response out of
+  a shown set, or chosen/rejected pairs, fitted as a Plackett–Luce mixture.
+
+Every table loader also takes a pandas DataFrame or a pyarrow Table; its
+errors name the argument and the row instead of a file and a line.
 """
 
 from __future__ import annotations
