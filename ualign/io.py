@@ -184,8 +184,8 @@ def load(paths: TableSource | Sequence[TableSource], policy: TableSource | Seque
     if policy is not None:
         policies = _sources(policy, "policy")
         if not tables:
-            raise ValueError(f"{policies[0] if policies else policy}: a policy table goes with long tables "
-                             "(CSV or Parquet)")
+            first = policies[0] if policies and isinstance(policies[0], (str, os.PathLike)) else "policy"
+            raise ValueError(f"{first}: a policy table goes with long tables (CSV or Parquet)")
         if dataset.policies:
             raise ValueError("policy: the inputs already hold policies (an .npz); give all policies as tables")
         _add_policies(dataset, policies, "policy")

@@ -156,7 +156,8 @@ class Choices:
     every observation its own voter) groups observations made by the same person,
     who belongs to one type of a mixture; ``weights`` are per voter (relative, as
     in :func:`fit_plackett_luce`). ``n_responses`` defaults to one more than the
-    largest index shown; ``labels`` (default ``0..m-1``) name the responses.
+    largest index shown (a response never shown is estimated from the prior
+    alone); ``labels`` (default ``0..m-1``) name the responses.
     """
 
     def __init__(self, chosen: ArrayLike, shown: Any, n_responses: Optional[int] = None,
