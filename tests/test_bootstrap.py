@@ -194,7 +194,7 @@ def test_cluster_chunks_draw_the_replicates_of_the_whole_run() -> None:
     groups = [rng.integers(0, 2, size=15) for _ in range(5)]
     plan = BootstrapPlan.create(10, 3, 0.9)
     local, _ = audit_columns(models, None, [1, 2], ["uniform"], n_boot=10, seed=3, ci=0.9, groups=groups)
-    chunk = _pack(models[2:], [None] * 3, [2, 3, 4], first=2, groups=local_groups(groups[2:], models[2:]))
+    chunk = _pack(models[2:], {}, [2, 3, 4], first=2, groups=local_groups(groups[2:], models[2:]))
     part = _audit_part(chunk, np.array([1, 2]), ("uniform",), "uniform", {"rlhf_beta": 0.1, "bootstrap": plan})
     for name, values in part.items():
         expected = local[name][4:] if name != "prompt" else local[name][4:] - 2

@@ -24,7 +24,7 @@ from .game import best_response, exploitability, robust_level, worst_case_oppone
 from .groups import group_levels  # noqa: E402
 from .model import PreferenceModel  # noqa: E402
 from .operands import MultisetPolicy, Product, ProductMixture  # noqa: E402
-from .plackett_luce import PlackettLuceFit, PlackettLuceMixture, fit_plackett_luce  # noqa: E402
+from .plackett_luce import Choices, PlackettLuceFit, PlackettLuceMixture, fit_plackett_luce  # noqa: E402
 from .ranking import RankingPopulation  # noqa: E402
 from .solvers import certify, rlhf_policy, solve_committee, solve_mpne, solve_nlhf, solve_optimal  # noqa: E402
 
@@ -35,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TIES",
+    "Choices",
     "MultisetPolicy",
     "PlackettLuceFit",
     "PlackettLuceMixture",

@@ -44,6 +44,10 @@ from .operands import MultisetPolicy, Product
 #: multi-output policy).
 METHODS = ("given", "uniform", "nlhf", "rlhf", "mpne", "optimal", "committee")
 
+#: Prefix of the method of a named policy: ``policies={"sft": ...}`` is audited
+#: as method ``"policy:sft"`` (no solver method contains ``:``, so no name clashes).
+POLICY_PREFIX = "policy:"
+
 #: Columns of the result, in order.
 COLUMNS = ("prompt", "method", "k", "robust_level", "level_low", "level_high", "bound", "opponent", "best_response",
            "best_utility",
@@ -73,24 +77,29 @@ Columns = Dict[str, NDArray[Any]]
 def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods: Any = None,
                client: Any = None, *, ties: str = "uniform", chunk_size: Optional[int] = None,
                progress: bool = False, rlhf_beta: float = 0.1, n_boot: Optional[int] = None,
-               seed: Optional[int] = None, ci: float = 0.95, groups: Any = None) -> Any:
+               seed: Optional[int] = None, ci: float = 0.95, groups: Any = None, labels: Any = None) -> Any:
     """Audit many prompts; returns a tidy ``pandas.DataFrame``.
 
     Parameters
     ----------
     models:
         A sequence of preference models (prompt = position) or a mapping of
-        prompt names to models. Sizes may differ from prompt to prompt.
+        prompt names to models (e.g. a :class:`ualign.io.Dataset`). Sizes may
+        differ from prompt to prompt.
     policies:
         The policies to audit (method ``"given"``): a sequence aligned with
         ``models`` or a mapping with the same keys; an entry may be ``None``
         (that prompt then has no "given" rows). Each is a probability vector over
-        its prompt's responses, used exactly as given.
+        its prompt's responses, used exactly as given. Several policies at once:
+        a mapping ``{name: policies}`` whose keys are not prompts, each value
+        per prompt as above (a mapping when ``models`` is one, else a sequence);
+        each is audited as its own method ``"policy:<name>"``.
     ks:
         Sample counts ``k`` (distinct integers >= 1).
     methods:
-        Any of :data:`METHODS`; default ``("given", "uniform")`` when policies are
-        supplied, else ``("uniform",)``.
+        Any of :data:`METHODS` and the ``"policy:<name>"`` methods of named
+        policies (``"given"`` stands for all of them); default ``("given",
+        "uniform")`` when policies are supplied, else ``("uniform",)``.
     client:
         A ``dask.distributed.Client``: prompts are cut into chunks of
         ``chunk_size`` prompts that run as tasks on its cluster.
@@ -118,6 +127,12 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
         same keys (an entry may be None). Adds the columns :data:`GROUP_COLUMNS`:
         the group whose robust level is lowest for the row's policy, and that
         level (:func:`ualign.group_levels` gives every group's).
+    labels:
+        Response labels per prompt (a mapping like ``models``, or a sequence
+        aligned with it; an entry may be ``None``); default: a
+        :class:`ualign.io.Dataset`'s ``responses``. With labels the result has
+        the columns ``opponent_label`` and ``best_response_label`` next to
+        ``opponent`` and ``best_response`` (missing where a prompt has no labels).
 
     Returns
     -------
@@ -134,23 +149,65 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
     (a multi-output policy ``rho``) the best response maximises ``P[y ≻ rho]``
     and the exploitability is NaN (there is no symmetric profile).
     """
+    response_labels = _response_labels(models, labels)
     columns, keys = audit_columns(models, policies, ks, methods, client, ties=ties, chunk_size=chunk_size,
                                   progress=progress, rlhf_beta=rlhf_beta, n_boot=n_boot, seed=seed, ci=ci,
                                   groups=groups)
-    return to_frame(columns, keys)
+    return to_frame(columns, keys, response_labels)
 
 
-def to_frame(columns: Columns, keys: Optional[List[Any]]) -> Any:
-    """The columns of :func:`audit_columns` as a pandas DataFrame (prompt keys restored)."""
+def to_frame(columns: Columns, keys: Optional[List[Any]], labels: Optional[List[Any]] = None) -> Any:
+    """The columns of :func:`audit_columns` as a pandas DataFrame (prompt keys
+    restored); ``labels[p]`` (per prompt position, or None) adds the label columns."""
     try:
         import pandas as pd
     except ImportError:
         raise ImportError("audit_many returns a pandas DataFrame: pip install pandas "
                           "(or ualign[dask], which includes it)") from None
     data = dict(columns)
+    names = list(COLUMNS)
+    if labels is not None:
+        for field in _INT_FIELDS:
+            data[f"{field}_label"] = _keys_array([None if labels[p] is None or y < 0 else labels[p][y]
+                                                  for p, y in zip(columns["prompt"].tolist(), data[field].tolist())])
+            names.insert(names.index(field) + 1, f"{field}_label")
     if keys is not None:
         data["prompt"] = _keys_array(keys)[columns["prompt"]]
-    return pd.DataFrame({name: data[name] for name in COLUMNS + BOOTSTRAP_COLUMNS + GROUP_COLUMNS if name in data})
+    return pd.DataFrame({name: data[name] for name in [*names, *BOOTSTRAP_COLUMNS, *GROUP_COLUMNS] if name in data})
+
+
+def _response_labels(models: Any, labels: Any) -> Optional[List[Any]]:
+    """Per prompt position, the response labels (or None); None when there are none."""
+    from .io import Dataset
+
+    if labels is None:
+        if not isinstance(models, Dataset) or not models.responses:
+            return None
+        labels = models.responses
+    if isinstance(labels, Mapping):
+        if not isinstance(models, Mapping):
+            raise TypeError("labels: a mapping needs models given as a mapping too")
+        unknown = [key for key in labels if key not in models]
+        if unknown:
+            raise ValueError(f"labels: no model for prompt {unknown[0]!r}")
+        keys: List[Any] = list(models.keys())
+        rows = [labels.get(key) for key in keys]
+    elif isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+        raise TypeError(f"labels: expected a sequence or mapping of response labels, got {type(labels).__name__}")
+    else:
+        keys = list(models.keys()) if isinstance(models, Mapping) else list(range(len(models)))
+        rows = list(labels)
+        if len(rows) != len(keys):
+            raise ValueError(f"labels: expected one entry per prompt ({len(keys)}), got {len(rows)}")
+    model_list = [models[key] for key in keys] if isinstance(models, Mapping) else list(models)
+    for key, row, model in zip(keys, rows, model_list):
+        if row is None:
+            continue
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
+            raise TypeError(f"labels[{key!r}]: expected a sequence of labels, got {type(row).__name__}")
+        if isinstance(model, PreferenceModel) and len(row) != model.n_responses:
+            raise ValueError(f"labels[{key!r}]: expected {model.n_responses} labels, got {len(row)}")
+    return [None if row is None else list(row) for row in rows]
 
 
 def _keys_array(keys: List[Any]) -> NDArray[Any]:
@@ -171,7 +228,7 @@ def audit_columns(models: Any, policies: Any = None, ks: Any = range(1, 9), meth
     positions to the names of a mapping."""
     tie_code(ties)
     options: Dict[str, Any] = {"rlhf_beta": as_positive_real(rlhf_beta, "rlhf_beta")}
-    keys, model_list, policy_list = _collect(models, policies)
+    keys, model_list, policy_sets = _collect(models, policies)
     if n_boot is not None:
         plan = BootstrapPlan.create(n_boot, seed, ci)
         for label, model in zip(keys if keys is not None else range(len(model_list)), model_list):
@@ -182,28 +239,53 @@ def audit_columns(models: Any, policies: Any = None, ks: Any = range(1, 9), meth
     if groups is not None:
         options["groups"] = _collect_groups(groups, keys, model_list)
     k_values = as_ks(ks)
-    if methods is None:
-        methods = ("given", "uniform") if any(p is not None for p in policy_list) else ("uniform",)
-    method_list = as_choices(methods, METHODS, "methods")
-    if "given" in method_list and policies is None:
-        raise ValueError("methods: 'given' needs policies")
+    present = [method for method, rows in policy_sets.items() if any(p is not None for p in rows)]
+    method_list = resolve_methods(methods, list(policy_sets), present)
     labels: List[Any] = keys if keys is not None else list(range(len(model_list)))
     if client is not None:
         if chunk_size is not None:
             chunk_size = as_count(chunk_size, "chunk_size")
-        columns = _audit_on_cluster(client, model_list, policy_list, labels, k_values, method_list, ties,
+        columns = _audit_on_cluster(client, model_list, policy_sets, labels, k_values, method_list, ties,
                                     options, chunk_size, progress)
     else:
         with Progress(len(model_list) * len(method_list), enabled=progress, unit="prompt-method") as bar:
-            columns = _audit_local(model_list, policy_list, labels, k_values, method_list, ties, options,
+            columns = _audit_local(model_list, policy_sets, labels, k_values, method_list, ties, options,
                                    bar.update, first=0)
     return columns, keys
 
 
+def policy_method(name: Any) -> str:
+    """The method under which :func:`audit_many` audits the policy named ``name``."""
+    return f"{POLICY_PREFIX}{name}"
+
+
+def resolve_methods(methods: Any, policy_methods: Sequence[str],
+                    present: Optional[Sequence[str]] = None) -> Tuple[str, ...]:
+    """The methods to run: ``methods`` checked against :data:`METHODS` and the
+    methods of the supplied policies (``["given"]`` for unnamed ones,
+    ``"policy:<name>"`` for named ones), with ``"given"`` standing for all named
+    policies. The default is the policies that have an entry (``present``,
+    default all of them), then ``"uniform"``."""
+    named = tuple(method for method in policy_methods if method != "given")
+    if methods is None:
+        given = tuple(policy_methods if present is None else present)
+        return given + ("uniform",)
+    method_list = as_choices(methods, METHODS + named, "methods")
+    if "given" in method_list and not policy_methods:
+        raise ValueError("methods: 'given' needs policies")
+    if named and "given" in method_list:
+        before = method_list[:method_list.index("given")]
+        rest = tuple(method for method in method_list if method not in named and method != "given")
+        at = sum(method not in named for method in before)
+        method_list = rest[:at] + named + rest[at:]
+    return method_list
+
+
 # -- inputs ------------------------------------------------------------------------------------------
 
-def _collect(models: Any, policies: Any) -> Tuple[Optional[List[Any]], List[PreferenceModel], List[Any]]:
-    """(keys or None, models, validated policies or None per prompt)."""
+def _collect(models: Any, policies: Any) -> Tuple[Optional[List[Any]], List[PreferenceModel], Dict[str, List[Any]]]:
+    """(keys or None, models, {method: validated policy or None per prompt}):
+    method ``"given"`` for unnamed policies, ``"policy:<name>"`` for named ones."""
     if isinstance(models, PreferenceModel):
         raise TypeError("models: expected a sequence or mapping of preference models (one per prompt), "
                         "got a single model; wrap it in a list")
@@ -223,27 +305,58 @@ def _collect(models: Any, policies: Any) -> Tuple[Optional[List[Any]], List[Pref
         if not isinstance(model, PreferenceModel):
             raise TypeError(f"models[{label!r}]: expected a preference model, got {type(model).__name__}")
     if policies is None:
-        return keys, model_list, [None] * len(model_list)
+        return keys, model_list, {}
+    named = isinstance(policies, Mapping) and len(policies) > 0 and \
+        (keys is None or (all(isinstance(entry, Mapping) for entry in policies.values())
+                          and not any(name in models for name in policies)))
+    if not named:
+        return keys, model_list, {"given": _policy_rows(policies, models, keys, model_list, labels, "policies")}
+    sets: Dict[str, List[Any]] = {}
+    for name, entry in policies.items():
+        method = policy_method(name)
+        if method in sets:
+            raise ValueError(f"policies: two names give the method {method!r}")
+        if keys is None and _is_vector(entry):
+            raise TypeError(f"policies[{name!r}]: expected one policy per prompt, got one probability vector (the "
+                            "keys of policies name policies; a mapping of prompts to policies needs models given as "
+                            "a mapping too)")
+        sets[method] = _policy_rows(entry, models, keys, model_list, labels, f"policies[{name!r}]")
+    return keys, model_list, sets
+
+
+def _is_vector(value: Any) -> bool:
+    """Whether ``value`` reads as one numeric vector (not one entry per prompt)."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged: one policy per prompt of different sizes
+        return False
+    return array.ndim == 1 and array.dtype.kind in "iuf"
+
+
+def _policy_rows(policies: Any, models: Any, keys: Optional[List[Any]], model_list: List[PreferenceModel],
+                 labels: List[Any], name: str) -> List[Any]:
+    """One validated policy (or None) per prompt from a sequence or mapping of them."""
     if isinstance(policies, Mapping):
         if keys is None:
-            raise TypeError("policies: a mapping needs models given as a mapping too")
+            raise TypeError(f"{name}: a mapping needs models given as a mapping too")
         unknown = [key for key in policies if key not in models]
         if unknown:
-            raise ValueError(f"policies: no model for prompt {unknown[0]!r}")
+            raise ValueError(f"{name}: no model for prompt {unknown[0]!r} (several named policies: give each as a "
+                             "mapping of prompts to policies)")
         rows = [policies.get(key) for key in keys]
     else:
         if isinstance(policies, (str, bytes)) or not hasattr(policies, "__len__"):
-            raise TypeError(f"policies: expected a sequence or mapping of policies, got {type(policies).__name__}")
+            raise TypeError(f"{name}: expected a sequence or mapping of policies, got {type(policies).__name__}")
         rows = list(policies)
         if len(rows) != len(model_list):
-            raise ValueError(f"policies: expected one policy per prompt ({len(model_list)}), got {len(rows)}")
+            raise ValueError(f"{name}: expected one policy per prompt ({len(model_list)}), got {len(rows)}")
     present = [p for p, row in enumerate(rows) if row is not None]
     flat, offsets = as_distribution_batch([rows[p] for p in present], [model_list[p].n_responses for p in present],
-                                          [labels[p] for p in present], "policies")
+                                          [labels[p] for p in present], name)
     checked: List[Any] = [None] * len(model_list)
     for j, p in enumerate(present):
         checked[p] = flat[offsets[j]:offsets[j + 1]]
-    return keys, model_list, checked
+    return checked
 
 
 def _collect_groups(groups: Any, keys: Optional[List[Any]], models: List[PreferenceModel]) -> List[Any]:
@@ -270,8 +383,8 @@ def _collect_groups(groups: Any, keys: Optional[List[Any]], models: List[Prefere
 
 # -- the local run -----------------------------------------------------------------------------------
 
-def _audit_local(models: List[PreferenceModel], policies: List[Any], labels: List[Any], ks: NDArray[np.int64],
-                 methods: Sequence[str], ties: str, options: Dict[str, Any],
+def _audit_local(models: List[PreferenceModel], policy_sets: Dict[str, List[Any]], labels: List[Any],
+                 ks: NDArray[np.int64], methods: Sequence[str], ties: str, options: Dict[str, Any],
                  update: Callable[[int], None], first: int) -> Columns:
     """Columns for prompts 0..P-1 (prompt = position; ``first + position`` in the
     whole audit, which seeds the prompt's bootstrap replicates)."""
@@ -279,7 +392,8 @@ def _audit_local(models: List[PreferenceModel], policies: List[Any], labels: Lis
     blocks: List[Dict[str, NDArray[Any]]] = []
     present: List[NDArray[np.bool_]] = []
     for method in methods:
-        if method == "given":
+        if method in policy_sets:
+            policies = policy_sets[method]
             mask = np.array([p is not None for p in policies], dtype=bool)
             chosen = policies
             block = _audit_fixed(models, policies, ks, ties, update, mask)
@@ -293,7 +407,8 @@ def _audit_local(models: List[PreferenceModel], policies: List[Any], labels: Lis
         if "groups" in options:
             _add_group_columns(block, chosen, mask, options["groups"], models, ks, ties)
         if "bootstrap" in options:
-            _add_bootstrap_columns(block, method, chosen, mask, models, labels, ks, ties, options, first)
+            fixed = method == "uniform" or method in policy_sets
+            _add_bootstrap_columns(block, method, fixed, chosen, mask, models, labels, ks, ties, options, first)
         blocks.append(block)
         present.append(mask)
     return _assemble(blocks, present, n_prompts, ks, methods)
@@ -323,12 +438,13 @@ def _add_group_columns(block: Dict[str, NDArray[Any]], chosen: List[Any], mask: 
             block["worst_group_level"][p] = result.worst_level
 
 
-def _add_bootstrap_columns(block: Dict[str, NDArray[Any]], method: str, chosen: List[Any],
+def _add_bootstrap_columns(block: Dict[str, NDArray[Any]], method: str, fixed: bool, chosen: List[Any],
                            mask: NDArray[np.bool_], models: List[PreferenceModel], labels: List[Any],
                            ks: NDArray[np.int64], ties: str, options: Dict[str, Any], first: int) -> None:
     """Percentile intervals over the bootstrap replicates of every prompt: the B
     replicates of a prompt share its rankings and are audited (or solved) as a
-    batch of B prompts."""
+    batch of B prompts. ``fixed``: the method's policies are given (re-audited),
+    not solved (solved again on each replicate)."""
     plan: BootstrapPlan = options["bootstrap"]
     n_prompts, n_ks = len(models), ks.shape[0]
     for name in BOOTSTRAP_COLUMNS:
@@ -336,7 +452,7 @@ def _add_bootstrap_columns(block: Dict[str, NDArray[Any]], method: str, chosen: 
     quiet: Callable[[int], None] = lambda n: None  # noqa: E731
     for p in np.flatnonzero(mask).tolist():
         replicates = replicate_models(models[p], plan.counts(models[p], first + p))
-        if method in ("given", "uniform"):
+        if fixed:
             values = _audit_fixed(replicates, [chosen[p]] * plan.n_boot, ks, ties, quiet)
         else:
             values, _ = _audit_solver(method, replicates, [labels[p]] * plan.n_boot, ks, ties, options, quiet,
@@ -538,7 +654,7 @@ _SOLVER_BLOCK = 1024
 
 # -- the cluster run ---------------------------------------------------------------------------------
 
-def _pack(models: List[PreferenceModel], policies: List[Any], labels: List[Any], first: int = 0,
+def _pack(models: List[PreferenceModel], policy_sets: Dict[str, List[Any]], labels: List[Any], first: int = 0,
           groups: Optional[List[Any]] = None) -> Dict[str, Any]:
     """A chunk of prompts for the wire: the populations of rankings and the policies
     packed into a few flat arrays (pickling thousands of small objects one by one
@@ -548,9 +664,6 @@ def _pack(models: List[PreferenceModel], policies: List[Any], labels: List[Any],
 
     ranking = [j for j, model in enumerate(models) if type(model) is RankingPopulation]
     levels = [models[j].ranks for j in ranking]  # type: ignore[attr-defined]
-    present = [j for j, policy in enumerate(policies) if policy is not None]
-    offsets = np.zeros(len(present) + 1, dtype=np.int64)
-    np.cumsum([policies[j].shape[0] for j in present], out=offsets[1:])
     return {
         "size": len(models), "labels": labels, "first": first, "groups": groups,
         "ranking": np.array(ranking, dtype=np.int64),
@@ -560,13 +673,21 @@ def _pack(models: List[PreferenceModel], policies: List[Any], labels: List[Any],
         "levels": np.concatenate([level.reshape(-1) for level in levels]) if levels else np.zeros(0, np.uint8),
         "weights": np.concatenate([models[j].weights for j in ranking]) if ranking else np.zeros(0),  # type: ignore[attr-defined]
         "others": {j: model for j, model in enumerate(models) if type(model) is not RankingPopulation},
-        "present": np.array(present, dtype=np.int64),
-        "policies": np.concatenate([policies[j] for j in present]) if present else np.zeros(0),
-        "offsets": offsets,
+        "policy_sets": {method: _pack_policies(policies) for method, policies in policy_sets.items()},
     }
 
 
-def _unpack(chunk: Dict[str, Any]) -> Tuple[List[PreferenceModel], List[Any], List[Any]]:
+def _pack_policies(policies: List[Any]) -> Dict[str, NDArray[Any]]:
+    """The prompts that have a policy, and their policies concatenated (with offsets)."""
+    present = [j for j, policy in enumerate(policies) if policy is not None]
+    offsets = np.zeros(len(present) + 1, dtype=np.int64)
+    np.cumsum([policies[j].shape[0] for j in present], out=offsets[1:])
+    return {"present": np.array(present, dtype=np.int64),
+            "policies": np.concatenate([policies[j] for j in present]) if present else np.zeros(0),
+            "offsets": offsets}
+
+
+def _unpack(chunk: Dict[str, Any]) -> Tuple[List[PreferenceModel], Dict[str, List[Any]], List[Any]]:
     from .ranking import RankingPopulation
 
     store_from_levels = _core_loader.core().RankingStore.from_levels
@@ -579,11 +700,14 @@ def _unpack(chunk: Dict[str, Any]) -> Tuple[List[PreferenceModel], List[Any], Li
         cells, voters = cells + n * m, voters + n
     for j, model in chunk["others"].items():
         models[j] = model
-    policies: List[Any] = [None] * chunk["size"]
-    offsets = chunk["offsets"]
-    for i, j in enumerate(chunk["present"].tolist()):
-        policies[j] = chunk["policies"][offsets[i]:offsets[i + 1]]
-    return models, policies, chunk["labels"]
+    policy_sets: Dict[str, List[Any]] = {}
+    for method, packed in chunk["policy_sets"].items():
+        policies: List[Any] = [None] * chunk["size"]
+        offsets = packed["offsets"]
+        for i, j in enumerate(packed["present"].tolist()):
+            policies[j] = packed["policies"][offsets[i]:offsets[i + 1]]
+        policy_sets[method] = policies
+    return models, policy_sets, chunk["labels"]
 
 
 def _audit_part(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Tuple[str, ...], ties: str,
@@ -591,14 +715,15 @@ def _audit_part(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Tuple[str
     """One task: the local audit of a chunk of prompts (positions local to the chunk)."""
     if chunk["groups"] is not None:
         options = {**options, "groups": chunk["groups"]}
-    if not chunk["others"] and set(methods) <= {"given", "uniform"} and set(options) == {"rlhf_beta"}:
+    fixed = set(methods) <= set(chunk["policy_sets"]) | {"uniform"}
+    if not chunk["others"] and fixed and set(options) == {"rlhf_beta"}:
         return _audit_packed(chunk, ks, methods, ties)
-    models, policies, labels = _unpack(chunk)
-    return _audit_local(models, policies, labels, ks, methods, ties, options, lambda n: None, first=chunk["first"])
+    models, policy_sets, labels = _unpack(chunk)
+    return _audit_local(models, policy_sets, labels, ks, methods, ties, options, lambda n: None, first=chunk["first"])
 
 
 def _audit_packed(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Sequence[str], ties: str) -> Columns:
-    """Given and uniform policies of a chunk of populations of rankings, straight from
+    """Given (named or not) and uniform policies of a chunk of populations of rankings, straight from
     the packed arrays (no store is built per prompt): the kernels and the per-prompt
     computation are those of the local run, so are the bits."""
     core = _core_loader.core()
@@ -610,17 +735,18 @@ def _audit_packed(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Sequenc
             blocks.append(core.audit_packed(*arrays, None, None, ks, code))
             present.append(np.ones(n_prompts, dtype=bool))
             continue
+        packed = chunk["policy_sets"][method]
         mask = np.zeros(n_prompts, dtype=bool)
-        mask[chunk["present"]] = True
+        mask[packed["present"]] = True
         # prompts without a policy get the uniform one here; their rows are dropped
         m = chunk["shapes"][:, 1]
         sizes = m.copy()
         flat = np.empty(int(sizes.sum()))
         offsets = np.zeros(n_prompts + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        given = chunk["offsets"]
-        for i, p in enumerate(chunk["present"].tolist()):
-            flat[offsets[p]:offsets[p + 1]] = chunk["policies"][given[i]:given[i + 1]]
+        given = packed["offsets"]
+        for i, p in enumerate(packed["present"].tolist()):
+            flat[offsets[p]:offsets[p + 1]] = packed["policies"][given[i]:given[i + 1]]
         for p in np.flatnonzero(~mask).tolist():
             flat[offsets[p]:offsets[p + 1]] = _uniform(int(m[p]))
         blocks.append(core.audit_packed(*arrays, flat, offsets, ks, code))
@@ -628,7 +754,7 @@ def _audit_packed(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Sequenc
     return _assemble(blocks, present, n_prompts, ks, methods)
 
 
-def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List[Any], labels: List[Any],
+def _audit_on_cluster(client: Any, models: List[PreferenceModel], policy_sets: Dict[str, List[Any]], labels: List[Any],
                       ks: NDArray[np.int64], methods: Tuple[str, ...], ties: str, options: Dict[str, Any],
                       chunk_size: Optional[int], progress: bool) -> Columns:
     try:
@@ -644,8 +770,9 @@ def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List
         chunk_size = max(1, min(2000, math.ceil(n_prompts / (4 * threads))))
     starts = list(range(0, n_prompts, chunk_size))
     groups = options.get("groups")
-    parts = [_pack(models[a:a + chunk_size], policies[a:a + chunk_size], labels[a:a + chunk_size], a,
-                   None if groups is None else groups[a:a + chunk_size]) for a in starts]
+    parts = [_pack(models[a:a + chunk_size],
+                   {method: policies[a:a + chunk_size] for method, policies in policy_sets.items()},
+                   labels[a:a + chunk_size], a, None if groups is None else groups[a:a + chunk_size]) for a in starts]
     shared = {name: value for name, value in options.items() if name != "groups"}
     data = client.scatter(parts, hash=False)
     futures = client.map(_audit_part, data, ks=ks, methods=methods, ties=ties, options=shared, pure=False)
@@ -665,5 +792,6 @@ def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List
     return columns
 
 
-__all__ = ["COLUMNS", "METHODS", "audit_columns", "audit_many", "to_frame"]
+__all__ = ["COLUMNS", "METHODS", "POLICY_PREFIX", "audit_columns", "audit_many", "policy_method", "resolve_methods",
+           "to_frame"]
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._validate import TIES, as_positive_real, mirror_ties, parse_decimal
+from .io import MODELS
 
 _AUDIT_HELP = """\
 Audit the k-sample robust alignment of policies on one or many prompts.
@@ -42,7 +43,17 @@ INPUT files (several may be given; each prompt keeps its name):
   .csv .parquet        long tables: columns prompt, voter, response and score
                        (higher is better) or rank (lower is better), optional
                        weight; a missing (voter, response) pair is unranked.
-                       --policy TABLE adds policies (prompt, response, probability)
+                       A table with a ranking column ('A>B=C', one row per
+                       annotator; optional prompt, weight) holds weak orders:
+                       responses a row does not name tie at its bottom.
+                       --model plackett-luce reads prompt, response, rater (or
+                       voter), score as one Plackett-Luce type per rater with
+                       utilities score / --temperature (--standardize: z-score
+                       each rater's scores within the prompt first).
+                       --policy TABLE adds policies (prompt, response, probability);
+                       several --policy tables, or a policy column, audit several
+                       named policies (methods policy:NAME; NAME is the policy
+                       column's value, else the table's file name)
 
 With no INPUT it runs on the built-in default population
 (ualign.datasets.default_population: 12 responses, 120 voters in three groups).
@@ -73,38 +84,52 @@ minutes).
 """
 
 
-def _methods(text: str | None, has_policy: bool, max_k: int) -> tuple[tuple[str, ...], str | None]:
-    """The methods to compare and, when the default leaves one out, a note saying so."""
-    from .audit import METHODS
+def _methods(text: str | None, has_policy: bool, max_k: int,
+             named: Sequence[str] = ()) -> tuple[tuple[str, ...], str | None]:
+    """The methods to compare and, when the default leaves one out, a note saying
+    so; ``named`` are the methods of named policies, for which 'given' stands."""
+    from .audit import METHODS, resolve_methods
 
+    note = None
     if text is None:
         methods = tuple(method for method in _ORDER if method != "given" or has_policy)
-        if max_k <= COMMITTEE_DEFAULT_K_MAX:
-            return methods, None
-        return tuple(method for method in methods if method != "committee"), \
-            (f"committee left out: by default it runs only for K <= {COMMITTEE_DEFAULT_K_MAX} "
-             "(its cost grows quickly with k); name it in --methods to include it")
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    for name in names:
-        if name not in METHODS:
-            raise ValueError(f"--methods: unknown method {name!r}; expected some of {', '.join(METHODS)}")
-    if "given" in names and not has_policy:
-        raise ValueError("--methods: 'given' needs an input with a policy")
-    return names, None
+        if max_k > COMMITTEE_DEFAULT_K_MAX:
+            methods = tuple(method for method in methods if method != "committee")
+            note = (f"committee left out: by default it runs only for K <= {COMMITTEE_DEFAULT_K_MAX} "
+                    "(its cost grows quickly with k); name it in --methods to include it")
+    else:
+        methods = tuple(name.strip() for name in text.split(",") if name.strip())
+        allowed = METHODS + tuple(named)
+        for name in methods:
+            if name not in allowed:
+                raise ValueError(f"--methods: unknown method {name!r}; expected some of {', '.join(allowed)}")
+        if "given" in methods and not has_policy:
+            raise ValueError("--methods: 'given' needs an input with a policy")
+    return resolve_methods(methods, tuple(named) or (("given",) if has_policy else ())), note
 
 
 def _load_inputs(args: argparse.Namespace) -> tuple[Any, str]:
     from .io import Dataset, load
 
+    if args.model != "plackett-luce":
+        if args.temperature is not None:
+            raise ValueError("--temperature: needs --model plackett-luce")
+        if args.standardize:
+            raise ValueError("--standardize: needs --model plackett-luce")
     if not args.input:
         if args.policy is not None:
             raise ValueError("--policy: needs an input table")
+        if args.model != "rankings":
+            raise ValueError(f"--model: {args.model} needs an input table")
         from .datasets import default_population
 
         model = default_population()
         return Dataset({"default": model}, responses={"default": list(range(model.n_responses))}), \
             "built-in default population"
-    return load(args.input, policy=args.policy), ", ".join(args.input)
+    scores = args.model == "plackett-luce"
+    dataset = load(args.input, policy=args.policy, model=args.model, temperature=args.temperature,
+                   standardize=args.standardize if scores else None)
+    return dataset, ", ".join(args.input)
 
 
 def _connect(address: str | None) -> Any:
@@ -118,7 +143,7 @@ def _connect(address: str | None) -> Any:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit import BOOTSTRAP_COLUMNS, COLUMNS, audit_columns
+    from .audit import BOOTSTRAP_COLUMNS, COLUMNS, audit_columns, policy_method
 
     if args.plot is not None:
         try:
@@ -128,13 +153,14 @@ def _audit(args: argparse.Namespace) -> int:
     dataset, source = _load_inputs(args)
     prompts = list(dataset)
     policies = dataset.policy_list()
-    has_policy = any(p is not None for p in policies)
-    methods, note = _methods(args.methods, has_policy, args.k)
+    audited = dataset.audit_policies()
+    has_policy = audited is not None
+    methods, note = _methods(args.methods, has_policy, args.k, [policy_method(name) for name in dataset.policy_sets])
     ks = list(range(1, args.k + 1))
     client = _connect(args.scheduler)
     start = time.perf_counter()
     try:
-        columns, _ = audit_columns(dataset.models, policies if has_policy else None, ks, methods, client,
+        columns, _ = audit_columns(dataset.models, audited, ks, methods, client,
                                    ties=args.ties, progress=True, rlhf_beta=args.rlhf_beta,
                                    n_boot=args.bootstrap, seed=args.seed)
     finally:
@@ -314,7 +340,7 @@ def _sample_count(text: str) -> int:
 
 
 def _positive_real(text: str) -> float:
-    """``--rlhf-beta``: a finite number > 0."""
+    """``--rlhf-beta``, ``--temperature``: a finite number > 0."""
     try:
         return as_positive_real(float(text), "BETA")
     except ValueError:
@@ -328,7 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
                                 description=_AUDIT_HELP + _LIMITS_HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     audit.add_argument("input", nargs="*", help="input files (see above); default: the built-in population")
-    audit.add_argument("--policy", metavar="TABLE", help="policy table (prompt, response, probability) for long tables")
+    audit.add_argument("--policy", metavar="TABLE", action="append",
+                       help="policy table (prompt, response, probability [, policy]) for long tables; repeat it to "
+                            "audit several named policies")
+    audit.add_argument("--model", choices=MODELS, default="rankings",
+                       help="how long tables are read: rankings (default: votes, scores read as rankings, or "
+                            "weak-order strings) or plackett-luce (scores as one Plackett-Luce type per rater)")
+    audit.add_argument("--temperature", type=_positive_real, metavar="T",
+                       help="with --model plackett-luce: utilities are score / T (default 1)")
+    audit.add_argument("--standardize", action="store_true",
+                       help="with --model plackett-luce: z-score each rater's scores within each prompt first")
     audit.add_argument("--k", type=_sample_count, default=8,
                        help=f"largest number of samples K, an integer from 1 to {K_MAX} (default 8)")
     audit.add_argument("--methods", metavar="M,M,...",
