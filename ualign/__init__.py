@@ -19,7 +19,14 @@ from . import (  # noqa: E402
 )
 from ._validate import TIES  # noqa: E402
 from .audit import audit_many  # noqa: E402
-from .game import best_response, exploitability, robust_level, worst_case_opponent  # noqa: E402
+from .game import (  # noqa: E402
+    OpponentSearch,
+    best_response,
+    exploitability,
+    opponent_search,
+    robust_level,
+    worst_case_opponent,
+)
 from .model import PreferenceModel  # noqa: E402
 from .operands import MultisetPolicy, Product, ProductMixture  # noqa: E402
 from .plackett_luce import PlackettLuceFit, PlackettLuceMixture, fit_plackett_luce  # noqa: E402
@@ -34,6 +41,7 @@ __version__ = "0.1.0"
 __all__ = [
     "TIES",
     "MultisetPolicy",
+    "OpponentSearch",
     "PlackettLuceFit",
     "PlackettLuceMixture",
     "PreferenceModel",
@@ -48,6 +56,7 @@ __all__ = [
     "has_openmp",
     "instances",
     "io",
+    "opponent_search",
     "rlhf_policy",
     "robust_level",
     "solve_committee",
