@@ -230,3 +230,52 @@ def test_mpne_guarantee() -> None:
         for ell in (2, 3):
             level = ua.robust_level(model, mpne.policy, k, opponent_k=ell)
             assert level >= (k + 1 - ell) / (k + 1) - mpne.exploitability * ell - 1e-9
+
+
+def grid_levels(ranks: np.ndarray, weights: np.ndarray, k: int, ell: int, ties: str, steps: int) -> float:
+    """max of the oracle's f_l over the grid {pi : steps * pi integral} of the simplex."""
+    m = ranks.shape[1]
+    best = -1.0
+    for counts in itertools.product(range(steps + 1), repeat=m - 1):
+        if sum(counts) <= steps:
+            pi = np.array([*counts, steps - sum(counts)], dtype=np.float64) / steps
+            best = max(best, oracle.opponent_level(ranks, weights, pi, k, ell, ties)[0])
+    return best
+
+
+@pytest.mark.parametrize("ties", oracle.TIES)
+def test_optimal_against_opponents(ties: str) -> None:
+    """solve_optimal(opponent_k=l): the level re-checked by the oracle (1e-12), the gap
+    closed, and the certified upper bound above the oracle's level on a simplex grid
+    (and the level at most that bound: the grid's best point is no better than the
+    optimum, which the level reaches within the gap)."""
+    for seed, (k, ell) in enumerate([(1, 2), (2, 2), (3, 2), (2, 3)]):
+        model, ranks, weights, _ = instance(seed + 20, n_max=4, m_max=3)
+        result = ua.solve_optimal(model, k, ties, opponent_k=ell)
+        assert isinstance(result, ua.solvers.OpponentOptimalResult)
+        assert result.opponent_k == ell and result.exact and result.converged and result.gap <= 1e-8
+        level, worst = oracle.opponent_level(ranks, weights, result.policy, k, ell, ties)
+        assert abs(result.robust_level - level) <= 1e-12 and result.opponent in worst
+        assert result.lower_bound == result.robust_level
+        assert result.robust_level == ua.robust_level(model, result.policy, k, ties, opponent_k=ell)
+        grid = grid_levels(ranks, weights, k, ell, ties, 24 if model.n_responses == 3 else 400)
+        assert result.upper_bound >= grid - 1e-12
+        assert result.robust_level >= grid - 1e-8
+
+
+def test_optimal_against_one_output_is_today() -> None:
+    model, *_ = instance(5, n_max=5, m_max=4)
+    for ties in oracle.TIES:
+        a = ua.solve_optimal(model, 3, ties)
+        b = ua.solve_optimal(model, 3, ties, opponent_k=1)
+        assert type(a) is type(b) and a.robust_level == b.robust_level and np.array_equal(a.policy, b.policy)
+
+
+def test_optimal_against_opponents_bad_input() -> None:
+    model = ua.RankingPopulation([[0, 1, 2], [2, 1, 0]])
+    with pytest.raises(ValueError, match="^opponent_k"):
+        ua.solve_optimal(model, 2, opponent_k=0)
+    with pytest.raises(ValueError, match="^time_limit"):
+        ua.solve_optimal(model, 2, opponent_k=2, time_limit=0)
+    with pytest.raises(TypeError, match="^model"):
+        ua.solve_optimal(ua.PlackettLuceMixture(np.zeros((1, 3))), 2, opponent_k=2)
