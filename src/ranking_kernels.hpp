@@ -389,6 +389,26 @@ class PairLaw {
     }
   }
 
+  // P_i[M > X] for X = *this and a multiset M whose best level is r < R with c >= 1
+  // members there: beats() with M's law in place of *this (all of its mass at r,
+  // count generating function t^c), term for term.
+  double beaten_by_multiset(int64_t r, int64_t c, Ties ties, const GaussLegendre& gl) const {
+    const double below = below_[r], tied = at_[r];
+    if (tied == 0.0) return below;
+    switch (ties) {
+      case Ties::strict: return below;
+      case Ties::weak: return below + tied;
+      case Ties::half: return below + 0.5 * tied;
+      case Ties::uniform:
+      default: {
+        const double* gv = gval_.data() + r * q_;
+        double tie = 0.0;
+        for (int j = 0; j < q_; ++j) tie += gl.weights[j] * (static_cast<double>(c) * ipow(gl.nodes[j], c - 1)) * gv[j];
+        return below + tie;
+      }
+    }
+  }
+
   // P_i[A > B] for A = *this, B = other, both built on the same voter.
   double beats(const PairLaw& other, int64_t R, Ties ties, const GaussLegendre& gl) const {
     double total = 0.0;

@@ -20,7 +20,14 @@ from . import (  # noqa: E402
 )
 from ._validate import TIES  # noqa: E402
 from .audit import audit_many  # noqa: E402
-from .game import best_response, exploitability, robust_level, worst_case_opponent  # noqa: E402
+from .game import (  # noqa: E402
+    OpponentSearch,
+    best_response,
+    exploitability,
+    opponent_search,
+    robust_level,
+    worst_case_opponent,
+)
 from .groups import group_levels  # noqa: E402
 from .model import PreferenceModel  # noqa: E402
 from .operands import MultisetPolicy, Product, ProductMixture  # noqa: E402
@@ -37,6 +44,7 @@ __all__ = [
     "TIES",
     "Choices",
     "MultisetPolicy",
+    "OpponentSearch",
     "PlackettLuceFit",
     "PlackettLuceMixture",
     "PreferenceModel",
@@ -53,6 +61,7 @@ __all__ = [
     "has_openmp",
     "instances",
     "io",
+    "opponent_search",
     "rlhf_policy",
     "robust_level",
     "solve_committee",

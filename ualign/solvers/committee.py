@@ -44,6 +44,13 @@ repeats of one member when ``k > m``). When ``k >= m`` the committee of all
 responses maximises every ``a_S[y]`` at once, hence is optimal with a zero gap.
 Under ``"uniform"`` ties repeats matter (two copies of a response tied with ``y``
 win 2/3 of the tie, one copy 1/2), and pricing searches multisets.
+
+**Opponents with several outputs** (not solved here yet). Against opponents
+answering with ``ℓ`` responses the LP's rows become the ``ℓ``-multisets ``Y``:
+``max_rho min_Y Σ_S rho_S P[S ≻ Y]``. Row generation would fit beside the column
+generation: :func:`ualign.opponent_search` with the master's committee policy as
+operand is an exact row oracle (the same branch and bound), and a dual over the
+rows found so far prices columns as now, with ``q`` a mixture of multisets.
 """
 
 from __future__ import annotations

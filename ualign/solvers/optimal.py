@@ -40,8 +40,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import as_count, as_tolerance, mirror_ties, tie_code
+from .. import _core_loader
+from .._validate import as_count, as_positive_real, as_tolerance, mirror_ties, tie_code
+from ..game import OPPONENT_TIME_LIMIT, opponent_search
 from ..model import PreferenceModel
+from ..ranking import RankingPopulation
 from ._common import (
     Array,
     Clock,
@@ -49,14 +52,15 @@ from ._common import (
     checked_model,
     cut_lower_bound,
     dual_lower_bound,
+    linprog,
     minimax_lp,
     normalised,
     project_simplex,
 )
 from .certify import certify
-from .mpne import solve_mpne_batch
+from .mpne import solve_mpne, solve_mpne_batch
 from .nlhf import _maxmin_lp
-from .results import MPNEResult, OptimalResult
+from .results import MPNEResult, OpponentOptimalResult, OptimalResult
 
 
 def _jacobian_affordable(kern: _StackedKernels, rows: int, repeats: int = 1, seconds: float = 0.05) -> bool:
@@ -307,7 +311,8 @@ def solve_optimal_batch(models: Sequence[Any], k: int, ties: str = "uniform", to
 
 
 def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
-                  max_iter: int = 200, groups: Any = None) -> OptimalResult:
+                  max_iter: int = 200, groups: Any = None, opponent_k: int = 1,
+                  time_limit: float = OPPONENT_TIME_LIMIT) -> OptimalResult:
     """The single-output policy with the highest robust level ``f(pi, k)`` under
     ``ties`` (the paper's is ``"weak"``), with a certified optimality gap.
 
@@ -317,12 +322,26 @@ def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
     single-output policy's level; ``result.gap = upper_bound - robust_level``;
     ``converged`` means ``gap <= tol``. The batch of one of :func:`solve_optimal_batch`.
 
+    ``opponent_k = ℓ >= 2`` (ranking populations): the best policy against
+    opponents answering with ``ℓ`` responses, ``max_pi f_ℓ(pi, k)`` with
+    ``f_ℓ(pi, k) = min_{|Y| = ℓ} P[pi^{⊗k} ≻ Y]``, by a level method with exact
+    cutting planes (:func:`_solve_against_opponents`); returns an
+    :class:`~ualign.solvers.results.OpponentOptimalResult`. ``time_limit`` bounds
+    each search for the worst opponent (:func:`ualign.opponent_search`).
+
     ``groups`` (one label per voter; per type for a Plackett–Luce mixture): maximise
     the worst group's level ``min_g min_y P_g[pi^{⊗k} ≻ y]`` instead, ``P_g`` the
     preference of group ``g`` alone. The result is a :class:`GroupOptimalResult`:
     ``robust_level`` is the worst group's level, ``upper_bound`` bounds it for every
     single-output policy, and ``group_levels`` lists every group's level.
+    Only one of ``groups`` and ``opponent_k > 1`` at a time.
     """
+    several = as_count(opponent_k, "opponent_k") > 1
+    if groups is not None and several:
+        raise ValueError("opponent_k: the group-robust policy is against single-response opponents; "
+                         "give groups or opponent_k > 1, not both")
+    if several:
+        return _solve_against_opponents(model, k, ties, tol, max_iter, opponent_k, time_limit)
     if groups is None:
         return solve_optimal_batch([model], k, ties, tol, max_iter)[0]
     return _solve_group_optimal(model, k, ties, tol, max_iter, groups)
@@ -371,6 +390,103 @@ def _solve_group_optimal(model: Any, k: int, ties: str, tol: float, max_iter: in
                                   worst_group=labels[worst])
 
     return _optimise_from(models, start, k, ties, tol, max_iter, finish)
+
+
+def _solve_against_opponents(model: Any, k: int, ties: str, tol: float, max_iter: int, opponent_k: int,
+                             time_limit: float) -> OpponentOptimalResult:
+    """``max_pi f_ℓ(pi, k)``, i.e. ``min_pi F(pi)`` with ``F(pi) = max_{|Y| = ℓ} G_Y(pi)``
+    and ``G_Y(pi) = P[Y ≻' pi^{⊗k}]`` (mirrored convention).
+
+    **Convexity.** Voter by voter, with ``W`` and ``A`` the policy mass strictly worse
+    than ``Y``'s best member and tied with it, ``G_Y`` is ``W^k`` (strict), ``(W + A)^k``
+    (weak), their mean (half) or ``∫_0^1 c t^{c-1} (W + A t)^k dt`` (uniform, ``c``
+    members of ``Y`` at that level): powers of nonnegative linear forms, averaged
+    with nonnegative weights, hence convex in ``pi`` (extended off the simplex as
+    polynomials). So ``F`` is convex and ``f_ℓ = 1 - F`` concave, and any worst ``Y``
+    at a point ``x`` gives the cut ``F(pi) >= G_Y(x) + ∇G_Y(x)·(pi - x)`` (one pass,
+    ``opponent_gradient``).
+
+    **Level method.** The cuts' LP (Kelley) bounds ``min F`` from below
+    (:func:`cut_lower_bound`: ``upper_bound = 1 - that``); the exact search at each
+    iterate bounds it from above (the best iterate's level). The next iterate is the
+    point closest (in l1) to the best one where every cut stays below the level
+    ``lower + (best - lower) / 2``, another LP; stops when the gap is at most
+    ``tol`` or after ``max_iter`` iterations. Starts from the equilibrium of the
+    single-response game (Thm D.6: it already guarantees ``(k + 1 - ℓ)/(k + 1)``).
+    """
+    clock = Clock()
+    model = checked_model(model)
+    if not isinstance(model, RankingPopulation):
+        raise TypeError(f"model: opponent_k >= 2 is solved on ranking populations, got {type(model).__name__}")
+    k = as_count(k, "k")
+    game = mirror_ties(ties)
+    tol = as_tolerance(tol)
+    max_iter = as_count(max_iter, "max_iter")
+    time_limit = as_positive_real(time_limit, "time_limit")
+    m = model.n_responses
+    core = _core_loader.core()
+    code = tie_code(game)
+    start_game = "strict" if ties == "weak" else "uniform"
+    mp = solve_mpne(model, k, start_game, tol=min(tol, 1e-10))
+    values: List[float] = []
+    grads: List[Array] = []
+    points: List[Array] = []
+    history: List[float] = []
+    best: List[Any] = [None, -math.inf, None]  # policy, level, search
+
+    def visit(x: Array) -> None:
+        search = opponent_search(model, x, k, opponent_k, ties, time_limit)
+        if search.level > best[1]:
+            best[0], best[1], best[2] = x, search.level, search
+        value, grad = core.opponent_gradient(model._store, np.asarray(search.opponent, dtype=np.int64), x, k, code)
+        values.append(float(value))
+        grads.append(np.asarray(grad, dtype=np.float64))
+        points.append(x)
+
+    for x0 in (normalised(np.asarray(mp.policy)), np.full(m, 1.0 / m)):
+        visit(x0)
+    lower = -math.inf  # certified lower bound on min F
+    iterations = 0
+    while iterations < max_iter:
+        iterations += 1
+        V, G, P = np.array(values), np.array(grads), np.array(points)
+        lp_point, weights = minimax_lp(V, G, P)
+        if weights is not None:
+            lower = max(lower, cut_lower_bound(V, G, P, weights))
+        history.append((1.0 - lower) - best[1])
+        if (1.0 - lower) - best[1] <= tol or lp_point is None:
+            break
+        target = lower + 0.5 * ((1.0 - best[1]) - lower)
+        x = _level_projection(V, G, P, best[0], target)
+        visit(normalised(x) if x is not None else lp_point)
+    pi, level, search = best
+    cert = certify(model, pi, k, ties=ties, tol=tol)
+    # certified: no policy beats upper, and the policy's level is at least lower_bound
+    upper = max(1.0 - lower, search.lower_bound)
+    gap = upper - search.lower_bound
+    return OpponentOptimalResult(
+        policy=pi, robust_level=level, exploitability=None, iterations=iterations, wall_time=clock(),
+        converged=gap <= tol and search.exact, certificate=cert,
+        method=f"level method (exact cutting planes, {search.method} opponents)", k=k, ties=ties,
+        evaluations=mp.evaluations + 2 * len(values), history=tuple(history), upper_bound=upper, gap=gap,
+        opponent_k=opponent_k, opponent=search.opponent, lower_bound=search.lower_bound, exact=search.exact)
+
+
+def _level_projection(values: Array, grads: Array, points: Array, center: Array, target: float) -> Optional[Array]:
+    """``argmin ||pi - center||_1`` over the simplex subject to every cut ``<= target``
+    (None when HiGHS finds no such point)."""
+    n_cuts, m = grads.shape
+    offsets = values - np.einsum("cz,cz->c", grads, points)
+    eye = np.eye(m)
+    A_ub = np.vstack([np.hstack([eye, -eye]), np.hstack([-eye, -eye]), np.hstack([grads, np.zeros((n_cuts, m))])])
+    b_ub = np.concatenate([center, -center, target - offsets])
+    A_eq = np.concatenate([np.ones(m), np.zeros(m)])[None, :]
+    res = linprog(np.concatenate([np.zeros(m), np.ones(m)]), A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=np.ones(1),
+                  bounds=[(0.0, None)] * (2 * m))
+    if res.status != 0:
+        return None
+    out: Array = res.x[:m]
+    return out
 
 
 def _finish(model: PreferenceModel, pi: Array, k: int, ties: str, tol: float, upper: float, method: str,

@@ -167,6 +167,26 @@ class OptimalResult(SolverResult):
 
 
 @dataclass(frozen=True, repr=False)
+class OpponentOptimalResult(OptimalResult):
+    """:func:`ualign.solve_optimal` with ``opponent_k = ℓ >= 2``: the best single-output
+    policy against opponents answering with ``ℓ`` responses. ``robust_level`` is
+    ``f_ℓ(policy, k)`` (:func:`ualign.robust_level` with ``opponent_k``),
+    ``upper_bound`` bounds ``f_ℓ`` of every single-output policy, and ``certificate``
+    is the ordinary (single-response) re-check of the policy."""
+
+    opponent_k: int = 2
+    #: A worst ``ℓ``-multiset against ``policy``.
+    opponent: Tuple[int, ...] = ()
+    #: Certified lower bound on ``f_ℓ(policy, k)``: equal to ``robust_level`` when
+    #: the last search for the worst opponent finished (``exact``).
+    lower_bound: float = 0.0
+    exact: bool = True
+
+    def _extra(self) -> str:
+        return f", opponent_k={self.opponent_k}, gap={self.gap:.3e}, exact={self.exact}"
+
+
+@dataclass(frozen=True, repr=False)
 class CommitteeResult(SolverResult):
     """:func:`ualign.solve_committee`: the multi-output optimum of Theorem 3.1."""
 
