@@ -39,7 +39,8 @@ struct KSchedule {
 };
 
 // For a voter with R levels: value[r] += scale * P[a response at level r > pi^(k)]
-// for r < padded_levels(R) (SPEC.md §2.1 closed forms). mass and below are
+// for r < padded_levels(R) (the closed forms of docs/concepts.md, "Tie conventions",
+// in the mass strictly below and tied with each level). mass and below are
 // scratch of the same padded size.
 #define UALIGN_DECLARE_LEVEL_KERNELS(Level)                                                                            \
   void add_product_levels(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, double scale,           \

@@ -2,8 +2,8 @@
 //
 // levels[i*m + y] is voter i's level of response y: 0 is the best, equal levels
 // are ties, and the levels of a voter are exactly 0..n_levels[i]-1. Every kernel
-// is a closed form over the distribution of a voter's best level (SPEC.md §2.1):
-// nothing is enumerated and nothing of size n*m is allocated.
+// is a closed form over the distribution of a voter's best level (docs/concepts.md,
+// "Tie conventions"): nothing is enumerated and nothing of size n*m is allocated.
 #pragma once
 
 #include <algorithm>

@@ -1,5 +1,6 @@
-"""Brute-force reference implementation of SPEC.md §2.1 and §3, written straight
-from the definitions and sharing no code with ualign.
+"""Brute-force reference implementation of the win rates, utilities and game
+quantities of docs/concepts.md, written straight from the definitions and sharing
+no code with ualign.
 
 Operands are described with the small classes below (or a plain ``int`` response,
 or a sequence of ints = a multiset). Every operand is expanded into an explicit

@@ -3,7 +3,9 @@
 Win rates between responses, multisets, k-sample product policies and
 multi-output policies; the utilities ``P[y ≻ pi^{⊗k}]`` of the (k+1)-player
 alignment game; robust alignment levels, best responses and exploitability —
-all computed exactly by a C++ core. See SPEC.md-derived docs in README.md.
+all computed exactly by a C++ core, following Yang Cai and Weiqiang Zheng,
+"Asymptotic Universal Alignment: A New Alignment Framework via Test-Time Scaling",
+arXiv:2601.08777 (ICML 2026). The concepts are explained in docs/concepts.md.
 """
 
 from __future__ import annotations

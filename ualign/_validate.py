@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from ._core_loader import core
 
-#: Tie conventions of SPEC.md §2.1 and their codes in ``ualign._core``.
+#: Tie conventions (docs/concepts.md, "Tie conventions") and their codes in ``ualign._core``.
 TIES = ("uniform", "half", "strict", "weak")
 _MIRROR = {"uniform": "uniform", "half": "half", "strict": "weak", "weak": "strict"}
 

@@ -38,7 +38,7 @@ from .model import PreferenceModel
 from .operands import MultisetPolicy, Product
 
 #: Methods :func:`audit_many` compares. "given": the supplied policies; "uniform":
-#: the uniform policy; the others are the policies of the solvers (SPEC.md §3):
+#: the uniform policy; the others are the policies of the solvers (docs/concepts.md, "Solvers"):
 #: NLHF (maximal lottery), RLHF (Bradley–Terry reward maximiser), MPNE_k, the
 #: optimal single-output k-sample policy and the optimal committee (a
 #: multi-output policy).
@@ -104,7 +104,7 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
         A ``dask.distributed.Client``: prompts are cut into chunks of
         ``chunk_size`` prompts that run as tasks on its cluster.
     ties:
-        The tie convention (SPEC.md §2.1) of every quantity.
+        The tie convention (``ualign.TIES``) of every quantity.
     progress:
         Show a progress bar (tqdm when installed) on runs longer than a second.
     rlhf_beta:

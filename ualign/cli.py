@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
 from ._validate import TIES, as_positive_real, mirror_ties, parse_decimal
 from .io import MODELS
 
@@ -349,6 +350,7 @@ def _positive_real(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ualign", description="Exact asymptotic universal alignment.")
+    parser.add_argument("--version", action="version", version=f"ualign {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser("audit", help="audit policies' robust levels for k = 1..K",
                                 description=_AUDIT_HELP + _LIMITS_HELP,

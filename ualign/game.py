@@ -1,4 +1,4 @@
-"""Game-theoretic quantities of the (k+1)-player alignment game (SPEC.md §3)."""
+"""Game-theoretic quantities of the (k+1)-player alignment game (docs/concepts.md)."""
 
 from __future__ import annotations
 

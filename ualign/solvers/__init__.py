@@ -1,4 +1,4 @@
-"""Solvers with certificates (SPEC.md §3): NLHF, the MPNE of the (k+1)-player
+"""Solvers with certificates (docs/concepts.md, "Solvers"): NLHF, the MPNE of the (k+1)-player
 alignment game, the optimal k-sample policy, committees and RLHF."""
 
 from __future__ import annotations

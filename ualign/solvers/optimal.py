@@ -1,6 +1,6 @@
 """The best single-output policy for k samples: ``argmax_pi f(pi, k)``, i.e.
 ``argmin_pi F(pi)``, ``F(pi) = max_y u'_y(pi)`` with ``u'`` the utilities under the
-mirrored convention (SPEC.md §3). Each ``u'_y`` is convex (an average of k-th
+mirrored convention (strict <-> weak). Each ``u'_y`` is convex (an average of k-th
 powers of nonnegative linear forms, or integrals of them), so this is a convex
 minimax problem and every answer comes with a certified lower bound on ``F``:
 for any distribution ``q`` over responses and any point ``x``,
