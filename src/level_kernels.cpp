@@ -366,18 +366,13 @@ UALIGN_INLINE void large_k_lanes(const vec4* L, const vec4* E, int64_t k, vec4* 
 }
 
 // f, df/dL and df/dE of one level: the polynomials up to kDirectPowMaxK, the
-// O(1) closed forms above. Without kValue, f is left 0 where it costs extra.
-template <Ties T, bool kValue = true>
+// O(1) closed forms above.
+template <Ties T>
 UALIGN_INLINE LevelDerivatives level_derivatives_of(double L, double E, int64_t k) {
   if (k > kDirectPowMaxK) return large_k_level<T>(L, E, k);
-  LevelDerivatives d{kValue ? single_vs_product(L, E, k, T) : 0.0, 0.0, 0.0};
+  LevelDerivatives d{single_vs_product(L, E, k, T), 0.0, 0.0};
   level_derivative_lanes<T, double>(&L, &E, k, &d.df_dL, &d.df_dE);
   return d;
-}
-
-// df/dL and df/dE of one level (the Jacobian's entries; f is not needed).
-UALIGN_INLINE LevelDerivatives level_slopes(double L, double E, int64_t k, Ties ties) {
-  return with_ties(ties, [&](auto T) { return level_derivatives_of<decltype(T)::value, false>(L, E, k); });
 }
 
 // One voter: value[r] = scale * f and grad[r] = scale * d/dpi_z sum_y q_y u_y for
@@ -411,22 +406,60 @@ UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, 
 
 // scale * (df/dL, df/dE) at the level of each response of `responses` for one voter:
 // the Jacobian entries of that response (d u / d pi_z = dL for z strictly worse
-// than it and dE for z tied with it). Only those levels are evaluated.
+// than it and dE for z tied with it). Only those levels are evaluated, 4 * kLanes
+// at a time through level_derivative_lanes (per lane the arithmetic of one level).
+template <Ties T, class Level>
+UALIGN_INLINE void product_level_derivatives_of(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k,
+                                                double scale, const int64_t* responses, int64_t n_responses,
+                                                double* mass, double* below, double* dL, double* dE) {
+  const int64_t size = padded_levels(R);
+  std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
+  for (int64_t y = 0; y < m; ++y) mass[row[y]] += pi[y];
+  suffix_below(mass, size, below);
+  if (k > kDirectPowMaxK) {
+    for (int64_t j = 0; j < n_responses; ++j) {
+      const Level r = row[responses[j]];
+      const LevelDerivatives d = large_k_level<T>(below[r], mass[r], k);
+      dL[j] = scale * d.df_dL;
+      dE[j] = scale * d.df_dE;
+    }
+    return;
+  }
+  constexpr int64_t kBlock = 4 * kLanes;
+  for (int64_t j0 = 0; j0 < n_responses; j0 += kBlock) {
+    const int64_t count = std::min(kBlock, n_responses - j0);
+    double Lv[kBlock] = {}, Ev[kBlock] = {}, dLv[kBlock], dEv[kBlock];
+    for (int64_t j = 0; j < count; ++j) {
+      const Level r = row[responses[j0 + j]];
+      Lv[j] = below[r];
+      Ev[j] = mass[r];
+    }
+    vec4 L[kLanes], E[kLanes], dL4[kLanes], dE4[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      L[l] = load4(Lv + 4 * l);
+      E[l] = load4(Ev + 4 * l);
+    }
+    level_derivative_lanes<T, vec4>(L, E, k, dL4, dE4);
+    for (int l = 0; l < kLanes; ++l) {
+      store4(dLv + 4 * l, dL4[l]);
+      store4(dEv + 4 * l, dE4[l]);
+    }
+    for (int64_t j = 0; j < count; ++j) {
+      dL[j0 + j] = scale * dLv[j];
+      dE[j0 + j] = scale * dEv[j];
+    }
+  }
+}
+
 template <class Level>
 UALIGN_INLINE void product_level_derivatives_impl(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k,
                                                   double scale, Ties ties, const int64_t* responses,
                                                   int64_t n_responses, double* mass, double* below, double* dL,
                                                   double* dE) {
-  const int64_t size = padded_levels(R);
-  std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
-  for (int64_t y = 0; y < m; ++y) mass[row[y]] += pi[y];
-  suffix_below(mass, size, below);
-  for (int64_t j = 0; j < n_responses; ++j) {
-    const Level r = row[responses[j]];
-    const LevelDerivatives d = level_slopes(below[r], mass[r], k, ties);
-    dL[j] = scale * d.df_dL;
-    dE[j] = scale * d.df_dE;
-  }
+  with_ties(ties, [&](auto T) {
+    product_level_derivatives_of<decltype(T)::value>(row, m, R, pi, k, scale, responses, n_responses, mass, below, dL,
+                                                     dE);
+  });
 }
 
 // P[level > pi^(k)] for kLanes vec4 of (L, E) pairs at once, for a fixed
