@@ -36,6 +36,24 @@ struct RankingView {
   const Level* row(int64_t i) const { return levels + i * m; }
 };
 
+// A multiset's best level for one voter (R when it is empty) and how many of its
+// members, items[begin..end), are at that level.
+template <class Level>
+std::pair<int64_t, int64_t> best_member_level(const Level* row, const int64_t* items, int64_t begin, int64_t end,
+                                              int64_t R) {
+  int64_t best = R, count = 0;
+  for (int64_t j = begin; j < end; ++j) {
+    const int64_t level = row[items[j]];
+    if (level < best) {
+      best = level;
+      count = 1;
+    } else if (level == best) {
+      ++count;
+    }
+  }
+  return {best, count};
+}
+
 // ---------------------------------------------------------------------------
 // "Single" law: for each level r of one voter, P_i[y > X] for a response y at r.
 // Cost per voter: O(m + R*k) per product term, O(size) per multiset term.
@@ -72,16 +90,7 @@ class SingleLaw {
           above_[R] += p;
           continue;
         }
-        int64_t best = R, count = 0;
-        for (int64_t j = begin; j < end; ++j) {
-          const int64_t level = row[op.items[j]];
-          if (level < best) {
-            best = level;
-            count = 1;
-          } else if (level == best) {
-            ++count;
-          }
-        }
+        const auto [best, count] = best_member_level(row, op.items, begin, end, R);
         above_[best] += p;
         value_[best] += scale * p * tie_share(1, count, ties);
       }
@@ -359,16 +368,7 @@ class PairLaw {
       for (int64_t t = 0; t < op.n_multisets; ++t) {
         const double p = op.multiset_probs[t];
         if (p == 0.0) continue;
-        int64_t best = R, count = 0;
-        for (int64_t j = op.offsets[t]; j < op.offsets[t + 1]; ++j) {
-          const int64_t level = row[op.items[j]];
-          if (level < best) {
-            best = level;
-            count = 1;
-          } else if (level == best) {
-            ++count;
-          }
-        }
+        const auto [best, count] = best_member_level(row, op.items, op.offsets[t], op.offsets[t + 1], R);
         at_[best] += p;
         mass_[best] += p;
         if (counts && best < R) {
