@@ -398,3 +398,40 @@ def test_support_program_of_a_degenerate_weak_population() -> None:
         assert result.lotteries is not None and result.unique == (result.lotteries.dimension == 0)
         value = (model.pairwise(ties).T @ result.policy).min()
         assert value >= result.upper_bound - 1e-9
+
+
+# ---------------------------------------------------------------------------
+# larger sets: Kelley's program solved by the dense simplex, warm-started
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(6))
+def test_cut_model_matches_highs_as_cuts_arrive(seed: int) -> None:
+    """The simplex of _CutModel, warm-started as rounds of cuts arrive (some repeated,
+    some nearly parallel), solves Kelley's program each round: the maximum of the cuts
+    at its point equals its certified bound (so both are the optimum), which is also
+    HiGHS's (to HiGHS's tolerance)."""
+    from ualign.solvers._common import cut_lower_bound, minimax_lp
+
+    rng = np.random.default_rng(900 + seed)
+    d = int(rng.integers(2, 7))
+    program = nlhf._CutModel(d)
+    values, grads, points = np.zeros(0), np.zeros((0, d)), np.zeros((0, d))
+    for _ in range(8):
+        c = int(rng.integers(1, 12))
+        g = rng.normal(size=(c, d))
+        if values.size and rng.random() < 0.5:  # a repeat of earlier cuts, and a near-copy
+            g[0] = grads[0]
+            g[-1] = grads[-1] + 1e-13 * rng.normal(size=d)
+        lam = rng.dirichlet(np.ones(d))
+        v = rng.random(c)
+        program.add(v - g @ lam, g)
+        values, grads = np.concatenate([values, v]), np.vstack([grads, g])
+        points = np.vstack([points, np.broadcast_to(lam, (c, d))])
+        found, bound = program.solve()
+        reference, weights = minimax_lp(values, grads, points)
+        assert reference is not None and weights is not None
+        best = cut_lower_bound(values, grads, points, weights)
+        offsets = values - np.einsum("cz,cz->c", grads, points)
+        assert found.min() >= -1e-12 and abs(found.sum() - 1.0) <= 1e-12
+        upper = float((offsets + grads @ np.maximum(found, 0.0)).max())
+        assert abs(upper - bound) <= 1e-12
+        assert bound == pytest.approx(best, abs=1e-9)

@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from .._validate import as_choice, as_count, as_tolerance, mirror_ties, tie_code
 from ..batch import PromptBatch, masked_max
-from ._common import Array, Clock, checked_model, cut_lower_bound, linprog, minimax_lp, normalised
+from ._common import Array, Clock, checked_model, linprog, normalised
 from .certify import certificates
 from .results import MaximalLotterySet, NLHFLevelRange, NLHFResult
 
@@ -502,9 +502,11 @@ def level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySet], k: in
                                       k, ties, tol, max_iter)
         for p, span in zip(segments, found):
             out[p] = span
-    for p, lotteries in enumerate(sets):
-        if out[p] is None:
-            out[p] = _hull_level_range(models[p], k, ties, lotteries, tol, max_iter)
+    hulls = [p for p, span in enumerate(out) if span is None]
+    if hulls:
+        found = _hull_level_ranges([models[p] for p in hulls], [sets[p] for p in hulls], k, ties, tol, max_iter)
+        for p, span in zip(hulls, found):
+            out[p] = span
     return [span for span in out if span is not None]
 
 
@@ -718,54 +720,168 @@ def _lines_bound(intercepts: Array, slopes: Array) -> Array:
     return upper.min(axis=1)  # type: ignore[no-any-return]
 
 
-def _hull_level_range(model: Any, k: int, ties: str, lotteries: MaximalLotterySet, tol: float,
-                      max_iter: int) -> NLHFLevelRange:
-    """:func:`nlhf_level_range` by Kelley's cutting planes over the convex hull of the
-    vertices (a single vertex: its level)."""
+class _CutModel:
+    """Kelley's linear program over the cuts of one hull,
+    ``min t`` over ``lam`` in the simplex subject to ``o_c + g_c·lam <= t`` for every
+    cut ``c``, solved exactly through its dual ``max o·w + s`` subject to
+    ``s <= (Gᵀw)_i`` and ``w`` in the simplex, by a revised primal simplex on the
+    dense ``(d + 1)``-row program. The cuts are the dual's columns, so the optimal
+    basis after one round of cuts is a feasible start for the next (a few pivots
+    each round). The optimal duals are ``(lam, t)``; the optimal ``w`` is a
+    distribution over the cuts, and every such ``w`` bounds ``min F`` from below by
+    ``o·w + min_i (Gᵀw)_i`` (each cut lies below ``F``), whatever the rounding of
+    the simplex."""
+
+    def __init__(self, d: int) -> None:
+        self.d = d
+        # columns: the free s (always basic), one slack per coordinate, then one per cut
+        self.columns = np.zeros((d + 1, 1 + d))
+        self.columns[:d, 0] = 1.0
+        self.columns[:d, 1:] = np.eye(d)
+        self.cost = np.zeros(1 + d)
+        self.cost[0] = 1.0
+        self.basis: Optional[NDArray[np.intp]] = None
+        self.rhs = np.zeros(d + 1)
+        self.rhs[d] = 1.0
+
+    def add(self, offsets: Array, grads: Array) -> None:
+        """Cuts ``o_c + g_c·lam`` (``grads``: one row per cut)."""
+        self.columns = np.hstack([self.columns, np.vstack([-grads.T, np.ones((1, offsets.size))])])
+        self.cost = np.concatenate([self.cost, offsets])
+        if self.basis is None:  # w on the first cut, s = its smallest coefficient
+            d, low = self.d, int(np.argmin(grads[0]))
+            self.basis = np.array([0, 1 + d] + [1 + i for i in range(d) if i != low], dtype=np.intp)
+
+    def solve(self) -> Tuple[Array, float]:
+        """The optimal ``lam`` and the certified lower bound ``o·w + min_i (Gᵀw)_i`` of
+        the optimal cut weights ``w`` on ``min_lam max_c (o_c + g_c·lam)``. Nearly
+        parallel cuts can make rounding pivot back and forth between equally good
+        bases: after ``_PIVOT_BUDGET`` pivots the last basis is returned (its ``w``
+        bounds all the same, and ``lam`` is only the next point to evaluate)."""
+        assert self.basis is not None
+        A, c, basis, d = self.columns, self.cost, self.basis, self.d
+        scale = max(1.0, float(np.abs(A).max()), float(np.abs(c).max()))
+        bounded = np.arange(d + 1) > 0            # s, at position 0, is free: never leaves
+        blocked = np.zeros(c.size, dtype=bool)    # columns whose improvement is rounding
+        for pivot in range(_PIVOT_BUDGET):
+            inverse = np.linalg.inv(A[:, basis])
+            y = c[basis] @ inverse
+            reduced = c - y @ A
+            reduced[basis] = 0.0
+            entering = np.flatnonzero((reduced > _REDUCED_COST_TOL * scale) & ~blocked)
+            if not entering.size:
+                break
+            # Dantzig's rule, then Bland's (no cycling) once pivots run long
+            j = int(entering[np.argmax(reduced[entering])] if pivot < _DANTZIG_PIVOTS else entering[0])
+            direction = inverse @ A[:, j]
+            rising = bounded & (direction > _PIVOT_TOL * max(1.0, float(np.abs(direction).max())))
+            if not rising.any():  # an improving ray of a bounded program: rounding
+                blocked[j] = True
+                continue
+            x = inverse[:, d]                      # the basic solution (the right-hand side is e_d)
+            ratios = np.where(rising, np.maximum(x, 0.0) / np.where(rising, direction, 1.0), np.inf)
+            ties = np.flatnonzero(ratios <= ratios.min())
+            basis[ties[np.argmin(basis[ties])]] = j
+        inverse = np.linalg.inv(A[:, basis])
+        w = np.zeros(c.size)
+        w[basis] = np.maximum(inverse[:, d], 0.0)
+        w = w[1 + d:] / w[1 + d:].sum()
+        return (c[basis] @ inverse)[:d], float(w @ c[1 + d:]) + float((-A[:d, 1 + d:] @ w).min())
+
+
+#: The simplex of :class:`_CutModel`: reduced costs above this (relative to the
+#: program's largest entry) improve, pivots below this (relative to the column) are
+#: not taken, after this many pivots Bland's rule replaces Dantzig's, and at most
+#: this many pivots are taken in one solve.
+_REDUCED_COST_TOL = 1e-12
+_PIVOT_TOL = 1e-9
+_DANTZIG_PIVOTS = 50
+_PIVOT_BUDGET = 200
+
+
+def _hull_level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySet], k: int, ties: str, tol: float,
+                       max_iter: int) -> List[NLHFLevelRange]:
+    """:func:`nlhf_level_range` by Kelley's cutting planes over the convex hulls of
+    the vertices (a single vertex: its level), all prompts advancing together.
+
+    In the coordinates ``lam`` of a hull (``pi = lamᵀ V``), every utility is convex,
+    so its tangent at any point is a cut below ``F(lam) = max_y u_y``; each point
+    evaluated adds the cuts of its ``_CUT_ROWS`` highest utilities. The next point
+    is the minimiser of the cuts' maximum (:class:`_CutModel`), whose dual weights
+    certify the bound. One batched utility and Jacobian pass per step."""
     code = tie_code(mirror_ties(ties))
-    batch = PromptBatch([model])
-    one = batch.all
-    V = lotteries.vertices
-    values: List[float] = []
-    grads: List[Array] = []
-    points: List[Array] = []
+    batch = PromptBatch(models)
+    n = len(models)
+    counts = np.array([lotteries.vertices.shape[0] for lotteries in sets], dtype=np.int64)
+    programs = [_CutModel(int(d)) if d > 1 else None for d in counts]
 
-    def evaluate(p: Array, lam: Array) -> float:
-        """``max_y u_y(p)``, adding the cuts of the highest utilities in the
-        coordinates ``lam`` of the hull (``p = lamᵀ V``)."""
-        u = batch.utilities(p[None, :], k, code, one)[0]
-        if V.shape[0] > 1:
-            selected = np.zeros((1, u.size), dtype=bool)
-            selected[0, np.argsort(-u, kind="stable")[:_CUT_ROWS]] = True
-            J = batch.jacobian(p[None, :], k, code, one, selected)[0]   # ascending responses
-            values.extend(u[selected[0]])
-            grads.extend(J @ V.T)
-            points.extend([lam] * J.shape[0])
-        return float(u.max())
+    def evaluate(rows: Rows, points: List[Array], lams: List[Array]) -> Array:
+        """``max_y u_y`` at the policies ``points`` (``lamᵀ V``) of the prompts ``rows``,
+        adding the cuts."""
+        policies = batch.padded(points, rows)
+        u = batch.utilities(policies, k, code, rows)
+        F = masked_max(u, batch.mask[rows])
+        hulls = np.flatnonzero(counts[rows] > 1)
+        if hulls.size:
+            h = rows[hulls]
+            ranked = np.where(batch.mask[h], u[hulls], -np.inf)
+            order = np.argsort(-ranked, axis=1, kind="stable")[:, :_CUT_ROWS]
+            selected = np.zeros_like(batch.mask[h])
+            np.put_along_axis(selected, order, np.take_along_axis(batch.mask[h], order, axis=1), axis=1)
+            J = batch.jacobian(policies[hulls], k, code, h, selected)   # ascending responses
+            for j, p in enumerate(h.tolist()):
+                m, c = int(batch.sizes[p]), int(selected[j].sum())
+                values = u[hulls[j], :m][selected[j, :m]]
+                grads = J[j, :c, :m] @ sets[p].vertices.T
+                program = programs[p]
+                assert program is not None
+                program.add(values - grads @ lams[hulls[j]], grads)
+        return F
 
-    at_vertices = [evaluate(v, np.eye(V.shape[0])[i]) for i, v in enumerate(V)]
-    worst, best = int(np.argmax(at_vertices)), int(np.argmin(at_vertices))
-    best_F, best_policy = at_vertices[best], V[best]
-    bound = best_F if V.shape[0] == 1 else -math.inf
-    iterations = 0
-    while best_F - bound > tol and iterations < max_iter:
-        cut_values, cut_grads, cut_points = np.array(values), np.array(grads), np.array(points)
-        lam, weights = minimax_lp(cut_values, cut_grads, cut_points)
-        if lam is None or weights is None:
+    at_vertices = np.full((n, int(counts.max())), -np.inf)
+    for i in range(int(counts.max())):
+        rows = np.flatnonzero(counts > i)
+        at_vertices[rows, i] = evaluate(rows, [sets[p].vertices[i] for p in rows.tolist()],
+                                        [np.eye(counts[p])[i] for p in rows.tolist()])
+    worst = np.argmax(at_vertices, axis=1)
+    best = np.argmin(np.where(np.isfinite(at_vertices), at_vertices, np.inf), axis=1)
+    best_F = at_vertices[np.arange(n), best]
+    best_policies = [sets[p].vertices[best[p]] for p in range(n)]
+    bound = np.where(counts == 1, best_F, -np.inf)
+    iterations = np.zeros(n, dtype=np.int64)
+    active = best_F - bound > tol
+    while True:
+        proposals: List[Array] = []
+        points: List[Array] = []
+        stepping: List[int] = []
+        for p in np.flatnonzero(active & (iterations < max_iter)).tolist():
+            program = programs[p]
+            assert program is not None
+            lam, cut_bound = program.solve()
+            bound[p] = max(bound[p], cut_bound)
+            if best_F[p] - bound[p] <= tol:
+                active[p] = False
+                continue
+            iterations[p] += 1
+            proposals.append(normalised(lam))
+            points.append(normalised(proposals[-1] @ sets[p].vertices))
+            stepping.append(p)
+        if not stepping:
             break
-        bound = max(bound, cut_lower_bound(cut_values, cut_grads, cut_points, weights))
-        if best_F - bound <= tol:
-            break
-        iterations += 1
-        p = normalised(lam @ V)
-        F = evaluate(p, lam)
-        if F < best_F:
-            best_F, best_policy = F, p
-    max_level = 1.0 - best_F
-    # the bound is computed in floating point: never below a level attained
-    max_level_bound = max(max_level, min(1.0, 1.0 - bound))
-    return NLHFLevelRange(k=k, ties=ties, unique=lotteries.unique, min_level=1.0 - at_vertices[worst],
-                          max_level=max_level, max_level_bound=max_level_bound,
-                          exact=lotteries.complete and max_level_bound - max_level <= tol,
-                          min_policy=V[worst], max_policy=best_policy, iterations=iterations,
-                          evaluations=int(batch.passes[0]))
+        rows = np.array(stepping, dtype=np.intp)
+        F = evaluate(rows, points, proposals)
+        for j, p in enumerate(stepping):
+            if F[j] < best_F[p]:
+                best_F[p], best_policies[p] = F[j], points[j]
+    out = []
+    for p, lotteries in enumerate(sets):
+        max_level = 1.0 - float(best_F[p])
+        # the bound is computed in floating point: never below a level attained
+        max_level_bound = max(max_level, min(1.0, 1.0 - float(bound[p])))
+        out.append(NLHFLevelRange(k=k, ties=ties, unique=lotteries.unique,
+                                  min_level=1.0 - float(at_vertices[p, worst[p]]), max_level=max_level,
+                                  max_level_bound=max_level_bound,
+                                  exact=lotteries.complete and max_level_bound - max_level <= tol,
+                                  min_policy=lotteries.vertices[worst[p]], max_policy=best_policies[p],
+                                  iterations=int(iterations[p]), evaluations=int(batch.passes[p])))
+    return out
