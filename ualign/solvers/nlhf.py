@@ -68,10 +68,12 @@ def _crossover(A: Array, support: NDArray[np.bool_]) -> Tuple[Array, NDArray[np.
     B[:, np.arange(depth), np.arange(depth)] += ~valid  # identity on the padding
     rhs = np.zeros((count, depth + 1, 1))
     rhs[:, depth, 0] = 1.0
-    try:
-        x = np.linalg.solve(B, rhs)[:, :, 0]
-    except np.linalg.LinAlgError:  # some system is singular: least squares for each
-        x = np.stack([np.linalg.lstsq(B[j], rhs[j, :, 0], rcond=None)[0] for j in range(count)])
+    # the systems LU finds singular by least squares, one by one; the others together
+    singular = np.linalg.slogdet(B)[0] == 0
+    x = np.zeros((count, depth + 1))
+    x[~singular] = np.linalg.solve(B[~singular], rhs[~singular])[:, :, 0]
+    for j in np.flatnonzero(singular).tolist():
+        x[j] = np.linalg.lstsq(B[j], rhs[j, :, 0], rcond=None)[0]
     members = np.where(valid, x[:, :depth], 0.0)
     ok = np.isfinite(x).all(axis=1) & (members.min(axis=1, initial=0.0) >= -1e-12) & (sizes > 0)
     pi = np.zeros((count, width))
@@ -85,11 +87,21 @@ def _crossover(A: Array, support: NDArray[np.bool_]) -> Tuple[Array, NDArray[np.
 def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: int = 200
                       ) -> List[Tuple[Array, float, int, bool, List[float]]]:
     """The maximal lottery of each pairwise matrix (``M + Mᵀ = 1``; sizes may differ)
-    by the interior-point method with crossover, all matrices advancing together
-    (one batched factorisation per iteration).
+    by a double oracle over the interior-point method, all matrices advancing together.
+
+    Maximal lotteries have small supports, so each game is solved on a growing set
+    ``S`` of responses: the restricted games ``A_SS`` (``A = M - 1/2``) of all
+    matrices are solved exactly together (:func:`_interior_point`, one batched
+    factorisation of the small padded games per iteration), then every response
+    ``y`` outside ``S`` with ``(A pi)_y > tol`` is a best response against the
+    restricted solution ``pi``; up to ``|S|`` of the best of them join ``S``. When
+    none is left, ``pi`` is a maximal lottery of the whole game. ``S`` starts at the
+    response beating the uniform lottery by the most.
 
     Returns, per matrix, ``(pi, exploitability, iterations, converged, history)``
-    where the exploitability ``max_y (M pi)_y - 1/2`` is evaluated in float64 on the matrix.
+    where the exploitability ``max_y (M pi)_y - 1/2`` is evaluated in float64 on the
+    matrix, ``iterations`` counts the interior-point iterations of all rounds (each
+    at most ``max_iter``) and ``history`` holds the exploitability after each round.
     """
     sizes = np.array([np.shape(M)[0] for M in pairwise], dtype=np.int64)
     count, width = sizes.size, int(sizes.max())
@@ -97,6 +109,54 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
     A = np.zeros((count, width, width))
     for j, M in enumerate(pairwise):
         A[j, :sizes[j], :sizes[j]] = np.asarray(M, dtype=np.float64) - 0.5
+    rows = np.arange(count)
+    members = np.zeros((count, width), dtype=bool)
+    members[rows, _argmax(A.sum(axis=2), valid)] = True
+    pi = members.astype(np.float64)
+    iterations = np.zeros(count, dtype=np.int64)
+    histories: List[List[float]] = [[] for _ in range(count)]
+    open_ = np.ones(count, dtype=bool)
+    while True:
+        o = np.flatnonzero(open_)
+        value = np.where(valid[o], np.einsum("pyz,pz->py", A[o], pi[o]), -np.inf)
+        for j, p in enumerate(o.tolist()):
+            histories[p].append(float(value[j].max()))
+        # the best responses outside S, up to |S| of them per game
+        outside = np.where(members[o], -np.inf, value)
+        ranked = np.argsort(-outside, axis=1, kind="stable")
+        budget = members[o].sum(axis=1)
+        joining = (np.take_along_axis(outside, ranked, axis=1) > tol) & (np.arange(width)[None, :] < budget[:, None])
+        grow = joining.any(axis=1)
+        open_[o[~grow]] = False
+        o, ranked, joining = o[grow], ranked[grow], joining[grow]
+        if not o.size:
+            break
+        added = np.zeros((o.size, width), dtype=bool)
+        np.put_along_axis(added, ranked, joining, axis=1)
+        members[o] |= added
+        # the restricted games, members first
+        depth = int(members[o].sum(axis=1).max())
+        order = np.argsort(~members[o], axis=1, kind="stable")[:, :depth]
+        restricted = np.take_along_axis(np.take_along_axis(A[o], order[:, :, None], axis=1), order[:, None, :], axis=2)
+        inside = np.take_along_axis(members[o], order, axis=1)
+        restricted *= inside[:, :, None] & inside[:, None, :]
+        solved, its = _interior_point(restricted, inside.sum(axis=1), tol, max_iter)
+        iterations[o] += its
+        block = np.zeros((o.size, width))
+        np.put_along_axis(block, order, np.where(inside, solved, 0.0), axis=1)
+        pi[o] = block
+    exploitability = np.where(valid, np.einsum("pyz,pz->py", A, pi), -np.inf).max(axis=1)
+    return [(pi[j, :sizes[j]].copy(), float(exploitability[j]), int(iterations[j]), bool(exploitability[j] <= tol),
+             histories[j]) for j in range(count)]
+
+
+def _interior_point(A: Array, sizes: NDArray[np.int64], tol: float, max_iter: int) -> Tuple[Array, NDArray[np.int64]]:
+    """The symmetric equilibria of the skew-symmetric games ``A[j]`` (the leading
+    ``sizes[j]`` responses; zero padding) by the interior-point method with
+    crossover, all games advancing together (one batched factorisation per
+    iteration). Returns the policies (padded) and the iterations of each."""
+    count, width = A.shape[0], A.shape[1]
+    valid = np.arange(width)[None, :] < sizes[:, None]
     e = valid.astype(np.float64)
     mixed = width >= _MIXED_PRECISION_FROM
 
@@ -106,7 +166,6 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
     pi = e / sizes[:, None]
     Api = product(pi)
     best_pi, best_ex = pi.copy(), _masked_max(Api, valid)
-    histories: List[List[float]] = [[float(x)] for x in best_ex]
     iterations = np.zeros(count, dtype=np.int64)
     active = best_ex > tol
     v = _masked_max(-Api, valid) - 1.0          # s = -A pi - v >= 1 at the start
@@ -184,11 +243,8 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
                     value = float(np.where(valid[p], A[p] @ candidate, -np.inf).max())
                     if value <= max(tol, float(best_ex[p])):
                         best_pi[p], best_ex[p] = candidate, value
-        for p in a.tolist():
-            histories[p].append(float(best_ex[p]))
         active[a[done | finished | (mu < 1e-16)]] = False
-    return [(best_pi[j, :sizes[j]].copy(), float(best_ex[j]), int(iterations[j]), bool(best_ex[j] <= tol),
-             histories[j]) for j in range(count)]
+    return best_pi, iterations
 
 
 def maximal_lottery(pairwise: Array, tol: float = 1e-10, max_iter: int = 200
