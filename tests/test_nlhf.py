@@ -435,3 +435,31 @@ def test_cut_model_matches_highs_as_cuts_arrive(seed: int) -> None:
         upper = float((offsets + grads @ np.maximum(found, 0.0)).max())
         assert abs(upper - bound) <= 1e-12
         assert bound == pytest.approx(best, abs=1e-9)
+
+
+def test_central_supports_equal_the_support_programs() -> None:
+    """Where a solver's maximal lottery is not strictly complementary (HiGHS's vertex),
+    the analytic centres of the restricted games give the supports the linear
+    programs give, including where the first restriction admits equilibria outside
+    the set (its centre loses to a response outside, which then joins)."""
+    checked = grown = 0
+    for seed in range(60):
+        rng = np.random.default_rng(700 + seed)
+        n, m = 2 * int(rng.integers(1, 5)), int(rng.integers(3, 9))
+        model = ua.RankingPopulation(random_ranks(rng, n, m, ("strict", "weak")[seed % 2]))
+        P = model.pairwise("uniform")
+        p = nlhf._maxmin_lp(P)[0]
+        if nlhf._supports_of_pair(P, p, p, 0.5, 0.5) is not None:
+            continue
+        pair = nlhf._central_supports([P], [p])[0]
+        assert pair is not None
+        played = nlhf._largest_support(P, 0.5)
+        np.testing.assert_array_equal(pair[0], played)
+        np.testing.assert_array_equal(pair[1], played)
+        checked += 1
+        candidates = P @ p - 0.5 >= -nlhf._MARGIN
+        A = (P - 0.5)[np.ix_(candidates, candidates)]
+        centre = np.zeros(m)
+        centre[candidates] = nlhf._interior_point(A[None], np.array([A.shape[0]]), 1e-13, 200, crossover=False)[0][0]
+        grown += nlhf._supports_of_pair(P, centre, centre, 0.5, 0.5) is None
+    assert checked >= 10 and grown >= 1

@@ -150,11 +150,14 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
              histories[j]) for j in range(count)]
 
 
-def _interior_point(A: Array, sizes: NDArray[np.int64], tol: float, max_iter: int) -> Tuple[Array, NDArray[np.int64]]:
+def _interior_point(A: Array, sizes: NDArray[np.int64], tol: float, max_iter: int, crossover: bool = True
+                    ) -> Tuple[Array, NDArray[np.int64]]:
     """The symmetric equilibria of the skew-symmetric games ``A[j]`` (the leading
-    ``sizes[j]`` responses; zero padding) by the interior-point method with
-    crossover, all games advancing together (one batched factorisation per
-    iteration). Returns the policies (padded) and the iterations of each."""
+    ``sizes[j]`` responses; zero padding) by the interior-point method, all games
+    advancing together (one batched factorisation per iteration). With
+    ``crossover``, the exact support solve once the support has settled; without,
+    the path is followed to its end, near the analytic centre of the equilibria
+    (strictly complementary). Returns the policies (padded) and the iterations of each."""
     count, width = A.shape[0], A.shape[1]
     valid = np.arange(width)[None, :] < sizes[:, None]
     e = valid.astype(np.float64)
@@ -221,7 +224,7 @@ def _interior_point(A: Array, sizes: NDArray[np.int64], tol: float, max_iter: in
         support = va & (pa > -Api[a] - v[a, None])
         settled = have_previous[a] & (support == previous_support[a]).all(axis=1)
         previous_support[a], have_previous[a] = support, True
-        cross = settled & (dtype == np.float64) & (crossovers[a] < 8) & ((m < 200) | (mu < 1e-9))
+        cross = crossover & settled & (dtype == np.float64) & (crossovers[a] < 8) & ((m < 200) | (mu < 1e-9))
         done = np.zeros(a.size, dtype=bool)
         if cross.any():
             c = np.flatnonzero(cross)
@@ -301,9 +304,9 @@ def solve_nlhf_batch(models: Sequence[Any], ties: str = "uniform", method: str =
     padded = batch.normalised(batch.padded([pi for pi, _, _, _, _ in solved], batch.all), "policy")
     certs = certificates(batch, padded, 1, ties, tol)
     results = []
-    for p, ((_, iterations, history, upper, q), P, cert) in enumerate(zip(solved, matrices, certs)):
-        pi = padded[p, :batch.sizes[p]].copy()
-        lotteries = _lottery_set(P, ties, symmetric, pi, q)
+    policies = [padded[p, :m].copy() for p, m in enumerate(batch.sizes.tolist())]
+    sets = _lottery_sets(matrices, ties, symmetric, policies, [q for _, _, _, _, q in solved])
+    for (_, iterations, history, upper, _), P, cert, pi, lotteries in zip(solved, matrices, certs, policies, sets):
         value = float((P.T @ pi).min())
         if symmetric:
             expl = cert.exploitability
@@ -418,28 +421,94 @@ def _vertices(G: Array, h: Array, directions: Array) -> Tuple[Array, bool]:
     return _distinct(np.array(found).reshape(-1, d)), True
 
 
-def _lottery_set(P: Array, ties: str, symmetric: bool, p: Array, q: Optional[Array]) -> MaximalLotterySet:
-    """The set of optimal policies of ``max_pi min_z (Pᵀ pi)_z`` around the optimal
-    pair ``(p, q)`` of a solver (``q``: an optimal opponent, or None).
+def _lottery_sets(matrices: Sequence[Array], ties: str, symmetric: bool, policies: Sequence[Array],
+                  opponents: Sequence[Optional[Array]]) -> List[MaximalLotterySet]:
+    """The set of optimal policies of ``max_pi min_z (Pᵀ pi)_z`` for every matrix,
+    around the optimal pair ``(p, q)`` of a solver (``q``: an optimal opponent, or
+    None; under symmetric ties ``p`` is its own opponent).
 
-    With ``Y`` the responses some optimal policy plays and ``Z`` those some optimal
-    opponent plays, complementary slackness makes the set exactly
+    The supports of all optimal policies and opponents are read off a strictly
+    complementary pair (:func:`_supports_of_pair`). When the solver's pair is not
+    one (a vertex of the set, say), under symmetric ties the analytic centre of the
+    equilibria of restricted games gives them (:func:`_central_supports`).
+    Otherwise linear programs find the largest supports (:func:`_largest_support`)."""
+    brackets: List[Tuple[float, float]] = []
+    pairs: List[Optional[Tuple[Mask, Mask]]] = []
+    for P, p, q in zip(matrices, policies, opponents):
+        if symmetric:
+            q, low, high = p, 0.5, 0.5   # the game is its own dual; its value is 1/2
+        else:
+            if q is None:
+                q = _maxmin_lp(-P.T)[0]
+            low, high = float((P.T @ p).min()), float((P @ q).max())
+        brackets.append((low, high))
+        pairs.append(_supports_of_pair(P, p, q, low, high))
+    retry = [j for j, pair in enumerate(pairs) if pair is None] if symmetric else []
+    if retry:
+        for j, pair in zip(retry, _central_supports([matrices[j] for j in retry], [policies[j] for j in retry])):
+            pairs[j] = pair
+    sets = []
+    for P, p, pair, (low, high) in zip(matrices, policies, pairs, brackets):
+        if pair is None:
+            played = _largest_support(P, low)
+            pair = played, (played if symmetric else _largest_support(-P.T, -high))
+        sets.append(_lottery_set(P, ties, p, pair[0], pair[1], low))
+    return sets
+
+
+def _central_supports(matrices: Sequence[Array], policies: Sequence[Array]) -> List[Optional[Tuple[Mask, Mask]]]:
+    """The supports of all maximal lotteries (played = opposed) of each pairwise
+    matrix (``M + Mᵀ = 1``) from the maximal lottery ``p``, read off the analytic
+    centre of the equilibria; None where not found.
+
+    Every maximal lottery plays only responses ``y`` with ``(M p)_y = 1/2``. The game
+    restricted to a set ``T`` of responses containing them has more equilibria, not
+    fewer, so the end of its interior-point path (near the analytic centre of its
+    equilibria) plays every response some maximal lottery plays; when that point is
+    also optimal and strictly complementary in the whole game
+    (:func:`_supports_of_pair`), its supports are the answer. Otherwise the responses
+    it does not beat by ``_MARGIN`` join ``T`` and the restricted games are solved
+    again, all matrices together; ``T`` starts at ``{y : (M p)_y >= 1/2 - _MARGIN}``."""
+    count = len(matrices)
+    members = [P @ p - 0.5 >= -_MARGIN for P, p in zip(matrices, policies)]
+    found: List[Optional[Tuple[Mask, Mask]]] = [None] * count
+    open_ = list(range(count))
+    while open_:
+        sizes = np.array([int(members[j].sum()) for j in open_], dtype=np.int64)
+        depth = int(sizes.max())
+        A = np.zeros((len(open_), depth, depth))
+        for i, j in enumerate(open_):
+            A[i, :sizes[i], :sizes[i]] = matrices[j][np.ix_(members[j], members[j])] - 0.5
+        restricted, _ = _interior_point(A, sizes, _CENTRE_TOL, _CENTRE_MAX_ITER, crossover=False)
+        still = []
+        for i, j in enumerate(open_):
+            centre = np.zeros(members[j].size)
+            centre[members[j]] = restricted[i, :sizes[i]]
+            found[j] = _supports_of_pair(matrices[j], centre, centre, 0.5, 0.5)
+            joining = (matrices[j] @ centre - 0.5 >= -_MARGIN) & ~members[j]
+            if found[j] is None and joining.any():
+                members[j] |= joining
+                still.append(j)
+        open_ = still
+    return found
+
+
+#: The interior-point paths of :func:`_central_supports`: their tolerance and steps.
+_CENTRE_TOL = 1e-13
+_CENTRE_MAX_ITER = 200
+
+
+def _lottery_set(P: Array, ties: str, p: Array, played: Mask, opposed: Mask, value: float) -> MaximalLotterySet:
+    """The set of optimal policies of ``max_pi min_z (Pᵀ pi)_z`` (of value ``value``;
+    ``p`` one of them) from the responses ``played`` by some optimal policy and
+    ``opposed`` by some optimal opponent.
+
+    Complementary slackness makes the set exactly
     ``{x >= 0 on Y, 0 off Y : (Pᵀx)_z = v on Z, (Pᵀx)_z >= v off Z, sum x = 1}``
-    (``v`` is then the value), and a strictly complementary point satisfies every
-    inequality strictly: the set's dimension is that of the equations."""
+    (``Y`` played, ``Z`` opposed, ``v`` the value), and a strictly complementary
+    point satisfies every inequality strictly: the set's dimension is that of the
+    equations."""
     m = P.shape[0]
-    if symmetric:
-        q, low, high = p, 0.5, 0.5   # the game is its own dual; its value is 1/2
-    else:
-        if q is None:
-            q = _maxmin_lp(-P.T)[0]
-        low, high = float((P.T @ p).min()), float((P @ q).max())
-    pair = _supports_of_pair(P, p, q, low, high)
-    if pair is None:
-        played = _largest_support(P, low)
-        opposed = played if symmetric else _largest_support(-P.T, -high)
-    else:
-        played, opposed = pair
     support = np.flatnonzero(played)
     s = support.size
     # unknowns w = (x on the support, v)
@@ -473,7 +542,7 @@ def _lottery_set(P: Array, ties: str, symmetric: bool, p: Array, q: Optional[Arr
         vertices = np.zeros((t.shape[0], m))
         vertices[:, support] = W[:, :s]
         vertices = np.array([normalised(v) for v in vertices])
-    return MaximalLotterySet(ties=ties, value=low, unique=dimension == 0, dimension=dimension,
+    return MaximalLotterySet(ties=ties, value=value, unique=dimension == 0, dimension=dimension,
                              support=support.astype(np.int64), vertices=vertices, complete=complete,
                              lower=vertices.min(axis=0), upper=vertices.max(axis=0), rank_gap=rank_gap)
 
