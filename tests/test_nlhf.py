@@ -403,38 +403,43 @@ def test_support_program_of_a_degenerate_weak_population() -> None:
 # ---------------------------------------------------------------------------
 # larger sets: Kelley's program solved by the dense simplex, warm-started
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("seed", range(6))
-def test_cut_model_matches_highs_as_cuts_arrive(seed: int) -> None:
-    """The simplex of _CutModel, warm-started as rounds of cuts arrive (some repeated,
-    some nearly parallel), solves Kelley's program each round: the maximum of the cuts
-    at its point equals its certified bound (so both are the optimum), which is also
-    HiGHS's (to HiGHS's tolerance)."""
+def test_cut_models_match_highs_as_cuts_arrive() -> None:
+    """The simplex of _CutModels, warm-started as rounds of cuts arrive (some repeated,
+    some nearly parallel) to programs of different sizes solved together, solves
+    Kelley's program of each every round: the maximum of the cuts at its point
+    equals its certified bound (so both are the optimum), which is also HiGHS's (to
+    HiGHS's tolerance)."""
     from ualign.solvers._common import cut_lower_bound, minimax_lp
 
-    rng = np.random.default_rng(900 + seed)
-    d = int(rng.integers(2, 7))
-    program = nlhf._CutModel(d)
-    values, grads, points = np.zeros(0), np.zeros((0, d)), np.zeros((0, d))
+    rng = np.random.default_rng(900)
+    dims = np.array([2, 3, 6, 4, 5, 3], dtype=np.int64)
+    programs = nlhf._CutModels(dims)
+    cuts: List[List[np.ndarray]] = [[np.zeros(0), np.zeros((0, d)), np.zeros((0, d))] for d in dims]
     for _ in range(8):
-        c = int(rng.integers(1, 12))
-        g = rng.normal(size=(c, d))
-        if values.size and rng.random() < 0.5:  # a repeat of earlier cuts, and a near-copy
-            g[0] = grads[0]
-            g[-1] = grads[-1] + 1e-13 * rng.normal(size=d)
-        lam = rng.dirichlet(np.ones(d))
-        v = rng.random(c)
-        program.add(v - g @ lam, g)
-        values, grads = np.concatenate([values, v]), np.vstack([grads, g])
-        points = np.vstack([points, np.broadcast_to(lam, (c, d))])
-        found, bound = program.solve()
-        reference, weights = minimax_lp(values, grads, points)
-        assert reference is not None and weights is not None
-        best = cut_lower_bound(values, grads, points, weights)
-        offsets = values - np.einsum("cz,cz->c", grads, points)
-        assert found.min() >= -1e-12 and abs(found.sum() - 1.0) <= 1e-12
-        upper = float((offsets + grads @ np.maximum(found, 0.0)).max())
-        assert abs(upper - bound) <= 1e-12
-        assert bound == pytest.approx(best, abs=1e-9)
+        rows = np.flatnonzero(rng.random(dims.size) < 0.8)
+        for j in rows.tolist():
+            d, (values, grads, points) = int(dims[j]), cuts[j]
+            c = int(rng.integers(1, 12))
+            g = rng.normal(size=(c, d))
+            if values.size and rng.random() < 0.5:  # a repeat of an earlier cut, and a near-copy
+                g[0] = grads[0]
+                g[-1] = grads[-1] + 1e-13 * rng.normal(size=d)
+            lam = rng.dirichlet(np.ones(d))
+            v = rng.random(c)
+            programs.add(j, v - g @ lam, g)
+            cuts[j] = [np.concatenate([values, v]), np.vstack([grads, g]),
+                       np.vstack([points, np.broadcast_to(lam, (c, d))])]
+        started = rows[programs.started[rows]]
+        found, bounds = programs.solve(started)
+        for j, lam, bound in zip(started.tolist(), found, bounds):
+            d, (values, grads, points) = int(dims[j]), cuts[j]
+            assert (lam[d:] == 0).all() and lam.min() >= -1e-12 and abs(lam.sum() - 1.0) <= 1e-12
+            offsets = values - np.einsum("cz,cz->c", grads, points)
+            upper = float((offsets + grads @ np.maximum(lam[:d], 0.0)).max())
+            assert abs(upper - bound) <= 1e-12
+            reference, weights = minimax_lp(values, grads, points)
+            assert reference is not None and weights is not None
+            assert bound == pytest.approx(cut_lower_bound(values, grads, points, weights), abs=1e-9)
 
 
 def test_central_supports_equal_the_support_programs() -> None:

@@ -570,8 +570,10 @@ def solve_nlhf(model: Any, ties: str = "uniform", method: str = "auto", tol: flo
 
 # -- what NLHF guarantees at k samples ---------------------------------------------
 
-#: Cutting planes are added for this many responses of highest utility per point.
-_CUT_ROWS = 32
+#: Cutting planes are added for this many responses of highest utility per point
+#: (at least one more than the hull has vertices: as many as can meet at a kink of
+#: ``F`` in general position).
+_CUT_ROWS = 8
 #: Default gap allowed between the largest level found and its bound, and steps of the search.
 _RANGE_TOL = 1e-9
 _RANGE_MAX_ITER = 200
@@ -845,76 +847,109 @@ def _lines_bound(intercepts: Array, slopes: Array) -> Array:
     return upper.min(axis=1)  # type: ignore[no-any-return]
 
 
-class _CutModel:
-    """Kelley's linear program over the cuts of one hull,
-    ``min t`` over ``lam`` in the simplex subject to ``o_c + g_c·lam <= t`` for every
-    cut ``c``, solved exactly through its dual ``max o·w + s`` subject to
-    ``s <= (Gᵀw)_i`` and ``w`` in the simplex, by a revised primal simplex on the
-    dense ``(d + 1)``-row program. The cuts are the dual's columns, so the optimal
-    basis after one round of cuts is a feasible start for the next (a few pivots
+class _CutModels:
+    """Kelley's linear programs over the cuts of many hulls (``dims[j]`` coordinates
+    each): ``min t`` over ``lam`` in the simplex subject to ``o_c + g_c·lam <= t``
+    for every cut ``c`` of hull ``j``, solved exactly through their duals
+    ``max o·w + s`` subject to ``s <= (Gᵀw)_i`` and ``w`` in the simplex, by a revised
+    primal simplex on the dense ``(d + 1)``-row programs, all advancing together
+    (one batched inverse per pivot). The cuts are the duals' columns, so the optimal
+    bases after one round of cuts are feasible starts for the next (a few pivots
     each round). The optimal duals are ``(lam, t)``; the optimal ``w`` is a
     distribution over the cuts, and every such ``w`` bounds ``min F`` from below by
     ``o·w + min_i (Gᵀw)_i`` (each cut lies below ``F``), whatever the rounding of
-    the simplex."""
+    the simplex.
 
-    def __init__(self, d: int) -> None:
-        self.d = d
-        # columns: the free s (always basic), one slack per coordinate, then one per cut
-        self.columns = np.zeros((d + 1, 1 + d))
-        self.columns[:d, 0] = 1.0
-        self.columns[:d, 1:] = np.eye(d)
-        self.cost = np.zeros(1 + d)
-        self.cost[0] = 1.0
-        self.basis: Optional[NDArray[np.intp]] = None
-        self.rhs = np.zeros(d + 1)
-        self.rhs[d] = 1.0
+    The programs share one padded layout: ``D = max dims`` coordinate rows and the
+    row of ``sum w = 1``; columns: the free ``s`` (always basic), one slack per
+    coordinate, then the cuts. A hull with fewer coordinates has, in each row past
+    its own, only that row's slack (basic at zero, so it never moves); columns past
+    its cuts never enter."""
 
-    def add(self, offsets: Array, grads: Array) -> None:
-        """Cuts ``o_c + g_c·lam`` (``grads``: one row per cut)."""
-        self.columns = np.hstack([self.columns, np.vstack([-grads.T, np.ones((1, offsets.size))])])
-        self.cost = np.concatenate([self.cost, offsets])
-        if self.basis is None:  # w on the first cut, s = its smallest coefficient
-            d, low = self.d, int(np.argmin(grads[0]))
-            self.basis = np.array([0, 1 + d] + [1 + i for i in range(d) if i != low], dtype=np.intp)
+    def __init__(self, dims: NDArray[np.int64]) -> None:
+        n, D = dims.size, int(dims.max())
+        self.dims, self.D = dims, D
+        self.coordinates = np.arange(D)[None, :] < dims[:, None]
+        self.columns = np.zeros((n, D + 1, 1 + D))
+        self.columns[:, :D, 0] = self.coordinates
+        self.columns[:, :D, 1:] = np.eye(D)
+        self.cost = np.zeros((n, 1 + D))
+        self.cost[:, 0] = 1.0
+        self.used = np.full(n, 1 + D, dtype=np.int64)     # columns filled per program
+        self.basis = np.zeros((n, D + 1), dtype=np.intp)
+        self.started = np.zeros(n, dtype=bool)
 
-    def solve(self) -> Tuple[Array, float]:
-        """The optimal ``lam`` and the certified lower bound ``o·w + min_i (Gᵀw)_i`` of
-        the optimal cut weights ``w`` on ``min_lam max_c (o_c + g_c·lam)``. Nearly
-        parallel cuts can make rounding pivot back and forth between equally good
-        bases: after ``_PIVOT_BUDGET`` pivots the last basis is returned (its ``w``
-        bounds all the same, and ``lam`` is only the next point to evaluate)."""
-        assert self.basis is not None
-        A, c, basis, d = self.columns, self.cost, self.basis, self.d
-        scale = max(1.0, float(np.abs(A).max()), float(np.abs(c).max()))
-        bounded = np.arange(d + 1) > 0            # s, at position 0, is free: never leaves
-        blocked = np.zeros(c.size, dtype=bool)    # columns whose improvement is rounding
+    def add(self, j: int, offsets: Array, grads: Array) -> None:
+        """Cuts ``o_c + g_c·lam`` of program ``j`` (``grads``: one row per cut)."""
+        start, count = int(self.used[j]), offsets.size
+        if start + count > self.columns.shape[2]:       # room for at least as many again
+            extra = max(start + count, 2 * self.columns.shape[2]) - self.columns.shape[2]
+            self.columns = np.concatenate([self.columns, np.zeros(self.columns.shape[:2] + (extra,))], axis=2)
+            self.cost = np.concatenate([self.cost, np.zeros((self.cost.shape[0], extra))], axis=1)
+        d = int(self.dims[j])
+        self.columns[j, :d, start:start + count] = -grads.T
+        self.columns[j, self.D, start:start + count] = 1.0
+        self.cost[j, start:start + count] = offsets
+        self.used[j] = start + count
+        if not self.started[j]:  # w on the first cut, s = its smallest coefficient
+            low = int(np.argmin(grads[0]))
+            self.basis[j] = [0, start] + [1 + i for i in range(self.D) if i != low]
+            self.started[j] = True
+
+    def solve(self, rows: NDArray[np.intp]) -> Tuple[Array, Array]:
+        """The optimal ``lam`` (padded to ``D``) and the certified lower bound
+        ``o·w + min_i (Gᵀw)_i`` of the optimal cut weights ``w`` of the programs
+        ``rows``. Nearly parallel cuts can make rounding pivot back and forth between
+        equally good bases: after ``_PIVOT_BUDGET`` pivots the last basis is returned
+        (its ``w`` bounds all the same, and ``lam`` is only the next point to evaluate)."""
+        width = int(self.used[rows].max())
+        A, c, D = self.columns[rows, :, :width], self.cost[rows, :width], self.D
+        basis = self.basis[rows]
+        scale = np.maximum(1.0, np.maximum(np.abs(A).max(axis=(1, 2)), np.abs(c).max(axis=1)))
+        usable = np.arange(width)[None, :] < self.used[rows, None]
+        bounded = np.arange(D + 1) > 0                  # s, at position 0, is free: never leaves
+        active = np.ones(rows.size, dtype=bool)
         for pivot in range(_PIVOT_BUDGET):
-            inverse = np.linalg.inv(A[:, basis])
-            y = c[basis] @ inverse
-            reduced = c - y @ A
-            reduced[basis] = 0.0
-            entering = np.flatnonzero((reduced > _REDUCED_COST_TOL * scale) & ~blocked)
-            if not entering.size:
+            a = np.flatnonzero(active)
+            if not a.size:
+                break
+            inverse = np.linalg.inv(np.take_along_axis(A[a], basis[a, None, :], axis=2))
+            y = np.einsum("pr,prs->ps", np.take_along_axis(c[a], basis[a], axis=1), inverse)
+            reduced = c[a] - np.einsum("pr,prc->pc", y, A[a])
+            np.put_along_axis(reduced, basis[a], 0.0, axis=1)
+            improving = usable[a] & (reduced > _REDUCED_COST_TOL * scale[a, None])
+            active[a[~improving.any(axis=1)]] = False
+            keep = improving.any(axis=1)
+            a, inverse, reduced, improving = a[keep], inverse[keep], reduced[keep], improving[keep]
+            if not a.size:
                 break
             # Dantzig's rule, then Bland's (no cycling) once pivots run long
-            j = int(entering[np.argmax(reduced[entering])] if pivot < _DANTZIG_PIVOTS else entering[0])
-            direction = inverse @ A[:, j]
-            rising = bounded & (direction > _PIVOT_TOL * max(1.0, float(np.abs(direction).max())))
-            if not rising.any():  # an improving ray of a bounded program: rounding
-                blocked[j] = True
-                continue
-            x = inverse[:, d]                      # the basic solution (the right-hand side is e_d)
-            ratios = np.where(rising, np.maximum(x, 0.0) / np.where(rising, direction, 1.0), np.inf)
-            ties = np.flatnonzero(ratios <= ratios.min())
-            basis[ties[np.argmin(basis[ties])]] = j
-        inverse = np.linalg.inv(A[:, basis])
-        w = np.zeros(c.size)
-        w[basis] = np.maximum(inverse[:, d], 0.0)
-        w = w[1 + d:] / w[1 + d:].sum()
-        return (c[basis] @ inverse)[:d], float(w @ c[1 + d:]) + float((-A[:d, 1 + d:] @ w).min())
+            j = (np.argmax(np.where(improving, reduced, -np.inf), axis=1) if pivot < _DANTZIG_PIVOTS
+                 else np.argmax(improving, axis=1))
+            direction = np.einsum("prs,ps->pr", inverse, A[a, :, j])
+            size = np.maximum(1.0, np.abs(direction).max(axis=1))
+            rising = bounded[None, :] & (direction > _PIVOT_TOL * size[:, None])
+            ray = ~rising.any(axis=1)                   # an improving ray of a bounded program: rounding
+            usable[a[ray], j[ray]] = False
+            x = np.maximum(inverse[:, :, D], 0.0)       # the basic solutions (the right-hand side is e_D)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = np.where(rising, x / np.where(rising, direction, 1.0), np.inf)
+            ties = ratios <= ratios.min(axis=1, keepdims=True)
+            leaving = np.argmin(np.where(ties, basis[a], np.iinfo(np.intp).max), axis=1)
+            step = ~ray
+            basis[a[step], leaving[step]] = j[step]
+        self.basis[rows] = basis
+        inverse = np.linalg.inv(np.take_along_axis(A, basis[:, None, :], axis=2))
+        lam = np.einsum("pr,prs->ps", np.take_along_axis(c, basis, axis=1), inverse)[:, :D]
+        w = np.zeros((rows.size, width))
+        np.put_along_axis(w, basis, np.maximum(inverse[:, :, D], 0.0), axis=1)
+        w[:, :1 + D] = 0.0
+        w /= w.sum(axis=1, keepdims=True)
+        coefficients = np.where(self.coordinates[rows], -np.einsum("pic,pc->pi", A[:, :D], w), np.inf)
+        return lam, np.einsum("pc,pc->p", w, c) + coefficients.min(axis=1)
 
 
-#: The simplex of :class:`_CutModel`: reduced costs above this (relative to the
+#: The simplex of :class:`_CutModels`: reduced costs above this (relative to the
 #: program's largest entry) improve, pivots below this (relative to the column) are
 #: not taken, after this many pivots Bland's rule replaces Dantzig's, and at most
 #: this many pivots are taken in one solve.
@@ -931,14 +966,14 @@ def _hull_level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySet],
 
     In the coordinates ``lam`` of a hull (``pi = lamᵀ V``), every utility is convex,
     so its tangent at any point is a cut below ``F(lam) = max_y u_y``; each point
-    evaluated adds the cuts of its ``_CUT_ROWS`` highest utilities. The next point
-    is the minimiser of the cuts' maximum (:class:`_CutModel`), whose dual weights
+    evaluated adds the cuts of its highest utilities (``_CUT_ROWS``). The next point
+    is the minimiser of the cuts' maximum (:class:`_CutModels`), whose dual weights
     certify the bound. One batched utility and Jacobian pass per step."""
     code = tie_code(mirror_ties(ties))
     batch = PromptBatch(models)
     n = len(models)
     counts = np.array([lotteries.vertices.shape[0] for lotteries in sets], dtype=np.int64)
-    programs = [_CutModel(int(d)) if d > 1 else None for d in counts]
+    programs = _CutModels(counts)
 
     def evaluate(rows: Rows, points: List[Array], lams: List[Array]) -> Array:
         """``max_y u_y`` at the policies ``points`` (``lamᵀ V``) of the prompts ``rows``,
@@ -950,17 +985,16 @@ def _hull_level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySet],
         if hulls.size:
             h = rows[hulls]
             ranked = np.where(batch.mask[h], u[hulls], -np.inf)
-            order = np.argsort(-ranked, axis=1, kind="stable")[:, :_CUT_ROWS]
+            order = np.argsort(-ranked, axis=1, kind="stable")
+            top = np.arange(order.shape[1])[None, :] < np.maximum(_CUT_ROWS, counts[h] + 1)[:, None]
             selected = np.zeros_like(batch.mask[h])
-            np.put_along_axis(selected, order, np.take_along_axis(batch.mask[h], order, axis=1), axis=1)
+            np.put_along_axis(selected, order, top & np.take_along_axis(batch.mask[h], order, axis=1), axis=1)
             J = batch.jacobian(policies[hulls], k, code, h, selected)   # ascending responses
             for j, p in enumerate(h.tolist()):
                 m, c = int(batch.sizes[p]), int(selected[j].sum())
                 values = u[hulls[j], :m][selected[j, :m]]
                 grads = J[j, :c, :m] @ sets[p].vertices.T
-                program = programs[p]
-                assert program is not None
-                program.add(values - grads @ lams[hulls[j]], grads)
+                programs.add(p, values - grads @ lams[hulls[j]], grads)
         return F
 
     at_vertices = np.full((n, int(counts.max())), -np.inf)
@@ -976,26 +1010,21 @@ def _hull_level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySet],
     iterations = np.zeros(n, dtype=np.int64)
     active = best_F - bound > tol
     while True:
-        proposals: List[Array] = []
-        points: List[Array] = []
-        stepping: List[int] = []
-        for p in np.flatnonzero(active & (iterations < max_iter)).tolist():
-            program = programs[p]
-            assert program is not None
-            lam, cut_bound = program.solve()
-            bound[p] = max(bound[p], cut_bound)
-            if best_F[p] - bound[p] <= tol:
-                active[p] = False
-                continue
-            iterations[p] += 1
-            proposals.append(normalised(lam))
-            points.append(normalised(proposals[-1] @ sets[p].vertices))
-            stepping.append(p)
-        if not stepping:
+        open_ = np.flatnonzero(active & (iterations < max_iter))
+        if not open_.size:
             break
-        rows = np.array(stepping, dtype=np.intp)
-        F = evaluate(rows, points, proposals)
-        for j, p in enumerate(stepping):
+        lams, cut_bounds = programs.solve(open_)
+        bound[open_] = np.maximum(bound[open_], cut_bounds)
+        closed = best_F[open_] - bound[open_] <= tol
+        active[open_[closed]] = False
+        stepping, lams = open_[~closed], lams[~closed]
+        if not stepping.size:
+            break
+        iterations[stepping] += 1
+        proposals = [normalised(lam[:counts[p]]) for p, lam in zip(stepping.tolist(), lams)]
+        points = [normalised(lam @ sets[p].vertices) for p, lam in zip(stepping.tolist(), proposals)]
+        F = evaluate(stepping, points, proposals)
+        for j, p in enumerate(stepping.tolist()):
             if F[j] < best_F[p]:
                 best_F[p], best_policies[p] = F[j], points[j]
     out = []
