@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,12 +68,16 @@ def _crossover(A: Array, support: NDArray[np.bool_]) -> Tuple[Array, NDArray[np.
     B[:, np.arange(depth), np.arange(depth)] += ~valid  # identity on the padding
     rhs = np.zeros((count, depth + 1, 1))
     rhs[:, depth, 0] = 1.0
-    # the systems LU finds singular by least squares, one by one; the others together
+    # the systems LU finds singular by least squares (the minimum-norm solution, with
+    # numpy.linalg.lstsq's cutoff for singular values); the others by LU
     singular = np.linalg.slogdet(B)[0] == 0
     x = np.zeros((count, depth + 1))
     x[~singular] = np.linalg.solve(B[~singular], rhs[~singular])[:, :, 0]
-    for j in np.flatnonzero(singular).tolist():
-        x[j] = np.linalg.lstsq(B[j], rhs[j, :, 0], rcond=None)[0]
+    if singular.any():
+        U, sigma, Vt = np.linalg.svd(B[singular])
+        kept = sigma > np.finfo(np.float64).eps * (depth + 1) * sigma[:, :1]
+        coefficients = np.where(kept, U[:, depth, :] / np.where(kept, sigma, 1.0), 0.0)   # Uᵀ e_depth / sigma
+        x[singular] = np.einsum("pk,pkj->pj", coefficients, Vt)
     members = np.where(valid, x[:, :depth], 0.0)
     ok = np.isfinite(x).all(axis=1) & (members.min(axis=1, initial=0.0) >= -1e-12) & (sizes > 0)
     pi = np.zeros((count, width))
@@ -447,13 +451,25 @@ def _lottery_sets(matrices: Sequence[Array], ties: str, symmetric: bool, policie
     if retry:
         for j, pair in zip(retry, _central_supports([matrices[j] for j in retry], [policies[j] for j in retry])):
             pairs[j] = pair
-    sets = []
-    for P, p, pair, (low, high) in zip(matrices, policies, pairs, brackets):
+    supports: List[Tuple[Mask, Mask]] = []
+    for P, pair, (low, high) in zip(matrices, pairs, brackets):
         if pair is None:
             played = _largest_support(P, low)
             pair = played, (played if symmetric else _largest_support(-P.T, -high))
-        sets.append(_lottery_set(P, ties, p, pair[0], pair[1], low))
-    return sets
+        supports.append(pair)
+    # the equations of every set's affine hull; one batched SVD per shape
+    equations = [_hull_equations(P, played, opposed) for P, (played, opposed) in zip(matrices, supports)]
+    svds: List[Tuple[Array, Array]] = [(np.zeros(0), np.zeros(0))] * len(matrices)
+    by_shape: Dict[Tuple[int, ...], List[int]] = {}
+    for j, B in enumerate(equations):
+        by_shape.setdefault(B.shape, []).append(j)
+    for group in by_shape.values():
+        _, sigma, Vt = np.linalg.svd(np.stack([equations[j] for j in group]))
+        for i, j in enumerate(group):
+            svds[j] = sigma[i], Vt[i]
+    return [_lottery_set(P, ties, p, played, opposed, low, B, sigma, Vt)
+            for P, p, (played, opposed), (low, _), B, (sigma, Vt)
+            in zip(matrices, policies, supports, brackets, equations, svds)]
 
 
 def _central_supports(matrices: Sequence[Array], policies: Sequence[Array]) -> List[Optional[Tuple[Mask, Mask]]]:
@@ -498,10 +514,24 @@ _CENTRE_TOL = 1e-13
 _CENTRE_MAX_ITER = 200
 
 
-def _lottery_set(P: Array, ties: str, p: Array, played: Mask, opposed: Mask, value: float) -> MaximalLotterySet:
+def _hull_equations(P: Array, played: Mask, opposed: Mask) -> Array:
+    """The equations ``B w = e`` on ``w = (x on the support, v)`` of the affine hull of
+    the optimal policies (:func:`_lottery_set`): ``(Pᵀx)_z = v`` for every opposed
+    ``z``, and ``sum x = 1`` (the last row)."""
+    s = int(played.sum())
+    B = np.zeros((int(opposed.sum()) + 1, s + 1))
+    B[:-1, :s] = P[np.ix_(played, opposed)].T
+    B[:-1, s] = -1.0
+    B[-1, :s] = 1.0
+    return B
+
+
+def _lottery_set(P: Array, ties: str, p: Array, played: Mask, opposed: Mask, value: float, B: Array,
+                 sigma: Array, Vt: Array) -> MaximalLotterySet:
     """The set of optimal policies of ``max_pi min_z (Pᵀ pi)_z`` (of value ``value``;
     ``p`` one of them) from the responses ``played`` by some optimal policy and
-    ``opposed`` by some optimal opponent.
+    ``opposed`` by some optimal opponent; ``B``: :func:`_hull_equations`, and its
+    singular values ``sigma`` and right singular vectors ``Vt``.
 
     Complementary slackness makes the set exactly
     ``{x >= 0 on Y, 0 off Y : (Pᵀx)_z = v on Z, (Pᵀx)_z >= v off Z, sum x = 1}``
@@ -511,12 +541,6 @@ def _lottery_set(P: Array, ties: str, p: Array, played: Mask, opposed: Mask, val
     m = P.shape[0]
     support = np.flatnonzero(played)
     s = support.size
-    # unknowns w = (x on the support, v)
-    B = np.zeros((int(opposed.sum()) + 1, s + 1))
-    B[:-1, :s] = P[np.ix_(played, opposed)].T
-    B[:-1, s] = -1.0
-    B[-1, :s] = 1.0
-    _, sigma, Vt = np.linalg.svd(B)
     relative = sigma / sigma[0]
     rank = int((relative > RANK_TOLERANCE).sum())
     rank_gap = (float(relative[rank]) if rank < relative.size else 0.0, float(relative[rank - 1]))
