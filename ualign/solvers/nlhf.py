@@ -122,7 +122,8 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
     open_ = np.ones(count, dtype=bool)
     while True:
         o = np.flatnonzero(open_)
-        value = np.where(valid[o], np.einsum("pyz,pz->py", A[o], pi[o]), -np.inf)
+        # (A pi) of every game (no copy of the open games' matrices), kept for the open ones
+        value = np.where(valid, np.einsum("pyz,pz->py", A, pi), -np.inf)[o]
         for j, p in enumerate(o.tolist()):
             histories[p].append(float(value[j].max()))
         # the best responses outside S, up to |S| of them per game
@@ -141,7 +142,7 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
         # the restricted games, members first
         depth = int(members[o].sum(axis=1).max())
         order = np.argsort(~members[o], axis=1, kind="stable")[:, :depth]
-        restricted = np.take_along_axis(np.take_along_axis(A[o], order[:, :, None], axis=1), order[:, None, :], axis=2)
+        restricted = A[o[:, None, None], order[:, :, None], order[:, None, :]]
         inside = np.take_along_axis(members[o], order, axis=1)
         restricted *= inside[:, :, None] & inside[:, None, :]
         solved, its = _interior_point(restricted, inside.sum(axis=1), tol, max_iter)
@@ -398,11 +399,15 @@ def _distinct(points: Array) -> Array:
 
 def _vertices(G: Array, h: Array, directions: Array) -> Tuple[Array, bool]:
     """Vertices of the bounded, full-dimensional polytope ``{t in R^d : G t <= h}``
-    (unit rows) and whether they are all of them. Every d-subset of constraints is
-    solved and kept when feasible; past ``_VERTEX_BUDGET`` subsets, the vertices are
-    instead the optima of the linear programs minimising and maximising ``c·t`` for
-    every row ``c`` of ``directions`` (a subset, containing every coordinate extreme)."""
+    (unit rows) and whether they are all of them. An interval (``d = 1``) has its
+    ends; otherwise every d-subset of constraints is solved and kept when feasible;
+    past ``_VERTEX_BUDGET`` subsets, the vertices are instead the optima of the linear
+    programs minimising and maximising ``c·t`` for every row ``c`` of ``directions``
+    (a subset, containing every coordinate extreme)."""
     n, d = G.shape
+    if d == 1:  # an interval (unit rows are +-1): its ends
+        ends = np.array([[float((-h[G[:, 0] < 0]).max())], [float(h[G[:, 0] > 0].min())]])
+        return (ends if ends[1, 0] - ends[0, 0] > _VERTEX_TOL else ends[:1]), True
     if math.comb(n, d) > _VERTEX_BUDGET:
         optima = []
         for c in np.concatenate([directions, -directions]):
