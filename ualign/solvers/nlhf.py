@@ -5,11 +5,13 @@ skew-symmetric and the maximal lottery is the symmetric equilibrium of the
 zero-sum game ``A``: ``pi >= 0``, ``sum pi = 1``, ``A pi <= 0`` (then
 ``(A pi)_y = 0`` on the support). Two exact methods:
 
-* ``"ipm"`` (default): a Mehrotra predictor–corrector interior-point method on
-  this monotone complementarity problem, using that the game is its own dual (one
-  dense ``m x m`` factorisation per iteration, single precision while far from
-  the solution), with a crossover to the exact support solve
-  ``A_SS pi_S = 0, sum pi_S = 1`` once the support has settled.
+* ``"ipm"`` (default): a double oracle (:func:`maximal_lotteries`) whose restricted
+  games on growing sets of best responses are solved by a Mehrotra
+  predictor–corrector interior-point method on this monotone complementarity
+  problem, using that the game is its own dual (one dense factorisation per
+  iteration, single precision while far from the solution), with a crossover to
+  the exact support solve ``A_SS pi_S = 0, sum pi_S = 1`` once the support has
+  settled.
 * ``"lp"``: scipy's HiGHS on ``max v s.t. Mᵀ pi >= v, pi in the simplex``.
 
 Under ``"strict"``/``"weak"`` ties the k = 1 maxmin ``max_pi min_z P[pi ≻ z]`` is
@@ -19,7 +21,8 @@ The maximal lottery need not be unique (e.g. an even number of voters split on a
 pair). The optimal policies form a polytope, ``NLHFResult.lotteries``
 (:class:`MaximalLotterySet`): its affine hull comes from the supports of a
 strictly complementary pair of the LP (every optimal policy lives on the policy
-side's support and ties every response the optimal opponents play), its vertices
+side's support and ties every response the optimal opponents play; under
+symmetric ties the analytic centre of the equilibria is one), its vertices
 from enumerating the bases of the remaining inequalities. What NLHF guarantees at
 ``k`` samples then depends on which maximal lottery is returned;
 :func:`nlhf_level_range` gives the range of ``f(pi, k)`` over the whole set.
@@ -280,9 +283,9 @@ def _maxmin_lp(P: Array) -> Tuple[Array, Optional[Array]]:
 
 def solve_nlhf_batch(models: Sequence[Any], ties: str = "uniform", method: str = "auto", tol: float = 1e-10,
                      max_iter: int = 200) -> List[NLHFResult]:
-    """:func:`solve_nlhf` for many prompts: the interior-point method advances all
-    prompts' games together (``"ipm"``); ``"lp"`` solves them one by one. One result
-    per prompt, in order, each with its own certificate."""
+    """:func:`solve_nlhf` for many prompts: the double oracle and its interior-point
+    method advance all prompts' games together (``"ipm"``); ``"lp"`` solves them one
+    by one. One result per prompt, in order, each with its own certificate."""
     clock = Clock()
     if not len(models):
         raise ValueError("models: needs at least one prompt")
