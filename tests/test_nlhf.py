@@ -468,3 +468,23 @@ def test_central_supports_equal_the_support_programs() -> None:
         centre[candidates] = nlhf._interior_point(A[None], np.array([A.shape[0]]), 1e-13, 200, crossover=False)[0][0]
         grown += nlhf._supports_of_pair(P, centre, centre, 0.5, 0.5) is None
     assert checked >= 10 and grown >= 1
+
+
+def test_double_oracle_batch_matches_highs() -> None:
+    """maximal_lotteries on games of different sizes together: each result is the
+    unique maximal lottery (odd voter counts), as HiGHS finds it, with its
+    exploitability evaluated on the whole matrix; the double oracle took several
+    rounds on some."""
+    rng = np.random.default_rng(41)
+    matrices = []
+    for _ in range(12):
+        n, m = 2 * int(rng.integers(2, 12)) + 1, int(rng.integers(2, 31))
+        model = ua.RankingPopulation.from_orders(np.array([rng.permutation(m) for _ in range(n)]))
+        matrices.append(model.pairwise())
+    found = nlhf.maximal_lotteries(matrices, tol=1e-12)
+    for M, (pi, expl, _, converged, history) in zip(matrices, found):
+        assert converged and expl <= 1e-12 and pi.min() >= 0 and abs(pi.sum() - 1.0) <= 1e-12
+        assert expl == pytest.approx(((M - 0.5) @ pi).max(), abs=1e-15)
+        assert history[-1] == expl
+        np.testing.assert_allclose(pi, nlhf._maxmin_lp(M)[0], rtol=0, atol=1e-8)
+    assert max(len(history) for *_, history in found) >= 3
