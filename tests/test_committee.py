@@ -19,6 +19,9 @@ from helpers import random_ranks
 from scipy.optimize import linprog
 
 import ualign as ua
+from ualign import _core_loader
+from ualign._validate import tie_code
+from ualign.operands import as_operand
 from ualign.solvers import committee as committee_module
 
 
@@ -116,6 +119,36 @@ def test_branch_and_bound_pricing_against_enumeration(ties: str) -> None:
                 assert bound >= best - 1e-12 and all(abs(values[S] - pricer.value(S)) <= 1e-12 for S in found)
             for T in (pricer.greedy(), pricer.local_search(pricer.greedy())):
                 assert len(T) == k and pricer.value(T) == pytest.approx(values[T], abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", oracle.TIES)
+def test_pricing_against_opponent_mixtures(ties: str) -> None:
+    """The column oracle against l-output opponents: max_S Σ_Y q_Y P[S ≻ Y] over
+    k-multisets S for a mixture q of l-multisets, by the opponent branch and bound
+    (price_opponent with a target), against enumeration by the oracle (1e-12)."""
+    rng = np.random.default_rng(23 + len(ties))
+    core = _core_loader.core()
+    for seed in range(16):
+        model, ranks, weights = population(seed, n_max=5, m_max=5)
+        m = model.n_responses
+        rows = [tuple(sorted(rng.integers(0, m, size=int(rng.integers(2, 4))))) for _ in range(3)]
+        q = rng.dirichlet(np.ones(3))
+        q[int(rng.integers(3))] = 0.0  # a row the dual does not use
+        q /= q.sum()
+        mixture = ua.MultisetPolicy([list(Y) for Y in rows], q)
+        parts = as_operand(mixture, m, "opponent").parts()
+        for k in (1, 2, 3):
+            values = {S: oracle.win_rate(ranks, weights, list(S), oracle.multi(rows, q), ties)
+                      for S in itertools.combinations_with_replacement(range(m), k)}
+            best = max(values.values())
+            for target in (-1.0, best - 0.01, best + 0.01):
+                found, found_values, bound, finished, _ = core.price_opponent(
+                    model._store, parts, tie_code(ties), k, np.zeros(0, dtype=np.int64), 3, 10**9, 60.0, target)
+                assert finished and best - 1e-12 <= bound <= max(best, target) + 1e-12
+                padded = [committee_module._padded(tuple(S), k) for S in found]
+                assert all(abs(values[S] - v) <= 1e-12 for S, v in zip(padded, found_values))
+                if target < best:
+                    assert abs(found_values[0] - best) <= 1e-12
 
 
 def test_branch_and_bound_budget_stop() -> None:

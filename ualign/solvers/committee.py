@@ -558,7 +558,7 @@ def _solve_against_opponents(model: Any, k: int, ties: str, pricing: str, tol: f
     # one response repeated: outside "uniform" ties, the single-response opponent y
     rows: List[Tuple[int, ...]] = [(y,) * opponent_k for y in range(m)]
     best: Optional[Tuple[MultisetPolicy, OpponentSearch]] = None
-    upper, pricing_exact = 1.0, False
+    upper, pricing_exact, stopped = 1.0, False, False
     history: List[float] = []
     iterations = 0
     while iterations < max_iter:
@@ -570,6 +570,7 @@ def _solve_against_opponents(model: Any, k: int, ties: str, pricing: str, tol: f
         if best is None or search.lower_bound > best[1].lower_bound:
             best = policy, search
         if spent[0] >= time_limit or not search.exact:
+            stopped = True
             break
         if search.level < t - _IMPROVES and search.opponent not in rows:
             rows.append(search.opponent)  # the rows so far overrate the policy
@@ -577,7 +578,10 @@ def _solve_against_opponents(model: Any, k: int, ties: str, pricing: str, tol: f
         found, bound, pricing_exact = price(q, rows, t)
         upper = min(upper, bound)
         history.append(upper - best[1].lower_bound)
-        if upper - best[1].lower_bound <= tol or spent[0] >= time_limit:
+        if upper - best[1].lower_bound <= tol:
+            break
+        if spent[0] >= time_limit:
+            stopped = True
             break
         new = [S for S, value in found if value > t + _IMPROVES and S not in columns]
         if not new:
@@ -585,6 +589,6 @@ def _solve_against_opponents(model: Any, k: int, ties: str, pricing: str, tol: f
         columns.extend(new)
     assert best is not None  # max_iter >= 1
     label = "greedy" if pricing == "greedy" else "branch and bound" if ranking else "enumeration"
-    if spent[0] >= time_limit:
+    if stopped:
         label += " (stopped by the time limit)"
     return result(best[0], best[1], upper, iterations, history, pricing_exact, label, len(rows))
