@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import oracle
 import pytest
-from helpers import random_ranks
+from helpers import outputs_by_thread_count, random_ranks
 from scipy.optimize import linprog
 
 import ualign as ua
@@ -328,3 +329,24 @@ def test_opponent_k_bad_input() -> None:
         ua.solve_committee(model, 2, opponent_k=2.0)
     with pytest.raises(TypeError, match="^opponent_k"):
         ua.solve_committee(model, 2, opponent_k=True)
+
+
+THREADS_SCRIPT = """
+import sys
+import numpy as np
+import ualign as ua
+
+rng = np.random.default_rng(8)
+# enough voters for the parallel kernels (the uniform-tie value tables included)
+model = ua.RankingPopulation(rng.integers(0, 4, size=(4400, 5)), rng.random(4400))
+result = ua.solve_committee(model, 3, "uniform", opponent_k=2)
+out = {"level": np.r_[result.robust_level, result.upper_bound], "policy": result.policy.probabilities,
+       "committees": np.concatenate(result.policy.multisets)}
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_against_opponents_thread_count_does_not_change_any_bit(tmp_path: Path) -> None:
+    results = outputs_by_thread_count(tmp_path, THREADS_SCRIPT, (1, 2))
+    for key, value in results[1].items():
+        assert value.tobytes() == results[2][key].tobytes(), key
