@@ -335,7 +335,9 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     with ``ℓ`` responses, ``max_rho min_{|Y| = ℓ} P[rho ≻ Y]`` (Cai & Zheng,
     arXiv:2601.08777, §D.7), by generating opponent rows beside the columns (module
     docstring). ``time_limit`` then bounds the pricing and the opponent searches
-    together. Returns an :class:`~ualign.solvers.results.OpponentCommitteeResult`:
+    together (checked between steps; one enumeration pricing on a model other than
+    rankings, over every committee against the new opponent rows, runs to its end).
+    Returns an :class:`~ualign.solvers.results.OpponentCommitteeResult`:
     ``robust_level`` is the policy's ``f_ℓ`` (exact search), ``lower_bound`` its
     certified value, ``gap = upper_bound - lower_bound``.
     """
