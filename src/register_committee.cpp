@@ -22,9 +22,6 @@ std::vector<int64_t> members(const array_of<int64_t>& start, int64_t m, const st
   return out;
 }
 
-// Opponent values are probabilities (>= 0): a target below them prunes nothing.
-constexpr double kNoTarget = -1.0;
-
 py::tuple solve(const PricingProblem& p, const std::vector<int64_t>& start, int64_t keep, double target,
                 int64_t max_nodes, double seconds) {
   if (keep < 1) throw std::invalid_argument("keep: expected a positive count");
@@ -45,12 +42,17 @@ py::tuple solve(const PricingProblem& p, const std::vector<int64_t>& start, int6
   return py::make_tuple(committees, values, out.bound, out.finished, out.nodes);
 }
 
-// The worst multiset of `size` responses against the operand (in the opponent's
-// convention `ties`): a multiset search over the tabulated values under "uniform"
-// ties, else a set search over min(size, m) distinct responses (a repeat adds
-// nothing there), whose value table is the c = 1 column.
+// The best multiset of `size` responses against the operand, max_M P[M > operand]
+// under `ties`: a multiset search over the tabulated values under "uniform" ties,
+// else a set search over min(size, m) distinct responses (a repeat adds nothing
+// there), whose value table is the c = 1 column. It serves both sides of the
+// game: the worst opponent Y of a policy (ties mirrored), and the pricing of
+// committee columns against the master LP's dual mixture of opponent multisets.
+// Nodes that cannot beat `target` are pruned (values are probabilities, so a
+// negative target prunes nothing).
 py::tuple price_opponent(const RankingStore& s, const py::tuple& operand, int ties, int64_t size,
-                         const array_of<int64_t>& start, int64_t keep, int64_t max_nodes, double seconds) {
+                         const array_of<int64_t>& start, int64_t keep, int64_t max_nodes, double seconds,
+                         double target) {
   const Ties convention = ties_from_int(ties);
   const OperandArrays x(operand, s.m(), "operand");
   if (size < 1) throw std::invalid_argument("size: expected a positive number of members");
@@ -80,7 +82,7 @@ py::tuple price_opponent(const RankingStore& s, const py::tuple& operand, int ti
     p.by_count = table.data(), p.level = level.data();
   else
     p.single = table.data();
-  return solve(p, first, keep, kNoTarget, max_nodes, seconds);
+  return solve(p, first, keep, target, max_nodes, seconds);
 }
 
 }  // namespace
@@ -117,10 +119,11 @@ void register_committee(py::module_& m) {
       "level in voter i's ranking (c: members of S there). Returns (the `keep` best committees found, their values, "
       "upper bound, finished, nodes).");
   m.def("price_opponent", &price_opponent, py::arg("store"), py::arg("operand"), py::arg("ties"), py::arg("size"),
-        py::arg("start"), py::arg("keep"), py::arg("max_nodes"), py::arg("seconds"),
+        py::arg("start"), py::arg("keep"), py::arg("max_nodes"), py::arg("seconds"), py::arg("target") = -1.0,
         "Branch and bound: max over multisets Y of `size` responses of P[Y > operand] under `ties` (exactly; the "
-        "same as the committee searches). Returns (the `keep` best multisets found, their values, upper bound, "
-        "finished, nodes); under ties other than 'uniform' the multisets are sets of min(size, m) responses.");
+        "same as the committee searches), pruning nodes that cannot beat `target`. Returns (the `keep` best "
+        "multisets found, their values, upper bound, finished, nodes); under ties other than 'uniform' the "
+        "multisets are sets of min(size, m) responses.");
   m.def(
       "opponent_gradient",
       [](const RankingStore& s, const array_of<int64_t>& multiset, const array_of<double>& pi, int64_t k, int ties) {

@@ -26,5 +26,9 @@ def test_quick_study(tmp_path: Path) -> None:
     assert {r["instance"] for r in rows} == {"prop 3.2", "prop 3.3 (m=4)", "random 0"}
     for r in rows:
         assert r["lower_bound"] - 1e-9 <= r["mpne"] <= r["optimum"] + 1e-8 <= r["upper_bound_general"] + 1e-8
+        # distributions over k-multisets include every pi^{⊗k}; for k = 1 they are the policies
+        assert r["optimum"] - 1e-8 <= r["committee"] <= r["committee_bound"] + 1e-12
+        if r["k"] == 1:
+            assert abs(r["committee"] - r["optimum"]) <= 1e-8
         if r["instance"] == "prop 3.2":  # equal rewards: the uniform policy's level is k/(k+l) exactly
             assert abs(r["optimum"] - r["k"] / (r["k"] + r["l"])) <= 1e-12
