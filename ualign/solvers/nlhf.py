@@ -101,8 +101,9 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
     matrices are solved exactly together (:func:`_interior_point`, one batched
     factorisation of the small padded games per iteration), then every response
     ``y`` outside ``S`` with ``(A pi)_y > tol`` is a best response against the
-    restricted solution ``pi``; up to ``|S|`` of the best of them join ``S``. When
-    none is left, ``pi`` is a maximal lottery of the whole game. ``S`` starts at the
+    restricted solution ``pi``; up to ``|S|`` of the best of them join ``S`` (once
+    ``S`` would hold more than half of the responses, all of them do). When none is
+    left, ``pi`` is a maximal lottery of the whole game. ``S`` starts at the
     response beating the uniform lottery by the most.
 
     Returns, per matrix, ``(pi, exploitability, iterations, converged, history)``
@@ -142,6 +143,10 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
         added = np.zeros((o.size, width), dtype=bool)
         np.put_along_axis(added, ranked, joining, axis=1)
         members[o] |= added
+        # past half of a game the restricted games cost about what the whole game does
+        # (and the whole game's interior-point solution is exactly central): solve that
+        whole = o[2 * members[o].sum(axis=1) > sizes[o]]
+        members[whole] = valid[whole]
         # the restricted games, members first
         depth = int(members[o].sum(axis=1).max())
         order = np.argsort(~members[o], axis=1, kind="stable")[:, :depth]
