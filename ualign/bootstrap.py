@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core_loader
-from ._validate import as_count, tie_code
+from ._validate import _numeric_array, as_count, as_ks, as_optional_distribution, tie_code
 from .model import PreferenceModel
 
 
@@ -111,15 +111,22 @@ def replicate_models(model: PreferenceModel, counts: NDArray[np.float64]) -> Lis
     return [reweighted(model, row) for row in counts]
 
 
-def audit_replicates(model: PreferenceModel, policy: Optional[NDArray[np.float64]], counts: NDArray[np.float64],
-                     ks: NDArray[np.int64], ties: str) -> Dict[str, NDArray[Any]]:
+def audit_replicates(model: PreferenceModel, policy: Any, counts: Any, ks: Any,
+                     ties: str = "uniform") -> Dict[str, NDArray[Any]]:
     """Audits of the fixed single-output ``policy`` (None: uniform) on the replicates
-    of the :class:`~ualign.RankingPopulation` ``model`` with voter weights ``counts``
-    (``(B, n)``): ``(B, len(ks))`` arrays ``robust_level``, ``opponent``,
-    ``best_response``, ``best_utility`` and ``exploitability``, as the batch audit of
-    :func:`replicate_models` computes them (to rounding), in one pass over the voters."""
+    of the :class:`~ualign.RankingPopulation` ``model`` whose voter weights are the
+    rows of ``counts`` (``(B, n)``, each normalised): ``(B, len(ks))`` arrays
+    ``robust_level``, ``opponent``, ``best_response``, ``best_utility`` and
+    ``exploitability``, the audits of :func:`replicate_models` up to rounding
+    (another order of summation), computed in one pass over the voters."""
+    from .ranking import RankingPopulation
+
+    if not isinstance(model, RankingPopulation):
+        raise TypeError(f"model: expected a RankingPopulation, got {type(model).__name__}")
+    pi = as_optional_distribution(policy, "policy", model.n_responses)
+    weights = np.ascontiguousarray(_numeric_array(counts, "counts"), dtype=np.float64)
     core = _core_loader.core()
-    return core.audit_replicates(model._store, policy, counts, ks, tie_code(ties))  # type: ignore[attr-defined,no-any-return]
+    return core.audit_replicates(model._store, pi, weights, as_ks(ks), tie_code(ties))  # type: ignore[no-any-return]
 
 
 def bootstrap_models(model: PreferenceModel, n_boot: int, seed: Optional[int] = None) -> List[PreferenceModel]:
