@@ -14,8 +14,8 @@ import pytest
 from helpers import outputs_by_thread_count, random_instance, random_policy
 
 import ualign as ua
-from ualign.audit import BOOTSTRAP_COLUMNS, audit_columns
-from ualign.bootstrap import BootstrapPlan, bootstrap_models, replicate_models, reweighted
+from ualign.audit import BOOTSTRAP_COLUMNS, _audit_fixed, audit_columns
+from ualign.bootstrap import BootstrapPlan, audit_replicates, bootstrap_models, replicate_models, reweighted
 
 TIES = ("uniform", "half", "strict", "weak")
 
@@ -83,6 +83,100 @@ def test_seeded_runs_repeat_and_prompts_do_not_depend_on_each_other() -> None:
         assert np.array_equal(first[name].to_numpy(), again[name].to_numpy())
     other = ua.audit_many(models, ks=[1, 4], n_boot=25, seed=8)
     assert not np.array_equal(first["level_ci_low"].to_numpy(), other["level_ci_low"].to_numpy())
+
+
+# -- fixed policies: every replicate from the voters' values, summed with the replicate's weights ----
+
+MIRROR = {"strict": "weak", "weak": "strict", "half": "half", "uniform": "uniform"}
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("ties", TIES)
+def test_replicate_audits_equal_brute_force(seed: int, ties: str) -> None:
+    rng, ranks, weights = random_instance(seed, n_max=7, m_max=4)  # weak orders, zero weights
+    population = ua.RankingPopulation(ranks, weights)
+    n, m = population.n_voters, population.n_responses
+    policy = random_policy(rng, m) if seed % 3 else None  # zero-probability responses; None: uniform
+    pi = policy if policy is not None else np.full(m, 1.0 / m)
+    counts = rng.multinomial(n, population.weights, size=4).astype(float)
+    counts[0] = 0.0
+    counts[0, int(np.argmax(population.weights))] = 2.0  # a replicate of one voter
+    ks = [1, 2, 3]
+    out = audit_replicates(population, policy, counts, ks, ties)
+    for b, row in enumerate(counts):
+        for j, k in enumerate(ks):
+            u = oracle.utilities(ranks, row, pi, k, ties)
+            loss = oracle.utilities(ranks, row, pi, k, MIRROR[ties])
+            assert out["robust_level"][b, j] == pytest.approx(1.0 - loss.max(), abs=1e-12)
+            assert loss[out["opponent"][b, j]] == pytest.approx(loss.max(), abs=1e-12)
+            assert u[out["best_response"][b, j]] == pytest.approx(u.max(), abs=1e-12)
+            assert out["best_utility"][b, j] == pytest.approx(u.max(), abs=1e-12)
+            assert out["exploitability"][b, j] == pytest.approx(u.max() - float(pi @ u), abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", TIES)
+def test_replicate_audits_equal_the_per_replicate_kernels(ties: str) -> None:
+    # several panels of voters, a tail of two voters, k beyond the four-voter path
+    rng = np.random.default_rng(21)
+    n, m = 1030, 300
+    ranks = rng.integers(0, 40, size=(n, m))
+    population = ua.RankingPopulation(ranks, rng.random(n) * (rng.random(n) < 0.8))
+    pi = random_policy(rng, m)
+    counts = BootstrapPlan.create(5, 3, 0.9).counts(population, 0)
+    ks = np.array([1, 4, 64, 65, 300])
+    new = audit_replicates(population, pi, counts, ks, ties)
+    old = _audit_fixed(replicate_models(population, counts), [pi] * 5, ks, ties, lambda count: None)
+    for field in ("robust_level", "best_utility", "exploitability"):
+        assert np.abs(new[field] - old[field]).max() <= 1e-12, field
+
+
+def test_replicate_audit_arguments() -> None:
+    population = ua.RankingPopulation([[0, 1, 1], [2, 0, 1]])
+    counts = np.array([[1.0, 1.0]])
+    with pytest.raises(TypeError, match="^model"):
+        audit_replicates(ua.PlackettLuceMixture(np.zeros((1, 3))), None, counts, [1])
+    with pytest.raises(ValueError, match="^policy"):
+        audit_replicates(population, [0.5, 0.5], counts, [1])
+    with pytest.raises(ValueError, match="^counts"):
+        audit_replicates(population, None, np.ones((2, 3)), [1])
+    with pytest.raises(ValueError, match="^counts"):
+        audit_replicates(population, None, np.ones(2), [1])
+    with pytest.raises(ValueError, match="^counts"):
+        audit_replicates(population, None, np.array([[1.0, -1.0]]), [1])
+    with pytest.raises(ValueError, match="^counts"):
+        audit_replicates(population, None, np.array([[1.0, np.nan]]), [1])
+    with pytest.raises(ValueError, match="^counts"):
+        audit_replicates(population, None, np.zeros((1, 2)), [1])
+    with pytest.raises(TypeError, match="^counts"):
+        audit_replicates(population, None, np.array([["a", "b"]]), [1])
+    with pytest.raises(ValueError, match="^ks"):
+        audit_replicates(population, None, counts, [])
+
+
+REPLICATES_SCRIPT = """
+import sys
+import numpy as np
+import ualign as ua
+from ualign.bootstrap import BootstrapPlan, audit_replicates
+rng = np.random.default_rng(8)
+model = ua.RankingPopulation(rng.integers(0, 12, size=(3001, 40)), rng.random(3001))
+counts = BootstrapPlan.create(30, 4, 0.9).counts(model, 0)
+pi = rng.dirichlet(np.ones(40))
+out = {}
+for ties in ("uniform", "strict"):
+    first = audit_replicates(model, pi, counts, [1, 2, 5, 8, 70], ties)
+    again = audit_replicates(model, pi, counts, [1, 2, 5, 8, 70], ties)
+    for name, values in first.items():
+        assert np.array_equal(values, again[name]), name
+        out[ties + name] = values
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_replicate_audit_bits_do_not_depend_on_threads(tmp_path) -> None:
+    runs = outputs_by_thread_count(tmp_path, REPLICATES_SCRIPT, [1, 2])
+    for name, values in runs[1].items():
+        assert np.array_equal(values, runs[2][name]), name
 
 
 SCRIPT = """

@@ -32,7 +32,7 @@ from ._validate import (
     mirror_ties,
     tie_code,
 )
-from .bootstrap import BootstrapPlan, replicate_models
+from .bootstrap import BootstrapPlan, audit_replicates, replicate_models
 from .game import audit_utilities
 from .model import PreferenceModel
 from .operands import MultisetPolicy, Product
@@ -441,21 +441,27 @@ def _add_group_columns(block: Dict[str, NDArray[Any]], chosen: List[Any], mask: 
 def _add_bootstrap_columns(block: Dict[str, NDArray[Any]], method: str, fixed: bool, chosen: List[Any],
                            mask: NDArray[np.bool_], models: List[PreferenceModel], labels: List[Any],
                            ks: NDArray[np.int64], ties: str, options: Dict[str, Any], first: int) -> None:
-    """Percentile intervals over the bootstrap replicates of every prompt: the B
-    replicates of a prompt share its rankings and are audited (or solved) as a
-    batch of B prompts. ``fixed``: the method's policies are given (re-audited),
-    not solved (solved again on each replicate)."""
+    """Percentile intervals over the bootstrap replicates of every prompt. A fixed
+    policy (``fixed``: given, not solved) on a population of rankings is audited on
+    all B replicates in one pass over the voters (:func:`audit_replicates`); other
+    replicates share the prompt's rankings or types and are audited (or solved
+    again) as a batch of B prompts."""
+    from .ranking import RankingPopulation
+
     plan: BootstrapPlan = options["bootstrap"]
     n_prompts, n_ks = len(models), ks.shape[0]
     for name in BOOTSTRAP_COLUMNS:
         block[name] = np.full((n_prompts, n_ks), np.nan)
     quiet: Callable[[int], None] = lambda n: None  # noqa: E731
     for p in np.flatnonzero(mask).tolist():
-        replicates = replicate_models(models[p], plan.counts(models[p], first + p))
-        if fixed:
-            values = _audit_fixed(replicates, [chosen[p]] * plan.n_boot, ks, ties, quiet)
+        counts = plan.counts(models[p], first + p)
+        if fixed and isinstance(models[p], RankingPopulation):
+            values = audit_replicates(models[p], chosen[p], counts, ks, ties)
+        elif fixed:
+            values = _audit_fixed(replicate_models(models[p], counts), [chosen[p]] * plan.n_boot, ks, ties, quiet)
         else:
-            values, _ = _audit_solver(method, replicates, [labels[p]] * plan.n_boot, ks, ties, options, quiet,
+            values, _ = _audit_solver(method, replicate_models(models[p], counts), [labels[p]] * plan.n_boot, ks,
+                                      ties, options, quiet,
                                       init=chosen[p])
         block["level_ci_low"][p], block["level_ci_high"][p] = plan.interval(values["robust_level"])
         block["exploitability_ci_low"][p], block["exploitability_ci_high"][p] = plan.interval(
