@@ -10,7 +10,7 @@ support; two reward distributions per type:
 Baselines, measured in the same run on a random sample of (type, response)
 pairs and extrapolated to all n * m pairs:
 
-* quad [0,inf): scipy.integrate.quad of the SPEC.md §2.2 formula
+* quad [0,inf): scipy.integrate.quad of the integral of docs/concepts.md ("Plackett-Luce products")
   int_0^inf e(y) e^{-e(y) t} phi(t)^k dt as written (epsabs = epsrel = 1e-13,
   limit = 500), phi evaluated with numpy over the m responses;
 * quad log t: the same integral after t = e^s, which is how quad reaches full

@@ -3,7 +3,7 @@
 Part A — n = 10,000 voters x m = 1,000 responses (independent random
 permutations, uniform weights), k = 4:
 
-* budget unit: one numpy utility evaluation (SPEC.md §2.1 closed forms,
+* budget unit: one numpy utility evaluation (the closed forms of docs/concepts.md,
   vectorised and chunked over voters: ``reference_orders`` of
   ``bench_utilities.py``), checked against ualign to 1e-10 first; timed for the
   convention each solver evaluates ("uniform" for the MPNE, "strict" for the

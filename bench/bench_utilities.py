@@ -9,7 +9,7 @@ convention, on two populations built from the same uint16 `orders`:
 Baselines measured in the same run:
 
 * numpy reference: a chunked, vectorised numpy evaluation of the closed forms of
-  SPEC.md §2.1 (mass by level, reverse cumsum for L, the convention's formula,
+  docs/concepts.md, "Tie conventions" (mass by level, reverse cumsum for L, the convention's formula,
   then a weighted scatter/sum back to responses). Its result is checked against
   ualign to 1e-10 before anything is timed.
 * stream: ualign._core.stream_sum(orders) -- one pass over the same 2*10^8 bytes
@@ -36,7 +36,7 @@ TOL = 1e-10
 
 
 # ---------------------------------------------------------------------------
-# numpy reference (SPEC.md §2.1 closed forms), L = mass strictly below, E = tied
+# numpy reference (the closed forms of docs/concepts.md), L = mass strictly below, E = tied
 # ---------------------------------------------------------------------------
 def closed_form(L: np.ndarray, E: np.ndarray, k: int, ties: str) -> np.ndarray:
     if ties == "strict":

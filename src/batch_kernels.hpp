@@ -8,10 +8,10 @@
 //   exploitability  max_y u_y - sum_y pi_p(y) u_y         (as ua.exploitability)
 //
 // Prompts have ragged sizes. Each prompt is computed by one thread with the
-// kernel the per-prompt API calls (beat_probabilities_kernel), or with beats_multi_k, its
-// fused form for several k (one pass over the voters, the same arithmetic for
-// each k, the same voter partition): results are bit-for-bit those of the
-// per-prompt API for any number of threads. Small prompts are spread over threads; a prompt large
+// kernel the per-prompt API calls: beats_multi_k for the k of the four-voter path
+// (one pass over the voters for all of them; the per-prompt API runs the list of
+// its one k), beat_probabilities_kernel for the others. Results are bit-for-bit
+// those of the per-prompt API for any number of threads. Small prompts are spread over threads; a prompt large
 // enough to split its voters into several lanes is run alone with its own
 // threads (beat_probabilities_kernel does not nest a team inside the loop over prompts).
 #pragma once
@@ -68,122 +68,6 @@ inline double exact_sum_partials(const double* x, int64_t n, std::vector<double>
     if (y == x0 - hi) hi = x0;
   }
   return hi;
-}
-
-// Several k at once for four interleaved voters (batch_levels.cpp): values[(r * n_ks
-// + j) * 4 + v] = the value product_levels_x4 gives for k = ks[j] at level r of voter
-// v (same bits). first_at[e] is the first j with ks[j] == e (or -1) and next[j] the
-// next such j (or -1); at most kMaxFusedKs values of k. gather_add_x4_multi_k then
-// adds, for every j, what gather_add_x4 adds: acc[j*m + y] += (v0 + v1) + (v2 + v3).
-#define UALIGN_DECLARE_MULTI_K(Level)                                                                            \
-  void product_levels_x4_multi_k(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, \
-                                 const int64_t* ks, int64_t n_ks, const double* w4, Ties ties, double* mass4,    \
-                                 double* values, const int64_t* first_at, const int64_t* next);                  \
-  void gather_add_x4_multi_k(const Level* row0, int64_t m, int64_t n_ks, const double* values, double* acc);
-#define UALIGN_MULTI_K_KERNELS \
-  UALIGN_DECLARE_MULTI_K(uint8_t) UALIGN_DECLARE_MULTI_K(uint16_t) UALIGN_DECLARE_MULTI_K(uint32_t)
-UALIGN_DECLARE_PER_ISA(UALIGN_MULTI_K_KERNELS)
-#undef UALIGN_MULTI_K_KERNELS
-#undef UALIGN_DECLARE_MULTI_K
-UALIGN_DISPATCHED(product_levels_x4_multi_k)
-UALIGN_DISPATCHED(gather_add_x4_multi_k)
-
-inline constexpr int64_t kMaxFusedKs = 64;
-
-// Buffers of the fused pass, reused from prompt to prompt by one thread. The fused
-// k are those of the four-voter path (at most kDirectPowMaxK), so the table of
-// first positions by k has a fixed size.
-struct MultiKScratch {
-  SerialSumScratch sum;
-  std::vector<double> mass4, values;
-  std::array<int64_t, kDirectPowMaxK + 1> first_at;
-  std::vector<int64_t> next;
-};
-
-// The voters [begin, end) of one prompt, for every k: beat_probabilities_kernel's worker with
-// product_levels_x4 / gather_add_x4 replaced by their several-k forms.
-template <class Level>
-void multi_k_range(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
-                   const int64_t* first_at, const int64_t* next, double* mass4, double* values,
-                   std::optional<SingleLaw<Level>>& law, int64_t begin, int64_t end, double* acc) {
-  const int64_t m = data.m, n_ks = static_cast<int64_t>(ks.size());
-  int64_t i = begin;
-  for (; i + kGroup <= end; i += kGroup) {
-    int64_t levels = 0;
-    bool strict_rows = true;
-    for (int64_t v = 0; v < kGroup; ++v) {
-      levels = std::max<int64_t>(levels, data.n_levels[i + v]);
-      strict_rows = strict_rows && data.n_levels[i + v] == m;
-    }
-    product_levels_x4_multi_k(data.row(i), m, padded_levels(levels), strict_rows, pi, ks.data(), n_ks, data.weights + i,
-                              ties, mass4, values, first_at, next);
-    gather_add_x4_multi_k(data.row(i), m, n_ks, values, acc);
-  }
-  if (i < end && !law) law.emplace(m);
-  const double one = 1.0;
-  const int64_t no_offsets = 0;
-  for (; i < end; ++i) {
-    const Level* row = data.row(i);
-    for (int64_t j = 0; j < n_ks; ++j) {
-      Operand op;
-      op.m = m;
-      op.n_products = 1;
-      op.policies = pi;
-      op.product_probs = &one;
-      op.ks = ks.data() + j;
-      op.offsets = &no_offsets;
-      law->build(row, data.n_levels[i], op, ties, data.weights[i]);
-      gather_add(row, m, law->value(), acc + j * m);
-    }
-  }
-}
-
-// out[j*m + y] = P[y > pi^(ks[j])] for every j: what beat_probabilities_kernel gives for each k
-// alone, bit for bit, in one pass over the voters. Only for k that beat_probabilities_kernel
-// runs through its four-voter path (four_voter_path: k <= kDirectPowMaxK), at most
-// kMaxFusedKs of them, and when the wider accumulation keeps beat_probabilities_kernel's voter
-// partition (see fused_partition_ok). With `serial` the voters are summed on the
-// calling thread with its reused buffers; without, with the threads of
-// sum_over_voter_ranges (for a prompt too big to share a thread).
-template <class Level>
-void beats_multi_k(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
-                   double* out, MultiKScratch& scratch, bool serial) {
-  const int64_t m = data.m, n_ks = static_cast<int64_t>(ks.size());
-  const int64_t stride = kGroup * padded_levels(m + 1);
-  scratch.first_at.fill(-1);
-  scratch.next.assign(ks.size(), -1);
-  for (int64_t j = n_ks - 1; j >= 0; --j) {
-    const size_t k = static_cast<size_t>(ks[static_cast<size_t>(j)]);
-    scratch.next[static_cast<size_t>(j)] = scratch.first_at[k];
-    scratch.first_at[k] = j;
-  }
-  const int64_t* first_at = scratch.first_at.data();
-  const int64_t* next = scratch.next.data();
-  if (serial) {
-    scratch.mass4.resize(static_cast<size_t>(stride));
-    scratch.values.resize(static_cast<size_t>(n_ks * stride));
-    std::optional<SingleLaw<Level>> law;
-    auto worker = [&](int64_t begin, int64_t end, double* acc) {
-      multi_k_range(data, pi, ks, ties, first_at, next, scratch.mass4.data(), scratch.values.data(), law, begin, end,
-                    acc);
-    };
-    sum_over_voter_ranges_serial(data.n, n_ks * m, out, worker, scratch.sum);
-    return;
-  }
-  sum_over_voter_ranges(data.n, n_ks * m, out, [&]() {
-    return [&data, pi, &ks, ties, first_at, next, law = std::optional<SingleLaw<Level>>(),
-            mass4 = std::vector<double>(static_cast<size_t>(stride)),
-            values = std::vector<double>(static_cast<size_t>(n_ks * stride))](int64_t begin, int64_t end,
-                                                                              double* acc) mutable {
-      multi_k_range(data, pi, ks, ties, first_at, next, mass4.data(), values.data(), law, begin, end, acc);
-    };
-  });
-}
-
-// The fused pass sums n_ks*m columns at once; its bits equal beat_probabilities_kernel's only if
-// the voters are split into the same lanes for both widths.
-inline bool fused_partition_ok(int64_t n, int64_t m, int64_t n_ks) {
-  return n_ks <= kMaxFusedKs && VoterPartition(n, n_ks * m).lanes == VoterPartition(n, m).lanes;
 }
 
 // The correctly rounded sum of x[0..n) (= math.fsum), fast: the terms are added

@@ -7,11 +7,19 @@
 //   exactly `size` distinct members. A weighted max-coverage (facility location)
 //   objective: monotone and submodular.
 // * Multisets ("uniform" ties, size k, repeats allowed): with b the best level of S
-//   in voter i's ranking and c the members of S at b,
-//   v_i(S) = below[z, i] + c/(c+1) * tied[z, i] for any member z at level b
-//   (below: weighted dual mass strictly worse than z; tied: at z's level). Monotone
-//   and DR-submodular: the j-th copy of z adds no more than the (j-1)-th did, and
-//   any addition adds no more to a larger multiset.
+//   in voter i's ranking and c the members of S at b, v_i(S) = value(z, i, c) for
+//   any member z at level b, where
+//   - committees (S against one response drawn from the dual q):
+//     value(z, i, c) = below[z, i] + c/(c+1) * tied[z, i] (below: weighted dual
+//     mass strictly worse than z; tied: at z's level);
+//   - opponents with `size` outputs (S against a fixed operand X, e.g. pi^(k)):
+//     value(z, i, c) = by_count[(z * n + i) * size + c - 1], tabulated
+//     (opponent_tables.hpp).
+//   Both are monotone and DR-submodular: the j-th copy of z adds no more than the
+//   (j-1)-th did, and any addition adds no more to a larger multiset (break ties
+//   by independent uniform priorities: S wins iff its best-scored member beats
+//   X's, an OR of per-member events, and expectations of such coverage functions
+//   are submodular).
 //
 // Depth-first branch and bound over members in decreasing order of marginal gain.
 // A node (S, candidates R, r members still to add) is bounded by
@@ -47,10 +55,11 @@ struct PricingProblem {
   int64_t m = 0;     // responses
   int64_t size = 0;  // members of a committee
   bool multiset = false;
-  const double* single = nullptr;  // sets: voter i's value when z is the best member
-  const double* below = nullptr;   // multisets
-  const double* tied = nullptr;    // multisets
-  const int64_t* level = nullptr;  // multisets: z's level in voter i's ranking
+  const double* single = nullptr;    // sets: voter i's value when z is the best member
+  const double* below = nullptr;     // multisets (committees)
+  const double* tied = nullptr;      // multisets (committees)
+  const double* by_count = nullptr;  // multisets (opponents): replaces below and tied when set
+  const int64_t* level = nullptr;    // multisets: z's level in voter i's ranking
 };
 
 struct PricingOutcome {
@@ -64,6 +73,13 @@ struct PricingOutcome {
 namespace pricing_detail {
 
 inline double share(int64_t count) { return double(count) / double(count + 1); }
+
+// Multisets: voter i's value when S's best level in i's ranking is z's, with c >= 1
+// members of S there.
+inline double multiset_value(const PricingProblem& p, int64_t z, int64_t i, int64_t c) {
+  if (p.by_count) return p.by_count[(z * p.n + i) * p.size + c - 1];
+  return p.below[z * p.n + i] + share(c) * p.tied[z * p.n + i];
+}
 
 // Objective of a committee (any members, sorted or not), straight from the definition.
 inline double committee_value(const PricingProblem& p, const std::vector<int64_t>& S) {
@@ -84,7 +100,7 @@ inline double committee_value(const PricingProblem& p, const std::vector<int64_t
       else if (l == best)
         ++count;
     }
-    if (at >= 0) total += p.below[at * n + i] + share(count) * p.tied[at * n + i];
+    if (at >= 0) total += multiset_value(p, at, i, count);
   }
   return total;
 }
@@ -218,7 +234,7 @@ class SetModel {
   double constant_ = 0.0;
 };
 
-// Multisets: per voter the best level, members tied there, and that level's masses.
+// Multisets: per voter the best level, the members tied there and one of them.
 class MultisetModel {
  public:
   explicit MultisetModel(const PricingProblem& p) : p_(p), n_(p.n) {}
@@ -230,14 +246,13 @@ class MultisetModel {
     const size_t cells = size_t(depth + 1) * n_;
     best_.assign(cells, std::numeric_limits<int64_t>::max());
     count_.assign(cells, 0);
-    below_.assign(cells, 0.0);
-    tied_.assign(cells, 0.0);
+    at_.assign(cells, -1);
   }
 
   double value(int64_t depth) const {
     double total = 0.0;
     const size_t o = size_t(depth) * n_;
-    for (int64_t i = 0; i < n_; ++i) total += below_[o + i] + share(count_[o + i]) * tied_[o + i];
+    for (int64_t i = 0; i < n_; ++i) total += current(o, i, 0);
     return total;
   }
 
@@ -249,25 +264,21 @@ class MultisetModel {
     const size_t o = size_t(depth) * n_;
     gains.assign(R.size() * copies, 0.0);
     scratch.resize(n_);
-    for (int64_t i = 0; i < n_; ++i) scratch[i] = below_[o + i] + share(count_[o + i] + r) * tied_[o + i];
+    for (int64_t i = 0; i < n_; ++i) scratch[i] = current(o, i, r);
     for (int64_t z : R)
       for (int64_t i = 0; i < n_; ++i)
-        if (p_.level[z * n_ + i] < best_[o + i])
-          scratch[i] = std::max(scratch[i], p_.below[z * n_ + i] + share(r) * p_.tied[z * n_ + i]);
+        if (p_.level[z * n_ + i] < best_[o + i]) scratch[i] = std::max(scratch[i], multiset_value(p_, z, i, r));
     double cap = 0.0;
-    for (int64_t i = 0; i < n_; ++i) cap += scratch[i] - (below_[o + i] + share(count_[o + i]) * tied_[o + i]);
+    for (int64_t i = 0; i < n_; ++i) cap += scratch[i] - current(o, i, 0);
     for (size_t c = 0; c < R.size(); ++c) {
       const int64_t z = R[c];
       double* g = gains.data() + c * copies;
       for (int64_t i = 0; i < n_; ++i) {
         const int64_t l = p_.level[z * n_ + i], b = best_[o + i];
         if (l > b) continue;
-        const int64_t c0 = count_[o + i];
-        const double cur = below_[o + i] + share(c0) * tied_[o + i];
-        double previous = cur;
+        double previous = current(o, i, 0);
         for (int64_t j = 1; j <= copies; ++j) {
-          const double now = l < b ? p_.below[z * n_ + i] + share(j) * p_.tied[z * n_ + i]
-                                   : below_[o + i] + share(c0 + j) * tied_[o + i];
+          const double now = l < b ? multiset_value(p_, z, i, j) : current(o, i, j);
           g[j - 1] += now - previous;
           previous = now;
         }
@@ -281,19 +292,25 @@ class MultisetModel {
     for (int64_t i = 0; i < n_; ++i) {
       const int64_t l = p_.level[z * n_ + i];
       if (l < best_[o + i]) {
-        best_[t + i] = l, count_[t + i] = 1, below_[t + i] = p_.below[z * n_ + i], tied_[t + i] = p_.tied[z * n_ + i];
+        best_[t + i] = l, count_[t + i] = 1, at_[t + i] = z;
       } else {
-        best_[t + i] = best_[o + i], below_[t + i] = below_[o + i], tied_[t + i] = tied_[o + i];
+        best_[t + i] = best_[o + i], at_[t + i] = at_[o + i];
         count_[t + i] = count_[o + i] + (l == best_[o + i]);
       }
     }
   }
 
  private:
+  // Voter i's value at the node stored at offset o with `more` members added at its
+  // best level (0 while S is empty).
+  double current(size_t o, int64_t i, int64_t more) const {
+    const int64_t z = at_[o + i];
+    return z < 0 ? 0.0 : multiset_value(p_, z, i, count_[o + i] + more);
+  }
+
   const PricingProblem& p_;
   int64_t n_;
-  std::vector<int64_t> best_, count_;
-  std::vector<double> below_, tied_;
+  std::vector<int64_t> best_, count_, at_;
 };
 
 // Copies of one candidate whose gains are computed exactly; further copies are

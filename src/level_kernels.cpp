@@ -21,21 +21,28 @@ using simd::vec4;
 
 static_assert(kLevelPad == 4 * kLanes, "a block of levels is kLanes vec4");
 
-// out = sum_{j=0..k} a^j b^(k-j) per lane: all terms nonnegative, so there is no
+// s_e = sum_{j=0..e} a^j b^(e-j) per lane, by s_e = b s_(e-1) + a^e (s_0 = 1), for
+// e = 1..k, calling at(e, s) after each step (the several-k kernel reads s at each k
+// of its list) and leaving s_k in out. All terms are nonnegative, so there is no
 // cancellation; the lanes are interleaved so their chains run in parallel.
-UALIGN_INLINE void geometric_block(const vec4* a, const vec4* b, int64_t k, vec4* out) {
-  vec4 s[kLanes], p[kLanes];
+template <class At>
+UALIGN_INLINE void geometric_steps(const vec4* a, const vec4* b, int64_t k, vec4* out, At&& at) {
+  vec4 p[kLanes];
   for (int l = 0; l < kLanes; ++l) {
-    s[l] = splat4(1.0);
+    out[l] = splat4(1.0);
     p[l] = splat4(1.0);
   }
-  for (int64_t j = 1; j <= k; ++j) {
+  for (int64_t e = 1; e <= k; ++e) {
     for (int l = 0; l < kLanes; ++l) {
       p[l] *= a[l];
-      s[l] = b[l] * s[l] + p[l];
+      out[l] = b[l] * out[l] + p[l];
     }
+    at(e, out);
   }
-  for (int l = 0; l < kLanes; ++l) out[l] = s[l];
+}
+
+UALIGN_INLINE void geometric_block(const vec4* a, const vec4* b, int64_t k, vec4* out) {
+  geometric_steps(a, b, k, out, [](int64_t, const vec4*) {});
 }
 
 // add_single_vs_product_impl for k > kDirectPowMaxK. Masses are taken as fractions
@@ -145,12 +152,7 @@ UALIGN_INLINE void add_product_levels_impl(const Level* row, int64_t m, int64_t 
     for (int64_t y = 0; y < m; ++y) mass[row[y]] += pi[y];
   }
   suffix_below(mass, size, below);
-  switch (ties) {
-    case Ties::strict: add_single_vs_product_impl<Ties::strict>(below, mass, size, k, scale, value); break;
-    case Ties::weak: add_single_vs_product_impl<Ties::weak>(below, mass, size, k, scale, value); break;
-    case Ties::half: add_single_vs_product_impl<Ties::half>(below, mass, size, k, scale, value); break;
-    case Ties::uniform: add_single_vs_product_impl<Ties::uniform>(below, mass, size, k, scale, value); break;
-  }
+  with_ties(ties, [&](auto T) { add_single_vs_product_impl<decltype(T)::value>(below, mass, size, k, scale, value); });
 }
 
 template <class Level>
@@ -373,16 +375,6 @@ UALIGN_INLINE LevelDerivatives level_derivatives_of(double L, double E, int64_t 
   return d;
 }
 
-UALIGN_INLINE LevelDerivatives level_derivatives(double L, double E, int64_t k, Ties ties) {
-  switch (ties) {
-    case Ties::strict: return level_derivatives_of<Ties::strict>(L, E, k);
-    case Ties::weak: return level_derivatives_of<Ties::weak>(L, E, k);
-    case Ties::half: return level_derivatives_of<Ties::half>(L, E, k);
-    case Ties::uniform:
-    default: return level_derivatives_of<Ties::uniform>(L, E, k);
-  }
-}
-
 // One voter: value[r] = scale * f and grad[r] = scale * d/dpi_z sum_y q_y u_y for
 // z at level r. For k <= kDirectPowMaxK the values are those of
 // add_product_levels (bit for bit).
@@ -412,22 +404,62 @@ UALIGN_INLINE void product_levels_with_gradient_of(const Level* row, int64_t m, 
   }
 }
 
-// scale * (df/dL, df/dE) at every level r < R of one voter: the entries of the
-// Jacobian of u (a response at level r has d u / d pi_z = dL[r] for z strictly
-// worse than it and dE[r] for z tied with it).
-template <class Level>
-UALIGN_INLINE void product_level_derivatives_impl(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k,
-                                                  double scale, Ties ties, double* mass, double* below, double* dL,
-                                                  double* dE) {
+// scale * (df/dL, df/dE) at the level of each response of `responses` for one voter:
+// the Jacobian entries of that response (d u / d pi_z = dL for z strictly worse
+// than it and dE for z tied with it). Only those levels are evaluated, 4 * kLanes
+// at a time through level_derivative_lanes (per lane the arithmetic of one level).
+template <Ties T, class Level>
+UALIGN_INLINE void product_level_derivatives_of(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k,
+                                                double scale, const int64_t* responses, int64_t n_responses,
+                                                double* mass, double* below, double* dL, double* dE) {
   const int64_t size = padded_levels(R);
   std::memset(mass, 0, sizeof(double) * static_cast<size_t>(size));
   for (int64_t y = 0; y < m; ++y) mass[row[y]] += pi[y];
   suffix_below(mass, size, below);
-  for (int64_t r = 0; r < R; ++r) {
-    const LevelDerivatives d = level_derivatives(below[r], mass[r], k, ties);
-    dL[r] = scale * d.df_dL;
-    dE[r] = scale * d.df_dE;
+  if (k > kDirectPowMaxK) {
+    for (int64_t j = 0; j < n_responses; ++j) {
+      const Level r = row[responses[j]];
+      const LevelDerivatives d = large_k_level<T>(below[r], mass[r], k);
+      dL[j] = scale * d.df_dL;
+      dE[j] = scale * d.df_dE;
+    }
+    return;
   }
+  constexpr int64_t kBlock = 4 * kLanes;
+  for (int64_t j0 = 0; j0 < n_responses; j0 += kBlock) {
+    const int64_t count = std::min(kBlock, n_responses - j0);
+    double Lv[kBlock] = {}, Ev[kBlock] = {}, dLv[kBlock], dEv[kBlock];
+    for (int64_t j = 0; j < count; ++j) {
+      const Level r = row[responses[j0 + j]];
+      Lv[j] = below[r];
+      Ev[j] = mass[r];
+    }
+    vec4 L[kLanes], E[kLanes], dL4[kLanes], dE4[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      L[l] = load4(Lv + 4 * l);
+      E[l] = load4(Ev + 4 * l);
+    }
+    level_derivative_lanes<T, vec4>(L, E, k, dL4, dE4);
+    for (int l = 0; l < kLanes; ++l) {
+      store4(dLv + 4 * l, dL4[l]);
+      store4(dEv + 4 * l, dE4[l]);
+    }
+    for (int64_t j = 0; j < count; ++j) {
+      dL[j0 + j] = scale * dLv[j];
+      dE[j0 + j] = scale * dEv[j];
+    }
+  }
+}
+
+template <class Level>
+UALIGN_INLINE void product_level_derivatives_impl(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k,
+                                                  double scale, Ties ties, const int64_t* responses,
+                                                  int64_t n_responses, double* mass, double* below, double* dL,
+                                                  double* dE) {
+  with_ties(ties, [&](auto T) {
+    product_level_derivatives_of<decltype(T)::value>(row, m, R, pi, k, scale, responses, n_responses, mass, below, dL,
+                                                     dE);
+  });
 }
 
 // P[level > pi^(k)] for kLanes vec4 of (L, E) pairs at once, for a fixed
@@ -458,17 +490,27 @@ constexpr double product_norm(int64_t k) {
   return T == Ties::uniform ? 1.0 / static_cast<double>(k + 1) : T == Ties::half ? 0.5 : 1.0;
 }
 
-// Four voters at once, their levels interleaved (slot 4*r + v): the running sum
-// over levels, the closed form and the weighting are one vec4 per level, and the
-// scatter reads each policy entry once for the four voters.
+// Four voters at once, their levels interleaved (slot 4*r + v), for every k of a
+// list: values[4 * (r * n_ks + j) + v] = w4[v] * P[level r of voter v > pi^(ks[j])].
+// The running sum over levels, the closed form and the weighting are one vec4 per
+// level, and the scatter reads each policy entry once for the four voters. Under
+// uniform ties the geometric recurrence runs once to the largest k and is read at
+// each k of the list (first_at/next), which turns sum_k O(k) into O(max k) per
+// level; each value has the bits of the list {k} alone.
 template <Ties T, class Level>
 UALIGN_INLINE void product_levels_x4_impl(const Level* row0, int64_t m, int64_t size, bool strict_rows,
-                                          const double* pi, int64_t k, const double* w4, double* mass4,
-                                          double* value4) {
+                                          const double* pi, const int64_t* ks, int64_t n_ks, const int64_t* first_at,
+                                          const int64_t* next, const double* w4, double* mass4, double* values) {
   simd::scatter_levels_x4(row0, m, size, strict_rows, pi, mass4);
-  const vec4 w = load4(w4) * splat4(product_norm<T>(k));
+  vec4 weight[kMaxFusedKs];
+  int64_t k_max = 0;
+  for (int64_t j = 0; j < n_ks; ++j) {
+    weight[j] = load4(w4) * splat4(product_norm<T>(ks[j]));
+    k_max = std::max(k_max, ks[j]);
+  }
   // Levels from the worst up, kLanes at a time: the running sum is the only
   // serial dependency; the closed forms of the kLanes levels run side by side.
+  // The values of level r land at or above slot r, so mass4 may be values.
   vec4 running = splat4(0.0);
   for (int64_t r0 = size - kLanes; r0 >= 0; r0 -= kLanes) {
     vec4 L[kLanes], E[kLanes], f[kLanes];
@@ -477,8 +519,21 @@ UALIGN_INLINE void product_levels_x4_impl(const Level* row0, int64_t m, int64_t 
       L[l] = running;
       running = running + E[l];
     }
-    single_vs_product_lanes<T>(L, E, k, f);
-    for (int l = 0; l < kLanes; ++l) store4(value4 + 4 * (r0 + l), w * f[l]);
+    const auto store = [&](int64_t j, const vec4* level_values) {
+      for (int l = 0; l < kLanes; ++l) store4(values + 4 * ((r0 + l) * n_ks + j), weight[j] * level_values[l]);
+    };
+    if constexpr (T == Ties::uniform) {
+      vec4 A[kLanes];
+      for (int l = 0; l < kLanes; ++l) A[l] = L[l] + E[l];
+      geometric_steps(A, L, k_max, f, [&](int64_t e, const vec4* s) {
+        for (int64_t j = first_at[e]; j >= 0; j = next[j]) store(j, s);
+      });
+    } else {
+      for (int64_t j = 0; j < n_ks; ++j) {
+        single_vs_product_lanes<T>(L, E, ks[j], f);
+        store(j, f);
+      }
+    }
   }
 }
 
@@ -486,20 +541,9 @@ template <class Level>
 UALIGN_INLINE void product_levels_with_gradient_impl(const Level* row, int64_t m, int64_t R, const double* pi,
                                                      const double* q, int64_t k, double scale, Ties ties, double* mass,
                                                      double* below, double* weight, double* value, double* grad) {
-  switch (ties) {
-    case Ties::strict:
-      product_levels_with_gradient_of<Ties::strict>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad);
-      break;
-    case Ties::weak:
-      product_levels_with_gradient_of<Ties::weak>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad);
-      break;
-    case Ties::half:
-      product_levels_with_gradient_of<Ties::half>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad);
-      break;
-    case Ties::uniform:
-      product_levels_with_gradient_of<Ties::uniform>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad);
-      break;
-  }
+  with_ties(ties, [&](auto T) {
+    product_levels_with_gradient_of<decltype(T)::value>(row, m, R, pi, q, k, scale, mass, below, weight, value, grad);
+  });
 }
 
 // product_levels_x4 with the gradient, in one pass: value4 as product_levels_x4
@@ -549,49 +593,40 @@ UALIGN_INLINE void product_levels_with_gradient_x4_dispatch(const Level* row0, i
                                                             bool strict_rows, const double* pi, const double* q,
                                                             int64_t k, const double* w4, Ties ties, double* value4,
                                                             double* grad4, double* slope4) {
-  switch (ties) {
-    case Ties::strict:
-      product_levels_with_gradient_x4_impl<Ties::strict>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4,
-                                                         slope4);
-      break;
-    case Ties::weak:
-      product_levels_with_gradient_x4_impl<Ties::weak>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4);
-      break;
-    case Ties::half:
-      product_levels_with_gradient_x4_impl<Ties::half>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4, slope4);
-      break;
-    case Ties::uniform:
-      product_levels_with_gradient_x4_impl<Ties::uniform>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4,
-                                                          slope4);
-      break;
-  }
+  with_ties(ties, [&](auto T) {
+    product_levels_with_gradient_x4_impl<decltype(T)::value>(row0, m, size, strict_rows, pi, q, k, w4, value4, grad4,
+                                                             slope4);
+  });
 }
 
-template <class Level>
-UALIGN_INLINE void gather_add_x4_impl(const Level* row0, int64_t m, const double* value4, double* acc) {
+// acc[j*m + y] += (v0 + v1) + (v2 + v3), the four voters' values of y for ks[j],
+// reading each voter's level of y once. Count is int64_t, or a compile-time 1 for
+// the common single k.
+template <class Level, class Count>
+UALIGN_INLINE void gather_add_x4_impl(const Level* row0, int64_t m, Count n_ks, const double* values, double* acc) {
   const Level* row1 = row0 + m;
   const Level* row2 = row1 + m;
   const Level* row3 = row2 + m;
+  const int64_t stride = 4 * static_cast<int64_t>(n_ks);
   for (int64_t y = 0; y < m; ++y) {
-    acc[y] += (value4[4 * static_cast<int64_t>(row0[y])] + value4[4 * static_cast<int64_t>(row1[y]) + 1]) +
-              (value4[4 * static_cast<int64_t>(row2[y]) + 2] + value4[4 * static_cast<int64_t>(row3[y]) + 3]);
+    const double* v0 = values + static_cast<int64_t>(row0[y]) * stride;
+    const double* v1 = values + static_cast<int64_t>(row1[y]) * stride + 1;
+    const double* v2 = values + static_cast<int64_t>(row2[y]) * stride + 2;
+    const double* v3 = values + static_cast<int64_t>(row3[y]) * stride + 3;
+    for (int64_t j = 0; j < static_cast<int64_t>(n_ks); ++j)
+      acc[j * m + y] += (v0[4 * j] + v1[4 * j]) + (v2[4 * j] + v3[4 * j]);
   }
 }
 
 template <class Level>
 UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int64_t size, bool strict_rows,
-                                              const double* pi, int64_t k, const double* w4, Ties ties, double* mass4,
-                                              double* value4) {
-  switch (ties) {
-    case Ties::strict:
-      product_levels_x4_impl<Ties::strict>(row0, m, size, strict_rows, pi, k, w4, mass4, value4);
-      break;
-    case Ties::weak: product_levels_x4_impl<Ties::weak>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
-    case Ties::half: product_levels_x4_impl<Ties::half>(row0, m, size, strict_rows, pi, k, w4, mass4, value4); break;
-    case Ties::uniform:
-      product_levels_x4_impl<Ties::uniform>(row0, m, size, strict_rows, pi, k, w4, mass4, value4);
-      break;
-  }
+                                              const double* pi, const int64_t* ks, int64_t n_ks,
+                                              const int64_t* first_at, const int64_t* next, const double* w4, Ties ties,
+                                              double* mass4, double* values) {
+  with_ties(ties, [&](auto T) {
+    product_levels_x4_impl<decltype(T)::value>(row0, m, size, strict_rows, pi, ks, n_ks, first_at, next, w4, mass4,
+                                               values);
+  });
 }
 
 }  // namespace
@@ -610,15 +645,21 @@ UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int6
     product_levels_with_gradient_impl(row, m, R, pi, q, k, scale, ties, mass, below, weight, value, grad);             \
   }                                                                                                                    \
   void product_level_derivatives(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, double scale,    \
-                                 Ties ties, double* mass, double* below, double* dL, double* dE) {                     \
-    product_level_derivatives_impl(row, m, R, pi, k, scale, ties, mass, below, dL, dE);                                \
+                                 Ties ties, const int64_t* responses, int64_t n_responses, double* mass,               \
+                                 double* below, double* dL, double* dE) {                                              \
+    product_level_derivatives_impl(row, m, R, pi, k, scale, ties, responses, n_responses, mass, below, dL, dE);        \
   }                                                                                                                    \
-  void product_levels_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, int64_t k,    \
-                         const double* w4, Ties ties, double* mass4, double* value4) {                                 \
-    product_levels_x4_dispatch(row0, m, size, strict_rows, pi, k, w4, ties, mass4, value4);                            \
+  void product_levels_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,               \
+                         const int64_t* ks, int64_t n_ks, const int64_t* first_at, const int64_t* next,                \
+                         const double* w4, Ties ties, double* mass4, double* values) {                                 \
+    product_levels_x4_dispatch(row0, m, size, strict_rows, pi, ks, n_ks, first_at, next, w4, ties, mass4, values);     \
   }                                                                                                                    \
-  void gather_add_x4(const Level* row0, int64_t m, const double* value4, double* acc) {                                \
-    gather_add_x4_impl(row0, m, value4, acc);                                                                          \
+  void gather_add_x4(const Level* row0, int64_t m, int64_t n_ks, const double* values, double* acc) {                  \
+    if (n_ks == 1) {                                                                                                   \
+      gather_add_x4_impl(row0, m, std::integral_constant<int64_t, 1>(), values, acc);                                  \
+    } else {                                                                                                           \
+      gather_add_x4_impl(row0, m, n_ks, values, acc);                                                                  \
+    }                                                                                                                  \
   }                                                                                                                    \
   void product_levels_with_gradient_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi, \
                                        const double* q, int64_t k, const double* w4, Ties ties, double* value4,        \

@@ -2,12 +2,13 @@
 //
 // levels[i*m + y] is voter i's level of response y: 0 is the best, equal levels
 // are ties, and the levels of a voter are exactly 0..n_levels[i]-1. Every kernel
-// is a closed form over the distribution of a voter's best level (SPEC.md §2.1):
-// nothing is enumerated and nothing of size n*m is allocated.
+// is a closed form over the distribution of a voter's best level (docs/concepts.md,
+// "Tie conventions"): nothing is enumerated and nothing of size n*m is allocated.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -34,6 +35,24 @@ struct RankingView {
   int64_t m;
   const Level* row(int64_t i) const { return levels + i * m; }
 };
+
+// A multiset's best level for one voter (R when it is empty) and how many of its
+// members, items[begin..end), are at that level.
+template <class Level>
+std::pair<int64_t, int64_t> best_member_level(const Level* row, const int64_t* items, int64_t begin, int64_t end,
+                                              int64_t R) {
+  int64_t best = R, count = 0;
+  for (int64_t j = begin; j < end; ++j) {
+    const int64_t level = row[items[j]];
+    if (level < best) {
+      best = level;
+      count = 1;
+    } else if (level == best) {
+      ++count;
+    }
+  }
+  return {best, count};
+}
 
 // ---------------------------------------------------------------------------
 // "Single" law: for each level r of one voter, P_i[y > X] for a response y at r.
@@ -71,16 +90,7 @@ class SingleLaw {
           above_[R] += p;
           continue;
         }
-        int64_t best = R, count = 0;
-        for (int64_t j = begin; j < end; ++j) {
-          const int64_t level = row[op.items[j]];
-          if (level < best) {
-            best = level;
-            count = 1;
-          } else if (level == best) {
-            ++count;
-          }
-        }
+        const auto [best, count] = best_member_level(row, op.items, begin, end, R);
         above_[best] += p;
         value_[best] += scale * p * tie_share(1, count, ties);
       }
@@ -115,34 +125,103 @@ std::pair<int64_t, bool> group_levels(const RankingView<Level>& data, int64_t i)
 // take SingleLaw's complement forms.
 inline bool four_voter_path(int64_t k) { return k <= kDirectPowMaxK; }
 
-// utilities / beats: out[y] = sum_i w_i P_i[y > X].
+// Buffers of the four-voter pass, reused from prompt to prompt by one thread.
+struct MultiKScratch {
+  SerialSumScratch sum;
+  std::vector<double> values;
+  KSchedule schedule;
+};
+
+// The voters [begin, end) of one prompt, for every k of the list: four at a time
+// through the interleaved kernel (values: its buffer, also holding the level
+// masses), the rest one by one through SingleLaw.
+template <class Level>
+void multi_k_range(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
+                   const KSchedule& schedule, double* values, std::optional<SingleLaw<Level>>& law, int64_t begin,
+                   int64_t end, double* acc) {
+  const int64_t m = data.m, n_ks = static_cast<int64_t>(ks.size());
+  int64_t i = begin;
+  for (; i + kGroup <= end; i += kGroup) {
+    int64_t levels = 0;
+    bool strict_rows = true;
+    for (int64_t v = 0; v < kGroup; ++v) {
+      levels = std::max<int64_t>(levels, data.n_levels[i + v]);
+      strict_rows = strict_rows && data.n_levels[i + v] == m;
+    }
+    product_levels_x4(data.row(i), m, padded_levels(levels), strict_rows, pi, ks.data(), n_ks, schedule.first_at.data(),
+                      schedule.next.data(), data.weights + i, ties, values, values);
+    gather_add_x4(data.row(i), m, n_ks, values, acc);
+  }
+  if (i < end && !law) law.emplace(m);
+  const double one = 1.0;
+  const int64_t no_offsets = 0;
+  for (; i < end; ++i) {
+    const Level* row = data.row(i);
+    for (int64_t j = 0; j < n_ks; ++j) {
+      Operand op;
+      op.m = m;
+      op.n_products = 1;
+      op.policies = pi;
+      op.product_probs = &one;
+      op.ks = ks.data() + j;
+      op.offsets = &no_offsets;
+      law->build(row, data.n_levels[i], op, ties, data.weights[i]);
+      gather_add(row, m, law->value(), acc + j * m);
+    }
+  }
+}
+
+// out[j*m + y] = P[y > pi^(ks[j])] for every j, in one pass over the voters: the
+// same arithmetic for each k, so each value has the bits of the list {k} alone
+// (beat_probabilities_kernel's single product is that list) provided the wider
+// accumulation keeps the voter partition of width m (fused_partition_ok). Only for
+// k of the four-voter path (four_voter_path), at most kMaxFusedKs of them. With
+// `serial` the voters are summed on the calling thread with its reused buffers;
+// without, with the threads of sum_over_voter_ranges (for a prompt too big to
+// share a thread).
+template <class Level>
+void beats_multi_k(const RankingView<Level>& data, const double* pi, const std::vector<int64_t>& ks, Ties ties,
+                   double* out, MultiKScratch& scratch, bool serial) {
+  const int64_t n_ks = static_cast<int64_t>(ks.size());
+  const size_t size = static_cast<size_t>(n_ks * kGroup * padded_levels(data.m + 1));
+  scratch.schedule.assign(ks);
+  const KSchedule& schedule = scratch.schedule;
+  if (serial) {
+    scratch.values.resize(size);
+    std::optional<SingleLaw<Level>> law;
+    auto worker = [&](int64_t begin, int64_t end, double* acc) {
+      multi_k_range(data, pi, ks, ties, schedule, scratch.values.data(), law, begin, end, acc);
+    };
+    sum_over_voter_ranges_serial(data.n, n_ks * data.m, out, worker, scratch.sum);
+    return;
+  }
+  sum_over_voter_ranges(data.n, n_ks * data.m, out, [&]() {
+    return [&data, pi, &ks, ties, &schedule, law = std::optional<SingleLaw<Level>>(),
+            values = std::vector<double>(size)](int64_t begin, int64_t end, double* acc) mutable {
+      multi_k_range(data, pi, ks, ties, schedule, values.data(), law, begin, end, acc);
+    };
+  });
+}
+
+// The fused pass sums n_ks*m columns at once; its bits equal beat_probabilities_kernel's only if
+// the voters are split into the same lanes for both widths.
+inline bool fused_partition_ok(int64_t n, int64_t m, int64_t n_ks) {
+  return n_ks <= kMaxFusedKs && VoterPartition(n, n_ks * m).lanes == VoterPartition(n, m).lanes;
+}
+
+// utilities / beats: out[y] = sum_i w_i P_i[y > X]. A single product pi^(k) with
+// k on the four-voter path is beats_multi_k's list {k}.
 template <class Level>
 void beat_probabilities_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
   const int64_t m = data.m;
-  // A single product (utilities) takes the interleaved four-voter path.
-  const bool single_product =
-      op.n_products == 1 && op.n_multisets == 0 && op.product_probs[0] == 1.0 && four_voter_path(op.ks[0]);
+  if (op.n_products == 1 && op.n_multisets == 0 && op.product_probs[0] == 1.0 && four_voter_path(op.ks[0])) {
+    MultiKScratch scratch;
+    beats_multi_k(data, op.policies, std::vector<int64_t>{op.ks[0]}, ties, out, scratch, false);
+    return;
+  }
   sum_over_voter_ranges(data.n, m, out, [&]() {
-    // One interleaved buffer: the level masses are overwritten by the level values
-    // (keeps the scratch of four voters within L1).
-    return [&data, &op, ties, m, single_product, law = SingleLaw<Level>(m),
-            levels4 = std::vector<double>(static_cast<size_t>(kGroup * padded_levels(m + 1)))](
-               int64_t begin, int64_t end, double* acc) mutable {
-      int64_t i = begin;
-      if (single_product) {
-        for (; i + kGroup <= end; i += kGroup) {
-          int64_t levels = 0;
-          bool strict_rows = true;
-          for (int64_t v = 0; v < kGroup; ++v) {
-            levels = std::max<int64_t>(levels, data.n_levels[i + v]);
-            strict_rows = strict_rows && data.n_levels[i + v] == m;
-          }
-          product_levels_x4(data.row(i), m, padded_levels(levels), strict_rows, op.policies, op.ks[0], data.weights + i,
-                            ties, levels4.data(), levels4.data());
-          gather_add_x4(data.row(i), m, levels4.data(), acc);
-        }
-      }
-      for (; i < end; ++i) {
+    return [&data, &op, ties, m, law = SingleLaw<Level>(m)](int64_t begin, int64_t end, double* acc) mutable {
+      for (int64_t i = begin; i < end; ++i) {
         const Level* row = data.row(i);
         law.build(row, data.n_levels[i], op, ties, data.weights[i]);
         gather_add(row, m, law.value(), acc);
@@ -173,8 +252,8 @@ void utilities_vjp_kernel(const RankingView<Level>& data, const double* pi, cons
         const auto [size, strict_rows] = group_levels(data, i);
         product_levels_with_gradient_x4(data.row(i), m, size, strict_rows, pi, q, k, data.weights + i, ties,
                                         value4.data(), grad4.data(), slope4.data());
-        gather_add_x4(data.row(i), m, value4.data(), acc);
-        gather_add_x4(data.row(i), m, grad4.data(), acc + m);
+        gather_add_x4(data.row(i), m, 1, value4.data(), acc);
+        gather_add_x4(data.row(i), m, 1, grad4.data(), acc + m);
       }
       for (; i < end; ++i) {
         const Level* row = data.row(i);
@@ -199,17 +278,17 @@ void jacobian_block_kernel(const RankingView<Level>& data, const double* pi, int
   const size_t scratch = static_cast<size_t>(padded_levels(m + 1));
   sum_over_voters(data.n, n_rows * n_cols, out, [&]() {
     return [&data, pi, k, ties, rows, n_rows, cols, n_cols, m, mass = std::vector<double>(scratch),
-            below = std::vector<double>(scratch), dL = std::vector<double>(scratch), dE = std::vector<double>(scratch),
+            below = std::vector<double>(scratch), dL = std::vector<double>(static_cast<size_t>(n_rows)),
+            dE = std::vector<double>(static_cast<size_t>(n_rows)),
             col_levels = std::vector<double>(static_cast<size_t>(n_cols))](int64_t i, double* acc) mutable {
       const Level* row = data.row(i);
-      product_level_derivatives(row, m, data.n_levels[i], pi, k, data.weights[i], ties, mass.data(), below.data(),
-                                dL.data(), dE.data());
+      product_level_derivatives(row, m, data.n_levels[i], pi, k, data.weights[i], ties, rows, n_rows, mass.data(),
+                                below.data(), dL.data(), dE.data());
       // Levels as doubles and a select without branches: the inner loop vectorises.
       double* levels = col_levels.data();
       for (int64_t c = 0; c < n_cols; ++c) levels[c] = static_cast<double>(row[cols[c]]);
       for (int64_t r = 0; r < n_rows; ++r) {
-        const Level at = row[rows[r]];
-        const double level = static_cast<double>(at), worse = dL[at], tied = dE[at];
+        const double level = static_cast<double>(row[rows[r]]), worse = dL[r], tied = dE[r];
         double* target = acc + r * n_cols;
         for (int64_t c = 0; c < n_cols; ++c)
           target[c] += (levels[c] > level ? worse : 0.0) + (levels[c] == level ? tied : 0.0);
@@ -289,16 +368,7 @@ class PairLaw {
       for (int64_t t = 0; t < op.n_multisets; ++t) {
         const double p = op.multiset_probs[t];
         if (p == 0.0) continue;
-        int64_t best = R, count = 0;
-        for (int64_t j = op.offsets[t]; j < op.offsets[t + 1]; ++j) {
-          const int64_t level = row[op.items[j]];
-          if (level < best) {
-            best = level;
-            count = 1;
-          } else if (level == best) {
-            ++count;
-          }
-        }
+        const auto [best, count] = best_member_level(row, op.items, op.offsets[t], op.offsets[t + 1], R);
         at_[best] += p;
         mass_[best] += p;
         if (counts && best < R) {
@@ -315,6 +385,26 @@ class PairLaw {
       for (int64_t r = R - 1; r >= 0; --r) {
         worse += mass_[r + 1];
         below_[r] += worse;
+      }
+    }
+  }
+
+  // P_i[M > X] for X = *this and a multiset M whose best level is r < R with c >= 1
+  // members there: beats() with M's law in place of *this (all of its mass at r,
+  // count generating function t^c), term for term.
+  double beaten_by_multiset(int64_t r, int64_t c, Ties ties, const GaussLegendre& gl) const {
+    const double below = below_[r], tied = at_[r];
+    if (tied == 0.0) return below;
+    switch (ties) {
+      case Ties::strict: return below;
+      case Ties::weak: return below + tied;
+      case Ties::half: return below + 0.5 * tied;
+      case Ties::uniform:
+      default: {
+        const double* gv = gval_.data() + r * q_;
+        double tie = 0.0;
+        for (int j = 0; j < q_; ++j) tie += gl.weights[j] * (static_cast<double>(c) * ipow(gl.nodes[j], c - 1)) * gv[j];
+        return below + tie;
       }
     }
   }

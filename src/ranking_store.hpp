@@ -1,11 +1,14 @@
 // The one compact copy of a ranking population: dense levels in the narrowest
 // unsigned type that holds m - 1 (uint8 / uint16 / uint32), the number of levels
 // of each voter, and the normalised weights. Built once, never converted again.
+// Copies share the levels (immutable once filled) and own their weights: a
+// reweighted population (a bootstrap replicate) costs n doubles, not n x m levels.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -21,28 +24,29 @@ class RankingStore {
  public:
   using Storage = std::variant<std::vector<uint8_t>, std::vector<uint16_t>, std::vector<uint32_t>>;
 
-  RankingStore(int64_t n, int64_t m) : n_(n), m_(m), n_levels_(static_cast<size_t>(n)) {
+  RankingStore(int64_t n, int64_t m) : n_(n), m_(m) {
     if (n < 1) throw std::invalid_argument("ranks: need at least one voter");
     if (m < 1) throw std::invalid_argument("ranks: need at least one response");
     if (m <= 256)
-      storage_ = std::vector<uint8_t>(static_cast<size_t>(n * m));
+      storage_ = std::make_shared<Storage>(std::vector<uint8_t>(static_cast<size_t>(n * m)));
     else if (m <= 65536)
-      storage_ = std::vector<uint16_t>(static_cast<size_t>(n * m));
+      storage_ = std::make_shared<Storage>(std::vector<uint16_t>(static_cast<size_t>(n * m)));
     else
-      storage_ = std::vector<uint32_t>(static_cast<size_t>(n * m));
+      storage_ = std::make_shared<Storage>(std::vector<uint32_t>(static_cast<size_t>(n * m)));
+    n_levels_ = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(n));
     weights_.assign(static_cast<size_t>(n), 1.0 / static_cast<double>(n));
   }
 
   template <class Key>
   void fill_from_keys(const Key* keys, bool better_is_lower) {
-    std::visit([&](auto& levels) { dense_levels(keys, n_, m_, better_is_lower, levels.data(), n_levels_.data()); },
-               storage_);
+    std::visit([&](auto& levels) { dense_levels(keys, n_, m_, better_is_lower, levels.data(), n_levels_->data()); },
+               *storage_);
   }
 
   template <class Index>
   void fill_from_orders(const Index* orders) {
     const int64_t bad = std::visit(
-        [&](auto& levels) { return levels_from_orders(orders, n_, m_, levels.data(), n_levels_.data()); }, storage_);
+        [&](auto& levels) { return levels_from_orders(orders, n_, m_, levels.data(), n_levels_->data()); }, *storage_);
     if (bad >= 0)
       throw std::invalid_argument("orders: row " + std::to_string(bad) + " is not a permutation of 0.." +
                                   std::to_string(m_ - 1));
@@ -76,11 +80,11 @@ class RankingStore {
             }
             for (uint64_t r = 0; r < top; ++r)
               if (!seen[static_cast<size_t>(r)]) return i;
-            n_levels_[static_cast<size_t>(i)] = static_cast<int32_t>(top + 1);
+            (*n_levels_)[static_cast<size_t>(i)] = static_cast<int32_t>(top + 1);
           }
           return -1;
         },
-        storage_);
+        *storage_);
   }
 
   // Weights that set_weights already normalised (an unpickled store): copied bit
@@ -98,25 +102,25 @@ class RankingStore {
     return std::visit(
         [&](const auto& levels) {
           using Level = typename std::decay_t<decltype(levels)>::value_type;
-          const RankingView<Level> view{levels.data(), n_levels_.data(), weights_.data(), n_, m_};
+          const RankingView<Level> view{levels.data(), n_levels_->data(), weights_.data(), n_, m_};
           return f(view);
         },
-        storage_);
+        *storage_);
   }
 
   int64_t n() const { return n_; }
   int64_t m() const { return m_; }
-  const Storage& storage() const { return storage_; }
-  const std::vector<int32_t>& n_levels() const { return n_levels_; }
+  const Storage& storage() const { return *storage_; }
+  const std::vector<int32_t>& n_levels() const { return *n_levels_; }
   const std::vector<double>& weights() const { return weights_; }
   size_t storage_bytes() const {
-    return std::visit([](const auto& v) { return v.size() * sizeof(v[0]); }, storage_);
+    return std::visit([](const auto& v) { return v.size() * sizeof(v[0]); }, *storage_);
   }
 
  private:
   int64_t n_, m_;
-  Storage storage_;
-  std::vector<int32_t> n_levels_;
+  std::shared_ptr<Storage> storage_;
+  std::shared_ptr<std::vector<int32_t>> n_levels_;
   std::vector<double> weights_;
 };
 

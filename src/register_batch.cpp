@@ -10,6 +10,7 @@
 #include "batch_kernels.hpp"
 #include "bindings.hpp"
 #include "prompt_batch.hpp"
+#include "replicate_kernels.hpp"
 
 namespace ualign::bind {
 
@@ -75,26 +76,43 @@ std::vector<int64_t> checked_ks(const array_of<int64_t>& ks) {
   return values;
 }
 
+// The (rows, n_ks) result arrays of a batch audit and the kernel's view of them.
+struct AuditArrays {
+  py::array_t<double> level, best_utility, exploitability;
+  py::array_t<int64_t> opponent, best_response;
+
+  AuditArrays(int64_t rows, int64_t n_ks)
+      : level({rows, n_ks}),
+        best_utility({rows, n_ks}),
+        exploitability({rows, n_ks}),
+        opponent({rows, n_ks}),
+        best_response({rows, n_ks}) {}
+  PolicyAuditOut out() {
+    return {level.mutable_data(), opponent.mutable_data(), best_response.mutable_data(), best_utility.mutable_data(),
+            exploitability.mutable_data()};
+  }
+  py::dict dict() const {
+    py::dict result;
+    result["robust_level"] = level;
+    result["opponent"] = opponent;
+    result["best_response"] = best_response;
+    result["best_utility"] = best_utility;
+    result["exploitability"] = exploitability;
+    return result;
+  }
+};
+
 // Runs the batch audit on `prompts` and returns the (n_prompts, n_ks) result arrays.
 template <class Prompt>
 py::dict run_audit(const std::vector<const Prompt*>& prompts, const Policies& policies, const std::vector<int64_t>& ks,
                    Ties ties) {
-  const int64_t n_prompts = static_cast<int64_t>(prompts.size()), n_ks = static_cast<int64_t>(ks.size());
-  py::array_t<double> level({n_prompts, n_ks}), best_utility({n_prompts, n_ks}), exploitability({n_prompts, n_ks});
-  py::array_t<int64_t> opponent({n_prompts, n_ks}), best_response({n_prompts, n_ks});
-  const PolicyAuditOut out{level.mutable_data(), opponent.mutable_data(), best_response.mutable_data(),
-                           best_utility.mutable_data(), exploitability.mutable_data()};
+  AuditArrays arrays(static_cast<int64_t>(prompts.size()), static_cast<int64_t>(ks.size()));
+  const PolicyAuditOut out = arrays.out();
   {
     py::gil_scoped_release release;
-    audit_policy_batch(prompts, policies.rows, ks.data(), n_ks, ties, out);
+    audit_policy_batch(prompts, policies.rows, ks.data(), static_cast<int64_t>(ks.size()), ties, out);
   }
-  py::dict result;
-  result["robust_level"] = level;
-  result["opponent"] = opponent;
-  result["best_response"] = best_response;
-  result["best_utility"] = best_utility;
-  result["exploitability"] = exploitability;
-  return result;
+  return arrays.dict();
 }
 
 // The ranking stores of a list of models, kept alive while kernels run without the GIL.
@@ -328,6 +346,45 @@ py::dict audit_packed(const py::array& levels, const array_of<int64_t>& shapes, 
   throw py::type_error("levels: expected uint8, uint16 or uint32 dense levels");
 }
 
+// Audits of one policy (None: uniform) on reweightings of one store: counts[b] are
+// replicate b's voter weights (finite, >= 0, not all zero), normalised as a store
+// normalises its weights. (n_boot, n_ks) result arrays, as audit_policies.
+py::dict audit_replicates(const std::shared_ptr<RankingStore>& model, const py::object& policy,
+                          const array_of<double>& counts, const array_of<int64_t>& ks, int ties) {
+  const Ties convention = ties_from_int(ties);
+  if (!model) throw py::type_error("model: expected a RankingStore");
+  const int64_t n = model->n(), m = model->m();
+  require_ndim(counts, 2, "counts");
+  if (counts.shape(1) != n) throw std::invalid_argument("counts: need one weight per voter in every row");
+  const int64_t n_boot = counts.shape(0);
+  std::vector<double> weights(static_cast<size_t>(n_boot * n));
+  const double* c = counts.data();
+  for (int64_t b = 0; b < n_boot; ++b) {
+    const double* row = c + b * n;
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(row[i]) || row[i] < 0.0) throw std::invalid_argument("counts: must be finite and >= 0");
+    if (!(*std::max_element(row, row + n) > 0.0))
+      throw std::invalid_argument("counts: row " + std::to_string(b) + " gives every voter weight zero");
+    normalise_weights(row, n, weights.data() + b * n);
+  }
+  const std::vector<int64_t> k_values = checked_ks(ks);
+  py::array_t<int64_t> offsets(2);
+  offsets.mutable_at(0) = 0;
+  offsets.mutable_at(1) = m;
+  const Policies rows(policy, policy.is_none() ? py::object(py::none()) : py::object(offsets), 1,
+                      [&](int64_t) { return m; });
+  AuditArrays arrays(n_boot, static_cast<int64_t>(k_values.size()));
+  const PolicyAuditOut out = arrays.out();
+  {
+    py::gil_scoped_release release;
+    model->visit([&](const auto& view) {
+      ualign::audit_replicates(view, rows.rows[0], weights.data(), n_boot, k_values.data(),
+                               static_cast<int64_t>(k_values.size()), convention, out);
+    });
+  }
+  return arrays.dict();
+}
+
 py::tuple audit_utilities(const array_of<double>& u, const array_of<double>& loss, const py::object& policy) {
   require_ndim(u, 1, "u");
   require_ndim(loss, 1, "loss");
@@ -373,6 +430,12 @@ void register_batch(py::module_& m) {
         py::arg("row_starts"), py::arg("ks"), py::arg("ties"), py::arg("square"),
         "Blocks of the Jacobian d u_y / d pi_z of every prompt: rows y given per prompt, columns z the\n"
         "same responses (square) or all of them; row-major, concatenated prompt by prompt.");
+
+  m.def("audit_replicates", &audit_replicates, py::arg("model"), py::arg("policy"), py::arg("counts"), py::arg("ks"),
+        py::arg("ties"),
+        "Audits of one single-output policy (None: uniform) on the reweightings counts[b] of one\n"
+        "RankingStore (bootstrap replicates), per-voter values computed once and summed per replicate:\n"
+        "a dict of (n_boot, n_ks) arrays as audit_policies.");
 
   m.def("audit_utilities", &audit_utilities, py::arg("u"), py::arg("loss"), py::arg("policy"),
         "(robust_level, opponent, best_response, best_utility, exploitability, mean_utility) of a policy\n"

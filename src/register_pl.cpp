@@ -63,6 +63,15 @@ std::shared_ptr<PLStore> store_from_state(const py::tuple& state) {
   return store;
 }
 
+void set_checked_weights(PLStore& s, const array_of<double>& w) {
+  require_ndim(w, 1, "weights");
+  if (w.shape(0) != s.n()) throw std::invalid_argument("weights: need one weight per type");
+  const double* data = w.data();
+  for (int64_t i = 0; i < s.n(); ++i)
+    if (!std::isfinite(data[i]) || data[i] < 0.0) throw std::invalid_argument("weights: must be finite and >= 0");
+  s.set_weights(data);
+}
+
 }  // namespace
 
 void register_pl(py::module_& m) {
@@ -73,14 +82,15 @@ void register_pl(py::module_& m) {
   cls.def_static("from_rewards", &store_from_rewards);
   cls.def(py::pickle(&store_state, &store_from_state));
 
-  cls.def("set_weights", [](PLStore& s, const array_of<double>& w) {
-    require_ndim(w, 1, "weights");
-    if (w.shape(0) != s.n()) throw std::invalid_argument("weights: need one weight per type");
-    const double* data = w.data();
-    for (int64_t i = 0; i < s.n(); ++i)
-      if (!std::isfinite(data[i]) || data[i] < 0.0) throw std::invalid_argument("weights: must be finite and >= 0");
-    s.set_weights(data);
-  });
+  cls.def("set_weights", &set_checked_weights);
+  cls.def(
+      "reweighted",
+      [](const PLStore& s, const array_of<double>& w) {
+        auto copy = std::make_shared<PLStore>(s);  // the types' rewards: n x m doubles
+        set_checked_weights(*copy, w);
+        return copy;
+      },
+      py::arg("weights"), "A store with the same rewards and these type weights, normalised.");
 
   cls.def_property_readonly("n", &PLStore::n);
   cls.def_property_readonly("m", &PLStore::m);

@@ -94,6 +94,15 @@ std::shared_ptr<RankingStore> store_from_dense(const py::array& array, const dou
   return store;
 }
 
+void set_checked_weights(RankingStore& s, const array_of<double>& w) {
+  require_ndim(w, 1, "weights");
+  if (w.shape(0) != s.n()) throw std::invalid_argument("weights: need one weight per voter");
+  const double* data = w.data();
+  for (int64_t i = 0; i < s.n(); ++i)
+    if (!std::isfinite(data[i]) || data[i] < 0.0) throw std::invalid_argument("weights: must be finite and >= 0");
+  s.set_weights(data);
+}
+
 }  // namespace
 
 // A store from dense levels (uint8, uint16 or uint32) and normalised weights, both
@@ -137,14 +146,15 @@ void register_ranking(py::module_& m) {
   def_from_orders<uint16_t>(cls);
   def_from_orders<uint8_t>(cls);
 
-  cls.def("set_weights", [](RankingStore& s, const array_of<double>& w) {
-    require_ndim(w, 1, "weights");
-    if (w.shape(0) != s.n()) throw std::invalid_argument("weights: need one weight per voter");
-    const double* data = w.data();
-    for (int64_t i = 0; i < s.n(); ++i)
-      if (!std::isfinite(data[i]) || data[i] < 0.0) throw std::invalid_argument("weights: must be finite and >= 0");
-    s.set_weights(data);
-  });
+  cls.def("set_weights", &set_checked_weights);
+  cls.def(
+      "reweighted",
+      [](const RankingStore& s, const array_of<double>& w) {
+        auto copy = std::make_shared<RankingStore>(s);  // shares the levels
+        set_checked_weights(*copy, w);
+        return copy;
+      },
+      py::arg("weights"), "A store with the same (shared, not copied) levels and these weights, normalised.");
 
   cls.def(py::pickle(&store_state, &store_from_state));
   cls.def_static("from_levels", &store_from_levels, py::arg("levels"), py::arg("weights"),

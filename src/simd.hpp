@@ -1,5 +1,5 @@
 // Portable short vectors shared by the kernel sources (level_kernels.cpp,
-// batch_levels.cpp), which CMake compiles once per instruction set (dispatch.hpp).
+// pl_simd.cpp), which CMake compiles once per instruction set (dispatch.hpp).
 //
 // Everything here lives in the instruction set's namespace and is forced inline,
 // so each variant gets its own copy (no shared out-of-line copy compiled for AVX2

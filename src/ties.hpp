@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
+#include <type_traits>
 
 namespace ualign {
 
@@ -52,6 +53,19 @@ inline double geometric_sum(double a, double b, int64_t d) {
     sum = b * sum + a_pow;
   }
   return sum;
+}
+
+// f(std::integral_constant<Ties, T>()) for the convention T == ties: the one switch
+// from a runtime convention to kernels templated on it.
+template <class F>
+decltype(auto) with_ties(Ties ties, F&& f) {
+  switch (ties) {
+    case Ties::strict: return f(std::integral_constant<Ties, Ties::strict>());
+    case Ties::weak: return f(std::integral_constant<Ties, Ties::weak>());
+    case Ties::half: return f(std::integral_constant<Ties, Ties::half>());
+    case Ties::uniform: break;
+  }
+  return f(std::integral_constant<Ties, Ties::uniform>());
 }
 
 // P[y > pi^(k)] for one voter by direct powers (k <= kDirectPowMaxK), where L is the

@@ -1,5 +1,6 @@
-"""Brute-force reference implementation of SPEC.md §2.1 and §3, written straight
-from the definitions and sharing no code with ualign.
+"""Brute-force reference implementation of the win rates, utilities and game
+quantities of docs/concepts.md, written straight from the definitions and sharing
+no code with ualign.
 
 Operands are described with the small classes below (or a plain ``int`` response,
 or a sequence of ints = a multiset). Every operand is expanded into an explicit
@@ -239,3 +240,39 @@ def ranks_from_orders(orders: Any) -> np.ndarray:
         for p in range(orders.shape[1]):
             ranks[i, orders[i, p]] = p
     return ranks
+
+
+# ---------------------------------------------------------------------------
+# Opponents with several outputs (Cai & Zheng, arXiv:2601.08777, §D.7)
+# ---------------------------------------------------------------------------
+def opponent_level(ranks: Any, weights: Any, policy: Any, k: Any, opponent_k: int,
+                   ties: str = "uniform") -> Tuple[float, List[Tuple[int, ...]]]:
+    """f_l(pi, k) = min over multisets Y of l responses of P[pi^{(x)k} > Y], computed
+    directly (every Y, every k-tuple of draws, every voter), and every Y attaining it.
+
+    ``policy`` is a probability vector (with ``k``) or an oracle operand (``k`` None)."""
+    operand = prod(policy, k) if k is not None else policy
+    m = np.asarray(ranks).shape[1]
+    values = {Y: win_rate(ranks, weights, operand, list(Y), ties)
+              for Y in itertools.combinations_with_replacement(range(m), opponent_k)}
+    level = min(values.values())
+    return level, [Y for Y, v in values.items() if v == level]
+
+
+def multiset_gradient(ranks: Any, weights: Any, multiset: Sequence[int], policy: Sequence[float], k: int,
+                      ties: str = "uniform") -> np.ndarray:
+    """d/dpi_z of P[Y > pi^{(x)k}] = sum over k-tuples d of prod_j pi[d_j] P[Y > d], the
+    policy's entries taken as free variables (product rule term by term)."""
+    rows = _rows(ranks)
+    w = _weights(weights, len(rows))
+    m = len(policy)
+    grad: List[List[float]] = [[] for _ in range(m)]
+    for draws in itertools.product(range(m), repeat=k):
+        value = math.fsum(wi * voter_win(row, list(multiset), draws, ties) for wi, row in zip(w, rows))
+        for j, z in enumerate(draws):
+            p = value
+            for jj, d in enumerate(draws):
+                if jj != j:
+                    p *= policy[d]
+            grad[z].append(p)
+    return np.array([math.fsum(g) for g in grad])

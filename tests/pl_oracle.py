@@ -1,4 +1,4 @@
-"""Brute-force Plackett–Luce reference (SPEC.md §2.2), straight from the definition
+"""Brute-force Plackett–Luce reference (docs/concepts.md, "The alignment game"), straight from the definition
 and sharing no code with ualign:
 
     P[A > B] = E_{i~D} E_{S~A, T~B} W_i(S) / (W_i(S) + W_i(T)),   W_i(S) = sum_{z in S} exp(r_i(z))

@@ -53,12 +53,10 @@ def policy_table(stdout: str) -> dict[int, list[float]]:
     return table
 
 
-def test_default_is_fast_and_consistent(tmp_path: Path) -> None:
-    start = time.perf_counter()
+def test_default_is_consistent(tmp_path: Path) -> None:
+    # (its speed is bench/'s business: a wall-clock limit here fails on a loaded or instrumented machine)
     result = run_cli("audit", cwd=tmp_path)
-    elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
-    assert elapsed < 10.0
     assert "built-in default population" in result.stdout
     methods, table = level_table(result.stdout)
     assert "uniform" in methods and "given" not in methods

@@ -1,21 +1,28 @@
 """solve_committee against brute force: the LP over every k-multiset, each column
 P[S ≻ y] computed by the oracle (tests/oracle.py), under all four tie conventions,
 on strict and weak orders with zero-weight voters; and its pricing problems
-(branch and bound, heuristics) against enumeration of the pricing objective."""
+(branch and bound, heuristics) against enumeration of the pricing objective.
+Against opponents with l outputs (opponent_k): the matrix game of every committee
+against every l-multiset, and the returned policy's level by the oracle's
+enumeration of opponents."""
 
 from __future__ import annotations
 
 import itertools
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import oracle
 import pytest
-from helpers import random_ranks
+from helpers import outputs_by_thread_count, random_ranks
 from scipy.optimize import linprog
 
 import ualign as ua
+from ualign import _core_loader
+from ualign._validate import tie_code
+from ualign.operands import as_operand
 from ualign.solvers import committee as committee_module
 
 
@@ -31,13 +38,16 @@ def population(seed: int, n_max: int = 5, m_max: int = 4) -> tuple:
     return ua.RankingPopulation(ranks, weights), ranks, weights
 
 
-def brute_force(ranks: np.ndarray, weights: np.ndarray, k: int, ties: str) -> float:
-    """max_rho min_y P[rho ≻ y] by an LP over every k-multiset (oracle columns)."""
+def brute_force(ranks: np.ndarray, weights: np.ndarray, k: int, ties: str, opponent_k: int = 1) -> float:
+    """max_rho min_Y P[rho ≻ Y]: the matrix game of every k-multiset committee against
+    every multiset Y of ``opponent_k`` responses (single responses by default), each
+    entry computed by the oracle, solved by an LP."""
     m = ranks.shape[1]
     sets = list(itertools.combinations_with_replacement(range(m), k))
-    a = np.array([[oracle.win_rate(ranks, weights, list(S), y, ties) for y in range(m)] for S in sets])
-    c = len(sets)
-    res = linprog(np.r_[np.zeros(c), -1.0], A_ub=np.hstack([-a.T, np.ones((m, 1))]), b_ub=np.zeros(m),
+    opponents = list(itertools.combinations_with_replacement(range(m), opponent_k))
+    a = np.array([[oracle.win_rate(ranks, weights, list(S), list(Y), ties) for Y in opponents] for S in sets])
+    c, r = a.shape
+    res = linprog(np.r_[np.zeros(c), -1.0], A_ub=np.hstack([-a.T, np.ones((r, 1))]), b_ub=np.zeros(r),
                   A_eq=np.r_[np.ones(c), 0.0][None, :], b_eq=[1.0], bounds=[(0, None)] * c + [(None, None)],
                   method="highs", options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
     assert res.status == 0
@@ -110,6 +120,36 @@ def test_branch_and_bound_pricing_against_enumeration(ties: str) -> None:
                 assert bound >= best - 1e-12 and all(abs(values[S] - pricer.value(S)) <= 1e-12 for S in found)
             for T in (pricer.greedy(), pricer.local_search(pricer.greedy())):
                 assert len(T) == k and pricer.value(T) == pytest.approx(values[T], abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", oracle.TIES)
+def test_pricing_against_opponent_mixtures(ties: str) -> None:
+    """The column oracle against l-output opponents: max_S Σ_Y q_Y P[S ≻ Y] over
+    k-multisets S for a mixture q of l-multisets, by the opponent branch and bound
+    (price_opponent with a target), against enumeration by the oracle (1e-12)."""
+    rng = np.random.default_rng(23 + len(ties))
+    core = _core_loader.core()
+    for seed in range(16):
+        model, ranks, weights = population(seed, n_max=5, m_max=5)
+        m = model.n_responses
+        rows = [tuple(sorted(rng.integers(0, m, size=int(rng.integers(2, 4))))) for _ in range(3)]
+        q = rng.dirichlet(np.ones(3))
+        q[int(rng.integers(3))] = 0.0  # a row the dual does not use
+        q /= q.sum()
+        mixture = ua.MultisetPolicy([list(Y) for Y in rows], q)
+        parts = as_operand(mixture, m, "opponent").parts()
+        for k in (1, 2, 3):
+            values = {S: oracle.win_rate(ranks, weights, list(S), oracle.multi(rows, q), ties)
+                      for S in itertools.combinations_with_replacement(range(m), k)}
+            best = max(values.values())
+            for target in (-1.0, best - 0.01, best + 0.01):
+                found, found_values, bound, finished, _ = core.price_opponent(
+                    model._store, parts, tie_code(ties), k, np.zeros(0, dtype=np.int64), 3, 10**9, 60.0, target)
+                assert finished and best - 1e-12 <= bound <= max(best, target) + 1e-12
+                padded = [committee_module._padded(tuple(S), k) for S in found]
+                assert all(abs(values[S] - v) <= 1e-12 for S, v in zip(padded, found_values))
+                if target < best:
+                    assert abs(found_values[0] - best) <= 1e-12
 
 
 def test_branch_and_bound_budget_stop() -> None:
@@ -192,3 +232,121 @@ def test_committee_size_beyond_the_supported_range() -> None:
     for ties in ("half", "strict", "weak"):  # every k: the committee of all responses for k >= m
         result = ua.solve_committee(model, 1000, ties=ties)
         assert result.gap <= 1e-12 and result.pricing == "closed form"
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("ties", oracle.TIES)
+def test_against_opponents_matches_the_matrix_game(seed: int, ties: str) -> None:
+    model, ranks, weights = population(seed)
+    m = model.n_responses
+    for k in (1, 2, 3):
+        for ell in (2, 3):
+            best = brute_force(ranks, weights, k, ties, ell)
+            result = ua.solve_committee(model, k, ties, opponent_k=ell)
+            assert isinstance(result, ua.solvers.OpponentCommitteeResult) and result.opponent_k == ell
+            assert all(len(S) == k and max(S) < m for S in result.policy.multisets)
+            assert abs(result.robust_level - best) <= 1e-9, (k, ell)
+            assert result.converged and result.exact and result.gap <= 1e-9
+            assert result.lower_bound == result.robust_level
+            assert best - 1e-9 <= result.upper_bound and result.upper_bound - result.lower_bound == result.gap
+            # the certified level, recomputed by enumerating every opponent and every draw
+            reference = oracle.multi([list(S) for S in result.policy.multisets], list(result.policy.probabilities))
+            level, worst = oracle.opponent_level(ranks, weights, reference, None, ell, ties)
+            assert abs(result.robust_level - level) <= 1e-12
+            assert result.opponent in worst or abs(
+                oracle.win_rate(ranks, weights, reference, list(result.opponent), ties) - level) <= 1e-12
+            assert result.robust_level == ua.robust_level(model, result.policy, ties=ties, opponent_k=ell)
+
+
+@pytest.mark.parametrize("ties", oracle.TIES)
+def test_against_opponents_more_members_or_outputs_than_responses(ties: str) -> None:
+    """k >= m outside uniform ties: all responses, in closed form; l > m: repeats."""
+    model, ranks, weights = population(5, n_max=3, m_max=3)
+    m = model.n_responses
+    for k, ell in ((m, 2), (m + 1, m + 1), (2, m + 1)):
+        if ties == "uniform" and k + ell > 5:
+            continue  # the matrix game grows quickly with repeats
+        best = brute_force(ranks, weights, k, ties, ell)
+        result = ua.solve_committee(model, k, ties, opponent_k=ell)
+        assert abs(result.robust_level - best) <= 1e-9 and result.converged
+        if ties != "uniform" and k >= m:
+            assert result.pricing == "closed form" and result.gap == 0.0
+
+
+def test_against_one_output_is_todays_solver() -> None:
+    model, _, _ = population(2)
+    for ties in oracle.TIES:
+        today = ua.solve_committee(model, 2, ties)
+        same = ua.solve_committee(model, 2, ties, opponent_k=1)
+        assert type(same) is ua.solvers.CommitteeResult
+        assert same.robust_level == today.robust_level and same.upper_bound == today.upper_bound
+        assert [list(S) for S in same.policy.multisets] == [list(S) for S in today.policy.multisets]
+
+
+def test_against_opponents_uniform_ties_reward_repeats() -> None:
+    """One voter, one response: a committee of k copies against l copies wins
+    k/(k+l) of the tie under uniform ties."""
+    model = ua.RankingPopulation([[0]])
+    for k, ell in ((1, 2), (3, 2), (2, 3)):
+        result = ua.solve_committee(model, k, "uniform", opponent_k=ell)
+        assert result.robust_level == pytest.approx(k / (k + ell), abs=1e-15)
+        assert result.opponent == (0,) * ell
+
+
+@pytest.mark.parametrize("pricing", ["exact", "greedy"])
+def test_against_opponents_other_models(pricing: str) -> None:
+    """Plackett-Luce: enumeration (exact) or greedy pricing with its bound."""
+    model = ua.PlackettLuceMixture(np.log([[3.0, 1.0, 0.5, 2.0], [0.5, 2.0, 1.0, 1.0]]), weights=[0.6, 0.4])
+    ties = "uniform"
+    result = ua.solve_committee(model, 2, ties, pricing=pricing, opponent_k=2)
+    level = ua.robust_level(model, result.policy, ties=ties, opponent_k=2)
+    assert result.robust_level == level and result.lower_bound == level
+    assert result.upper_bound >= level
+    if pricing == "exact":
+        assert result.pricing == "enumeration" and result.converged and result.exact
+        assert result.upper_bound - level <= 1e-9
+    else:
+        assert result.pricing == "greedy" and not result.exact
+
+
+def test_against_opponents_time_limit_gives_honest_bounds() -> None:
+    """A tiny budget stops the solver: the bounds still hold and the result says so."""
+    rng = np.random.default_rng(4)
+    model = ua.RankingPopulation(np.argsort(rng.random((40, 9)), axis=1))
+    best = ua.solve_committee(model, 3, "uniform", opponent_k=2)
+    assert best.converged
+    stopped = ua.solve_committee(model, 3, "uniform", opponent_k=2, time_limit=1e-6)
+    assert stopped.lower_bound <= best.upper_bound + 1e-12
+    assert stopped.upper_bound >= best.lower_bound - 1e-12
+    assert not stopped.converged and not stopped.exact and stopped.pricing.endswith("(stopped by the time limit)")
+
+
+def test_opponent_k_bad_input() -> None:
+    model, _, _ = population(1)
+    with pytest.raises(ValueError, match="^opponent_k"):
+        ua.solve_committee(model, 2, opponent_k=0)
+    with pytest.raises(TypeError, match="^opponent_k"):
+        ua.solve_committee(model, 2, opponent_k=2.0)
+    with pytest.raises(TypeError, match="^opponent_k"):
+        ua.solve_committee(model, 2, opponent_k=True)
+
+
+THREADS_SCRIPT = """
+import sys
+import numpy as np
+import ualign as ua
+
+rng = np.random.default_rng(8)
+# enough voters for the parallel kernels (the uniform-tie value tables included)
+model = ua.RankingPopulation(rng.integers(0, 4, size=(4400, 5)), rng.random(4400))
+result = ua.solve_committee(model, 3, "uniform", opponent_k=2)
+out = {"level": np.r_[result.robust_level, result.upper_bound], "policy": result.policy.probabilities,
+       "committees": np.concatenate(result.policy.multisets)}
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_against_opponents_thread_count_does_not_change_any_bit(tmp_path: Path) -> None:
+    results = outputs_by_thread_count(tmp_path, THREADS_SCRIPT, (1, 2))
+    for key, value in results[1].items():
+        assert value.tobytes() == results[2][key].tobytes(), key

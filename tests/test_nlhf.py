@@ -398,3 +398,93 @@ def test_support_program_of_a_degenerate_weak_population() -> None:
         assert result.lotteries is not None and result.unique == (result.lotteries.dimension == 0)
         value = (model.pairwise(ties).T @ result.policy).min()
         assert value >= result.upper_bound - 1e-9
+
+
+# ---------------------------------------------------------------------------
+# larger sets: Kelley's program solved by the dense simplex, warm-started
+# ---------------------------------------------------------------------------
+def test_cut_models_match_highs_as_cuts_arrive() -> None:
+    """The simplex of _CutModels, warm-started as rounds of cuts arrive (some repeated,
+    some nearly parallel) to programs of different sizes solved together, solves
+    Kelley's program of each every round: the maximum of the cuts at its point
+    equals its certified bound (so both are the optimum), which is also HiGHS's (to
+    HiGHS's tolerance)."""
+    from ualign.solvers._common import cut_lower_bound, minimax_lp
+
+    rng = np.random.default_rng(900)
+    dims = np.array([2, 3, 6, 4, 5, 3], dtype=np.int64)
+    programs = nlhf._CutModels(dims)
+    cuts: List[List[np.ndarray]] = [[np.zeros(0), np.zeros((0, d)), np.zeros((0, d))] for d in dims]
+    for _ in range(8):
+        rows = np.flatnonzero(rng.random(dims.size) < 0.8)
+        for j in rows.tolist():
+            d, (values, grads, points) = int(dims[j]), cuts[j]
+            c = int(rng.integers(1, 12))
+            g = rng.normal(size=(c, d))
+            if values.size and rng.random() < 0.5:  # a repeat of an earlier cut, and a near-copy
+                g[0] = grads[0]
+                g[-1] = grads[-1] + 1e-13 * rng.normal(size=d)
+            lam = rng.dirichlet(np.ones(d))
+            v = rng.random(c)
+            programs.add(j, v - g @ lam, g)
+            cuts[j] = [np.concatenate([values, v]), np.vstack([grads, g]),
+                       np.vstack([points, np.broadcast_to(lam, (c, d))])]
+        started = rows[programs.started[rows]]
+        found, bounds = programs.solve(started)
+        for j, lam, bound in zip(started.tolist(), found, bounds):
+            d, (values, grads, points) = int(dims[j]), cuts[j]
+            assert (lam[d:] == 0).all() and lam.min() >= -1e-12 and abs(lam.sum() - 1.0) <= 1e-12
+            offsets = values - np.einsum("cz,cz->c", grads, points)
+            upper = float((offsets + grads @ np.maximum(lam[:d], 0.0)).max())
+            assert abs(upper - bound) <= 1e-12
+            reference, weights = minimax_lp(values, grads, points)
+            assert reference is not None and weights is not None
+            assert bound == pytest.approx(cut_lower_bound(values, grads, points, weights), abs=1e-9)
+
+
+def test_central_supports_equal_the_support_programs() -> None:
+    """Where a solver's maximal lottery is not strictly complementary (HiGHS's vertex),
+    the analytic centres of the restricted games give the supports the linear
+    programs give, including where the first restriction admits equilibria outside
+    the set (its centre loses to a response outside, which then joins)."""
+    checked = grown = 0
+    for seed in range(60):
+        rng = np.random.default_rng(700 + seed)
+        n, m = 2 * int(rng.integers(1, 5)), int(rng.integers(3, 9))
+        model = ua.RankingPopulation(random_ranks(rng, n, m, ("strict", "weak")[seed % 2]))
+        P = model.pairwise("uniform")
+        p = nlhf._maxmin_lp(P)[0]
+        if nlhf._supports_of_pair(P, p, p, 0.5, 0.5) is not None:
+            continue
+        pair = nlhf._central_supports([P], [p])[0]
+        assert pair is not None
+        played = nlhf._largest_support(P, 0.5)
+        np.testing.assert_array_equal(pair[0], played)
+        np.testing.assert_array_equal(pair[1], played)
+        checked += 1
+        candidates = P @ p - 0.5 >= -nlhf._MARGIN
+        A = (P - 0.5)[np.ix_(candidates, candidates)]
+        centre = np.zeros(m)
+        centre[candidates] = nlhf._interior_point(A[None], np.array([A.shape[0]]), 1e-13, 200, crossover=False)[0][0]
+        grown += nlhf._supports_of_pair(P, centre, centre, 0.5, 0.5) is None
+    assert checked >= 10 and grown >= 1
+
+
+def test_double_oracle_batch_matches_highs() -> None:
+    """maximal_lotteries on games of different sizes together: each result is the
+    unique maximal lottery (odd voter counts), as HiGHS finds it, with its
+    exploitability evaluated on the whole matrix; the double oracle took several
+    rounds on some."""
+    rng = np.random.default_rng(41)
+    matrices = []
+    for _ in range(12):
+        n, m = 2 * int(rng.integers(2, 12)) + 1, int(rng.integers(2, 31))
+        model = ua.RankingPopulation.from_orders(np.array([rng.permutation(m) for _ in range(n)]))
+        matrices.append(model.pairwise())
+    found = nlhf.maximal_lotteries(matrices, tol=1e-12)
+    for M, (pi, expl, _, converged, history) in zip(matrices, found):
+        assert converged and expl <= 1e-12 and pi.min() >= 0 and abs(pi.sum() - 1.0) <= 1e-12
+        assert expl == pytest.approx(((M - 0.5) @ pi).max(), abs=1e-15)
+        assert history[-1] == expl
+        np.testing.assert_allclose(pi, nlhf._maxmin_lp(M)[0], rtol=0, atol=1e-8)
+    assert max(len(history) for *_, history in found) >= 3

@@ -373,7 +373,7 @@ def test_single_voter_product_against_itself(ties):
 
 # ---------------------------------------------------------------------------
 # wide populations (uint16 / uint32 level storage) against the closed forms of
-# SPEC.md §2.1, evaluated independently with numpy
+# docs/concepts.md ("Tie conventions": L^k, (L+E)^k, ...), evaluated independently with numpy
 # ---------------------------------------------------------------------------
 def _closed_form_utilities(ranks, weights, pi, k, ties):
     ranks = np.asarray(ranks)

@@ -1,4 +1,4 @@
-"""PlackettLuceMixture (SPEC.md §2.2): against 30-digit mpmath integrals and
+"""PlackettLuceMixture (docs/concepts.md, "Plackett–Luce products"): against 30-digit mpmath integrals and
 brute-force enumeration, Property 1 and the §3 identities (hypothesis),
 invariances, bad input, thread determinism, the vector-Jacobian product, and
 fitting to rankings."""
@@ -162,7 +162,7 @@ def test_gradient_finite_differences_large():
 
 
 # ---------------------------------------------------------------------------
-# hypothesis: Property 1 (1)-(4), SPEC.md §3 identities, invariances
+# hypothesis: Property 1 (1)-(4), the identities of docs/concepts.md, invariances
 # ---------------------------------------------------------------------------
 @st.composite
 def models(draw, max_n=3, max_m=5):
@@ -283,7 +283,7 @@ def test_dr_submodularity(case):
 
 @given(model_and(distributions), ks)
 def test_average_utility_is_exact(case, k):
-    """sum_y pi(y) u_y(pi) = 1/(k+1) for every pi (SPEC.md §3), hence the certificate
+    """sum_y pi(y) u_y(pi) = 1/(k+1) for every pi (no ties), hence the certificate
     robust_level = k/(k+1) - exploitability, for every convention."""
     model, _, _, pi = case
     for ties in ua.TIES:

@@ -1,5 +1,5 @@
 """Property tests (hypothesis): Property 1 (1)-(4) of the paper for populations
-of rankings, the identities of SPEC.md §2.1/§3, and invariances."""
+of rankings, the identities of docs/concepts.md, and invariances."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def test_submodularity(case, ties):
 
 
 # ---------------------------------------------------------------------------
-# SPEC.md §3 identities
+# identities of the game (docs/concepts.md, "Robust level, exploitability, best response")
 # ---------------------------------------------------------------------------
 @given(model_and(distributions), ks)
 def test_average_utility(case, k):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -10,22 +11,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import ualign
 from ualign.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def readme_python_blocks() -> list:
-    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+DOC_BLOCKS = ROOT / ".ci" / "doc_blocks.py"
 
 
-def test_readme_has_examples() -> None:
-    assert readme_python_blocks()
+def run_readme_blocks(*selection: str) -> subprocess.CompletedProcess:
+    """Run README.md's code blocks with .ci/doc_blocks.py (each as its own script, as
+    CI runs them with the docs' blocks), importing the same ualign as this session."""
+    package_parent = str(Path(ualign.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, str(DOC_BLOCKS), str(ROOT / "README.md"), *selection], capture_output=True,
+                          text=True, check=False, env=env, timeout=900)
 
 
-@pytest.mark.parametrize("index", range(len(readme_python_blocks())))
-def test_readme_example_runs(index: int) -> None:
-    exec(compile(readme_python_blocks()[index], f"README block {index}", "exec"), {})  # noqa: S102 (the README's own code)
+def test_readme_examples_run() -> None:
+    result = run_readme_blocks("--without", "LocalCluster")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^[1-9]\d* passed, 0 failed", result.stdout, re.MULTILINE), result.stdout
+
+
+def test_readme_dask_example_runs() -> None:
+    result = run_readme_blocks("--with", "LocalCluster")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^1 passed, 0 failed", result.stdout, re.MULTILINE), result.stdout
 
 
 def test_readme_starts_with_the_two_commands() -> None:

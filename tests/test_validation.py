@@ -1,5 +1,5 @@
 """Invalid input raises ValueError or TypeError whose message starts with the name
-of the offending argument (SPEC.md §4: never a crash, hang or silently wrong answer)."""
+of the offending argument: never a crash, hang or silently wrong answer."""
 
 from __future__ import annotations
 

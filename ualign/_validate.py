@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from ._core_loader import core
 
-#: Tie conventions of SPEC.md §2.1 and their codes in ``ualign._core``.
+#: Tie conventions (docs/concepts.md, "Tie conventions") and their codes in ``ualign._core``.
 TIES = ("uniform", "half", "strict", "weak")
 _MIRROR = {"uniform": "uniform", "half": "half", "strict": "weak", "weak": "strict"}
 
@@ -368,3 +368,69 @@ def as_tolerance(value: Any, name: str = "tol") -> float:
 def as_optional_distribution(value: Any, name: str, size: int) -> Optional[NDArray[np.float64]]:
     """None, or a probability vector of `size` entries (a solver's starting point or reference)."""
     return None if value is None else as_distribution(value, name, size=size)
+
+
+# -- data arguments (ualign.io, ualign.plackett_luce) ------------------------------------------------
+
+def as_flag(value: Any, name: str) -> bool:
+    """A bool (numpy's included); 0, 1 and other truthy values are rejected."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def as_index_array(value: Any, name: str, size: Optional[int] = None) -> NDArray[np.int64]:
+    """A 1-d array of integers >= 0 (of ``size`` entries when given), as int64."""
+    if isinstance(value, (list, tuple)) and not value:
+        return np.zeros(0, dtype=np.int64)  # np.asarray([]) is float64
+    array = _numeric_array(value, name)
+    if array.dtype.kind == "f":
+        raise TypeError(f"{name}: expected integers, got dtype {array.dtype}")
+    if array.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-d array, got {array.ndim}-d")
+    if size is not None and array.shape[0] != size:
+        raise ValueError(f"{name}: expected {size} entries, got {array.shape[0]}")
+    if array.dtype.kind == "u" and array.size and int(array.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: index {int(array.max())} exceeds the int64 range")
+    array = array.astype(np.int64)
+    if array.size and int(array.min()) < 0:
+        raise ValueError(f"{name}: negative index {int(array.min())} at position {int(np.argmin(array))}")
+    return np.ascontiguousarray(array)
+
+
+def as_choice_sets(chosen: Any, shown: Any, n_responses: Optional[int]
+                   ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], int]:
+    """Choice observations: ``chosen[j]`` was picked out of the set ``shown[j]``
+    (a sequence of distinct response indices containing ``chosen[j]``).
+
+    Returns ``(chosen, members, offsets, m)``: observation ``j`` showed
+    ``members[offsets[j]:offsets[j + 1]]``; ``m`` is ``n_responses`` or, when
+    None, one more than the largest index shown."""
+    picks = as_index_array(chosen, "chosen")
+    if picks.shape[0] == 0:
+        raise ValueError("chosen: needs at least one observation")
+    if isinstance(shown, (str, bytes)) or not hasattr(shown, "__len__"):
+        raise TypeError(f"shown: expected one sequence of response indices per observation, got "
+                        f"{type(shown).__name__}")
+    if len(shown) != picks.shape[0]:
+        raise ValueError(f"shown: expected one set per observation ({picks.shape[0]}), got {len(shown)}")
+    sets = [as_index_array(row, f"shown[{j}]") for j, row in enumerate(shown)]
+    offsets = np.zeros(len(sets) + 1, dtype=np.int64)
+    np.cumsum([row.shape[0] for row in sets], out=offsets[1:])
+    members = np.concatenate(sets)
+    largest = int(members.max()) if members.size else -1
+    m = largest + 1 if n_responses is None else as_count(n_responses, "n_responses")
+    if largest >= m:
+        j = int(np.searchsorted(offsets, int(np.argmax(members)), side="right")) - 1
+        raise ValueError(f"shown[{j}]: response index {largest} is out of range [0, {m})")
+    observation = np.repeat(np.arange(len(sets)), np.diff(offsets))
+    order = np.lexsort((members, observation))
+    repeated = np.flatnonzero((np.diff(observation[order]) == 0) & (np.diff(members[order]) == 0))
+    if repeated.size:
+        j = int(observation[order][repeated[0]])
+        raise ValueError(f"shown[{j}]: response {int(members[order][repeated[0]])} appears twice in {sets[j].tolist()}")
+    found = np.bincount(observation, weights=members == picks[observation], minlength=len(sets))
+    if (found == 0).any():
+        j = int(np.argmin(found))
+        raise ValueError(f"chosen[{j}]: response {int(picks[j])} is not among the shown {sets[j].tolist()}")
+    return picks, members, offsets, m

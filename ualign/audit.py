@@ -32,21 +32,34 @@ from ._validate import (
     mirror_ties,
     tie_code,
 )
+from .bootstrap import BootstrapPlan, audit_replicates, replicate_models
 from .game import audit_utilities
 from .model import PreferenceModel
 from .operands import MultisetPolicy, Product
 
 #: Methods :func:`audit_many` compares. "given": the supplied policies; "uniform":
-#: the uniform policy; the others are the policies of the solvers (SPEC.md §3):
+#: the uniform policy; the others are the policies of the solvers (docs/concepts.md, "Solvers"):
 #: NLHF (maximal lottery), RLHF (Bradley–Terry reward maximiser), MPNE_k, the
 #: optimal single-output k-sample policy and the optimal committee (a
 #: multi-output policy).
 METHODS = ("given", "uniform", "nlhf", "rlhf", "mpne", "optimal", "committee")
 
+#: Prefix of the method of a named policy: ``policies={"sft": ...}`` is audited
+#: as method ``"policy:sft"`` (no solver method contains ``:``, so no name clashes).
+POLICY_PREFIX = "policy:"
+
 #: Columns of the result, in order.
 COLUMNS = ("prompt", "method", "k", "robust_level", "level_low", "level_high", "bound", "opponent", "best_response",
            "best_utility",
            "exploitability")
+
+#: Columns added by ``n_boot``: percentile bootstrap intervals of the robust level
+#: and the exploitability, and the fraction of replicates whose best response is
+#: the point estimate's.
+BOOTSTRAP_COLUMNS = ("level_ci_low", "level_ci_high", "exploitability_ci_low", "exploitability_ci_high",
+                     "best_response_freq")
+#: Columns added by ``groups``: the group with the lowest robust level and that level.
+GROUP_COLUMNS = ("worst_group", "worst_group_level")
 
 _FIELDS = ("robust_level", "opponent", "best_response", "best_utility", "exploitability")
 #: The range of robust levels over a method's set of optimal policies: they differ
@@ -63,34 +76,63 @@ Columns = Dict[str, NDArray[Any]]
 
 def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods: Any = None,
                client: Any = None, *, ties: str = "uniform", chunk_size: Optional[int] = None,
-               progress: bool = False, rlhf_beta: float = 0.1) -> Any:
+               progress: bool = False, rlhf_beta: float = 0.1, n_boot: Optional[int] = None,
+               seed: Optional[int] = None, ci: float = 0.95, groups: Any = None, labels: Any = None) -> Any:
     """Audit many prompts; returns a tidy ``pandas.DataFrame``.
 
     Parameters
     ----------
     models:
         A sequence of preference models (prompt = position) or a mapping of
-        prompt names to models. Sizes may differ from prompt to prompt.
+        prompt names to models (e.g. a :class:`ualign.io.Dataset`). Sizes may
+        differ from prompt to prompt.
     policies:
         The policies to audit (method ``"given"``): a sequence aligned with
         ``models`` or a mapping with the same keys; an entry may be ``None``
         (that prompt then has no "given" rows). Each is a probability vector over
-        its prompt's responses, used exactly as given.
+        its prompt's responses, used exactly as given. Several policies at once:
+        a mapping ``{name: policies}`` whose keys are not prompts, each value
+        per prompt as above (a mapping when ``models`` is one, else a sequence);
+        each is audited as its own method ``"policy:<name>"``.
     ks:
         Sample counts ``k`` (distinct integers >= 1).
     methods:
-        Any of :data:`METHODS`; default ``("given", "uniform")`` when policies are
-        supplied, else ``("uniform",)``.
+        Any of :data:`METHODS` and the ``"policy:<name>"`` methods of named
+        policies (``"given"`` stands for all of them); default ``("given",
+        "uniform")`` when policies are supplied, else ``("uniform",)``.
     client:
         A ``dask.distributed.Client``: prompts are cut into chunks of
         ``chunk_size`` prompts that run as tasks on its cluster.
     ties:
-        The tie convention (SPEC.md §2.1) of every quantity.
+        The tie convention (``ualign.TIES``) of every quantity.
     progress:
         Show a progress bar (tqdm when installed) on runs longer than a second.
     rlhf_beta:
         The KL strength ``beta`` of the ``"rlhf"`` method
         (:func:`ualign.rlhf_policy`: ``pi ∝ exp(r / beta)`` with Bradley–Terry rewards).
+    n_boot, seed, ci:
+        Bootstrap ``n_boot`` replicates of every prompt's population (voters
+        resampled with replacement as multinomial weights, :mod:`ualign.bootstrap`;
+        the types of a Plackett–Luce mixture) drawn from ``seed``, and add the
+        columns :data:`BOOTSTRAP_COLUMNS`: central percentile intervals of mass
+        ``ci`` of the robust level and of the exploitability, and the fraction of
+        replicates whose best response is the row's. Fixed policies ("given",
+        "uniform") are re-audited on each replicate; the solvers' policies are
+        solved again on each replicate (MPNE and the optimal policy warm-started
+        from the point estimate's policy). The same ``seed`` gives the same bits
+        for any thread count, chunking or cluster.
+    groups:
+        Voter groups: one label per voter (per type for a Plackett–Luce mixture)
+        for every prompt, a sequence aligned with ``models`` or a mapping with the
+        same keys (an entry may be None). Adds the columns :data:`GROUP_COLUMNS`:
+        the group whose robust level is lowest for the row's policy, and that
+        level (:func:`ualign.group_levels` gives every group's).
+    labels:
+        Response labels per prompt (a mapping like ``models``, or a sequence
+        aligned with it; an entry may be ``None``); default: a
+        :class:`ualign.io.Dataset`'s ``responses``. With labels the result has
+        the columns ``opponent_label`` and ``best_response_label`` next to
+        ``opponent`` and ``best_response`` (missing where a prompt has no labels).
 
     Returns
     -------
@@ -107,22 +149,65 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
     (a multi-output policy ``rho``) the best response maximises ``P[y ≻ rho]``
     and the exploitability is NaN (there is no symmetric profile).
     """
+    response_labels = _response_labels(models, labels)
     columns, keys = audit_columns(models, policies, ks, methods, client, ties=ties, chunk_size=chunk_size,
-                                  progress=progress, rlhf_beta=rlhf_beta)
-    return to_frame(columns, keys)
+                                  progress=progress, rlhf_beta=rlhf_beta, n_boot=n_boot, seed=seed, ci=ci,
+                                  groups=groups)
+    return to_frame(columns, keys, response_labels)
 
 
-def to_frame(columns: Columns, keys: Optional[List[Any]]) -> Any:
-    """The columns of :func:`audit_columns` as a pandas DataFrame (prompt keys restored)."""
+def to_frame(columns: Columns, keys: Optional[List[Any]], labels: Optional[List[Any]] = None) -> Any:
+    """The columns of :func:`audit_columns` as a pandas DataFrame (prompt keys
+    restored); ``labels[p]`` (per prompt position, or None) adds the label columns."""
     try:
         import pandas as pd
     except ImportError:
         raise ImportError("audit_many returns a pandas DataFrame: pip install pandas "
                           "(or ualign[dask], which includes it)") from None
     data = dict(columns)
+    names = list(COLUMNS)
+    if labels is not None:
+        for field in _INT_FIELDS:
+            data[f"{field}_label"] = _keys_array([None if labels[p] is None or y < 0 else labels[p][y]
+                                                  for p, y in zip(columns["prompt"].tolist(), data[field].tolist())])
+            names.insert(names.index(field) + 1, f"{field}_label")
     if keys is not None:
         data["prompt"] = _keys_array(keys)[columns["prompt"]]
-    return pd.DataFrame({name: data[name] for name in COLUMNS})
+    return pd.DataFrame({name: data[name] for name in [*names, *BOOTSTRAP_COLUMNS, *GROUP_COLUMNS] if name in data})
+
+
+def _response_labels(models: Any, labels: Any) -> Optional[List[Any]]:
+    """Per prompt position, the response labels (or None); None when there are none."""
+    from .io import Dataset
+
+    if labels is None:
+        if not isinstance(models, Dataset) or not models.responses:
+            return None
+        labels = models.responses
+    if isinstance(labels, Mapping):
+        if not isinstance(models, Mapping):
+            raise TypeError("labels: a mapping needs models given as a mapping too")
+        unknown = [key for key in labels if key not in models]
+        if unknown:
+            raise ValueError(f"labels: no model for prompt {unknown[0]!r}")
+        keys: List[Any] = list(models.keys())
+        rows = [labels.get(key) for key in keys]
+    elif isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+        raise TypeError(f"labels: expected a sequence or mapping of response labels, got {type(labels).__name__}")
+    else:
+        keys = list(models.keys()) if isinstance(models, Mapping) else list(range(len(models)))
+        rows = list(labels)
+        if len(rows) != len(keys):
+            raise ValueError(f"labels: expected one entry per prompt ({len(keys)}), got {len(rows)}")
+    model_list = [models[key] for key in keys] if isinstance(models, Mapping) else list(models)
+    for key, row, model in zip(keys, rows, model_list):
+        if row is None:
+            continue
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
+            raise TypeError(f"labels[{key!r}]: expected a sequence of labels, got {type(row).__name__}")
+        if isinstance(model, PreferenceModel) and len(row) != model.n_responses:
+            raise ValueError(f"labels[{key!r}]: expected {model.n_responses} labels, got {len(row)}")
+    return [None if row is None else list(row) for row in rows]
 
 
 def _keys_array(keys: List[Any]) -> NDArray[Any]:
@@ -133,37 +218,74 @@ def _keys_array(keys: List[Any]) -> NDArray[Any]:
 
 def audit_columns(models: Any, policies: Any = None, ks: Any = range(1, 9), methods: Any = None,
                   client: Any = None, *, ties: str = "uniform", chunk_size: Optional[int] = None,
-                  progress: bool = False, rlhf_beta: float = 0.1) -> Tuple[Columns, Optional[List[Any]]]:
+                  progress: bool = False, rlhf_beta: float = 0.1, n_boot: Optional[int] = None,
+                  seed: Optional[int] = None, ci: float = 0.95,
+                  groups: Any = None) -> Tuple[Columns, Optional[List[Any]]]:
     """:func:`audit_many` without pandas: ``(columns, keys)``, where ``columns``
-    maps each name of :data:`COLUMNS` to a numpy array and ``columns["prompt"]``
+    maps each name of :data:`COLUMNS` (and of :data:`BOOTSTRAP_COLUMNS`,
+    :data:`GROUP_COLUMNS` when asked for) to a numpy array and ``columns["prompt"]``
     holds prompt positions; ``keys`` (None for a sequence of models) maps
     positions to the names of a mapping."""
     tie_code(ties)
-    options = {"rlhf_beta": as_positive_real(rlhf_beta, "rlhf_beta")}
-    keys, model_list, policy_list = _collect(models, policies)
+    options: Dict[str, Any] = {"rlhf_beta": as_positive_real(rlhf_beta, "rlhf_beta")}
+    keys, model_list, policy_sets = _collect(models, policies)
+    if n_boot is not None:
+        plan = BootstrapPlan.create(n_boot, seed, ci)
+        for label, model in zip(keys if keys is not None else range(len(model_list)), model_list):
+            if not hasattr(model, "_store"):
+                raise TypeError(f"n_boot: models[{label!r}] is a {type(model).__name__}; bootstrap replicates "
+                                "need a RankingPopulation or a PlackettLuceMixture")
+        options["bootstrap"] = plan
+    if groups is not None:
+        options["groups"] = _collect_groups(groups, keys, model_list)
     k_values = as_ks(ks)
-    if methods is None:
-        methods = ("given", "uniform") if any(p is not None for p in policy_list) else ("uniform",)
-    method_list = as_choices(methods, METHODS, "methods")
-    if "given" in method_list and policies is None:
-        raise ValueError("methods: 'given' needs policies")
+    present = [method for method, rows in policy_sets.items() if any(p is not None for p in rows)]
+    method_list = resolve_methods(methods, list(policy_sets), present)
     labels: List[Any] = keys if keys is not None else list(range(len(model_list)))
     if client is not None:
         if chunk_size is not None:
             chunk_size = as_count(chunk_size, "chunk_size")
-        columns = _audit_on_cluster(client, model_list, policy_list, labels, k_values, method_list, ties,
+        columns = _audit_on_cluster(client, model_list, policy_sets, labels, k_values, method_list, ties,
                                     options, chunk_size, progress)
     else:
         with Progress(len(model_list) * len(method_list), enabled=progress, unit="prompt-method") as bar:
-            columns = _audit_local(model_list, policy_list, labels, k_values, method_list, ties, options,
-                                   bar.update)
+            columns = _audit_local(model_list, policy_sets, labels, k_values, method_list, ties, options,
+                                   bar.update, first=0)
     return columns, keys
+
+
+def policy_method(name: Any) -> str:
+    """The method under which :func:`audit_many` audits the policy named ``name``."""
+    return f"{POLICY_PREFIX}{name}"
+
+
+def resolve_methods(methods: Any, policy_methods: Sequence[str],
+                    present: Optional[Sequence[str]] = None) -> Tuple[str, ...]:
+    """The methods to run: ``methods`` checked against :data:`METHODS` and the
+    methods of the supplied policies (``["given"]`` for unnamed ones,
+    ``"policy:<name>"`` for named ones), with ``"given"`` standing for all named
+    policies. The default is the policies that have an entry (``present``,
+    default all of them), then ``"uniform"``."""
+    named = tuple(method for method in policy_methods if method != "given")
+    if methods is None:
+        given = tuple(policy_methods if present is None else present)
+        return given + ("uniform",)
+    method_list = as_choices(methods, METHODS + named, "methods")
+    if "given" in method_list and not policy_methods:
+        raise ValueError("methods: 'given' needs policies")
+    if named and "given" in method_list:
+        before = method_list[:method_list.index("given")]
+        rest = tuple(method for method in method_list if method not in named and method != "given")
+        at = sum(method not in named for method in before)
+        method_list = rest[:at] + named + rest[at:]
+    return method_list
 
 
 # -- inputs ------------------------------------------------------------------------------------------
 
-def _collect(models: Any, policies: Any) -> Tuple[Optional[List[Any]], List[PreferenceModel], List[Any]]:
-    """(keys or None, models, validated policies or None per prompt)."""
+def _collect(models: Any, policies: Any) -> Tuple[Optional[List[Any]], List[PreferenceModel], Dict[str, List[Any]]]:
+    """(keys or None, models, {method: validated policy or None per prompt}):
+    method ``"given"`` for unnamed policies, ``"policy:<name>"`` for named ones."""
     if isinstance(models, PreferenceModel):
         raise TypeError("models: expected a sequence or mapping of preference models (one per prompt), "
                         "got a single model; wrap it in a list")
@@ -183,50 +305,168 @@ def _collect(models: Any, policies: Any) -> Tuple[Optional[List[Any]], List[Pref
         if not isinstance(model, PreferenceModel):
             raise TypeError(f"models[{label!r}]: expected a preference model, got {type(model).__name__}")
     if policies is None:
-        return keys, model_list, [None] * len(model_list)
+        return keys, model_list, {}
+    named = isinstance(policies, Mapping) and len(policies) > 0 and \
+        (keys is None or (all(isinstance(entry, Mapping) for entry in policies.values())
+                          and not any(name in models for name in policies)))
+    if not named:
+        return keys, model_list, {"given": _policy_rows(policies, models, keys, model_list, labels, "policies")}
+    sets: Dict[str, List[Any]] = {}
+    for name, entry in policies.items():
+        method = policy_method(name)
+        if method in sets:
+            raise ValueError(f"policies: two names give the method {method!r}")
+        if keys is None and _is_vector(entry):
+            raise TypeError(f"policies[{name!r}]: expected one policy per prompt, got one probability vector (the "
+                            "keys of policies name policies; a mapping of prompts to policies needs models given as "
+                            "a mapping too)")
+        sets[method] = _policy_rows(entry, models, keys, model_list, labels, f"policies[{name!r}]")
+    return keys, model_list, sets
+
+
+def _is_vector(value: Any) -> bool:
+    """Whether ``value`` reads as one numeric vector (not one entry per prompt)."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged: one policy per prompt of different sizes
+        return False
+    return array.ndim == 1 and array.dtype.kind in "iuf"
+
+
+def _policy_rows(policies: Any, models: Any, keys: Optional[List[Any]], model_list: List[PreferenceModel],
+                 labels: List[Any], name: str) -> List[Any]:
+    """One validated policy (or None) per prompt from a sequence or mapping of them."""
     if isinstance(policies, Mapping):
         if keys is None:
-            raise TypeError("policies: a mapping needs models given as a mapping too")
+            raise TypeError(f"{name}: a mapping needs models given as a mapping too")
         unknown = [key for key in policies if key not in models]
         if unknown:
-            raise ValueError(f"policies: no model for prompt {unknown[0]!r}")
+            raise ValueError(f"{name}: no model for prompt {unknown[0]!r} (several named policies: give each as a "
+                             "mapping of prompts to policies)")
         rows = [policies.get(key) for key in keys]
     else:
         if isinstance(policies, (str, bytes)) or not hasattr(policies, "__len__"):
-            raise TypeError(f"policies: expected a sequence or mapping of policies, got {type(policies).__name__}")
+            raise TypeError(f"{name}: expected a sequence or mapping of policies, got {type(policies).__name__}")
         rows = list(policies)
         if len(rows) != len(model_list):
-            raise ValueError(f"policies: expected one policy per prompt ({len(model_list)}), got {len(rows)}")
+            raise ValueError(f"{name}: expected one policy per prompt ({len(model_list)}), got {len(rows)}")
     present = [p for p, row in enumerate(rows) if row is not None]
     flat, offsets = as_distribution_batch([rows[p] for p in present], [model_list[p].n_responses for p in present],
-                                          [labels[p] for p in present], "policies")
+                                          [labels[p] for p in present], name)
     checked: List[Any] = [None] * len(model_list)
     for j, p in enumerate(present):
         checked[p] = flat[offsets[j]:offsets[j + 1]]
-    return keys, model_list, checked
+    return checked
+
+
+def _collect_groups(groups: Any, keys: Optional[List[Any]], models: List[PreferenceModel]) -> List[Any]:
+    """Validated group labels (sorted distinct labels, each voter's index) or None per prompt."""
+    from .groups import as_group_labels
+
+    labels = keys if keys is not None else list(range(len(models)))
+    if isinstance(groups, Mapping):
+        if keys is None:
+            raise TypeError("groups: a mapping needs models given as a mapping too")
+        unknown = [key for key in groups if key not in labels]
+        if unknown:
+            raise ValueError(f"groups: no model for prompt {unknown[0]!r}")
+        rows = [groups.get(key) for key in keys]
+    else:
+        if isinstance(groups, (str, bytes)) or not hasattr(groups, "__len__"):
+            raise TypeError(f"groups: expected a sequence or mapping of voter labels, got {type(groups).__name__}")
+        rows = list(groups)
+        if len(rows) != len(models):
+            raise ValueError(f"groups: expected one label array per prompt ({len(models)}), got {len(rows)}")
+    return [None if row is None else as_group_labels(row, model, f"groups[{label!r}]")
+            for label, row, model in zip(labels, rows, models)]
 
 
 # -- the local run -----------------------------------------------------------------------------------
 
-def _audit_local(models: List[PreferenceModel], policies: List[Any], labels: List[Any], ks: NDArray[np.int64],
-                 methods: Sequence[str], ties: str, options: Dict[str, Any],
-                 update: Callable[[int], None]) -> Columns:
-    """Columns for prompts 0..P-1 (prompt = position)."""
+def _audit_local(models: List[PreferenceModel], policy_sets: Dict[str, List[Any]], labels: List[Any],
+                 ks: NDArray[np.int64], methods: Sequence[str], ties: str, options: Dict[str, Any],
+                 update: Callable[[int], None], first: int) -> Columns:
+    """Columns for prompts 0..P-1 (prompt = position; ``first + position`` in the
+    whole audit, which seeds the prompt's bootstrap replicates)."""
     n_prompts = len(models)
     blocks: List[Dict[str, NDArray[Any]]] = []
     present: List[NDArray[np.bool_]] = []
     for method in methods:
-        if method == "given":
+        if method in policy_sets:
+            policies = policy_sets[method]
             mask = np.array([p is not None for p in policies], dtype=bool)
-            blocks.append(_audit_fixed(models, policies, ks, ties, update, mask))
+            chosen = policies
+            block = _audit_fixed(models, policies, ks, ties, update, mask)
         elif method == "uniform":
             mask = np.ones(n_prompts, dtype=bool)
-            blocks.append(_audit_fixed(models, [None] * n_prompts, ks, ties, update, mask))
+            chosen = [_uniform(model.n_responses) for model in models]
+            block = _audit_fixed(models, [None] * n_prompts, ks, ties, update, mask)
         else:
             mask = np.ones(n_prompts, dtype=bool)
-            blocks.append(_audit_solver(method, models, labels, ks, ties, options, update))
+            block, chosen = _audit_solver(method, models, labels, ks, ties, options, update)
+        if "groups" in options:
+            _add_group_columns(block, chosen, mask, options["groups"], models, ks, ties)
+        if "bootstrap" in options:
+            fixed = method == "uniform" or method in policy_sets
+            _add_bootstrap_columns(block, method, fixed, chosen, mask, models, labels, ks, ties, options, first)
+        blocks.append(block)
         present.append(mask)
     return _assemble(blocks, present, n_prompts, ks, methods)
+
+
+def _add_group_columns(block: Dict[str, NDArray[Any]], chosen: List[Any], mask: NDArray[np.bool_],
+                       groups: List[Any], models: List[PreferenceModel], ks: NDArray[np.int64], ties: str) -> None:
+    """The worst group and its level, for every prompt with groups."""
+    from .groups import group_levels
+
+    n_prompts, n_ks = len(models), ks.shape[0]
+    block["worst_group"] = np.full((n_prompts, n_ks), None, dtype=object)
+    block["worst_group_level"] = np.full((n_prompts, n_ks), np.nan)
+    for p in np.flatnonzero(mask).tolist():
+        if groups[p] is None:
+            continue
+        labels, inverse = groups[p]
+        voters = labels[inverse]
+        if isinstance(chosen[p], list):  # one policy per k
+            for j in range(n_ks):
+                result = group_levels(models[p], chosen[p][j], ks[j:j + 1], voters, ties)
+                block["worst_group"][p, j] = result.worst_group[0]
+                block["worst_group_level"][p, j] = result.worst_level[0]
+        else:
+            result = group_levels(models[p], chosen[p], ks, voters, ties)
+            block["worst_group"][p] = result.worst_group
+            block["worst_group_level"][p] = result.worst_level
+
+
+def _add_bootstrap_columns(block: Dict[str, NDArray[Any]], method: str, fixed: bool, chosen: List[Any],
+                           mask: NDArray[np.bool_], models: List[PreferenceModel], labels: List[Any],
+                           ks: NDArray[np.int64], ties: str, options: Dict[str, Any], first: int) -> None:
+    """Percentile intervals over the bootstrap replicates of every prompt. A fixed
+    policy (``fixed``: given, not solved) on a population of rankings is audited on
+    all B replicates in one pass over the voters (:func:`audit_replicates`); other
+    replicates share the prompt's rankings or types and are audited (or solved
+    again) as a batch of B prompts."""
+    from .ranking import RankingPopulation
+
+    plan: BootstrapPlan = options["bootstrap"]
+    n_prompts, n_ks = len(models), ks.shape[0]
+    for name in BOOTSTRAP_COLUMNS:
+        block[name] = np.full((n_prompts, n_ks), np.nan)
+    quiet: Callable[[int], None] = lambda n: None  # noqa: E731
+    for p in np.flatnonzero(mask).tolist():
+        counts = plan.counts(models[p], first + p)
+        if fixed and isinstance(models[p], RankingPopulation):
+            values = audit_replicates(models[p], chosen[p], counts, ks, ties)
+        elif fixed:
+            values = _audit_fixed(replicate_models(models[p], counts), [chosen[p]] * plan.n_boot, ks, ties, quiet)
+        else:
+            values, _ = _audit_solver(method, replicate_models(models[p], counts), [labels[p]] * plan.n_boot, ks,
+                                      ties, options, quiet,
+                                      init=chosen[p])
+        block["level_ci_low"][p], block["level_ci_high"][p] = plan.interval(values["robust_level"])
+        block["exploitability_ci_low"][p], block["exploitability_ci_high"][p] = plan.interval(
+            values["exploitability"])
+        block["best_response_freq"][p] = (values["best_response"] == block["best_response"][p]).mean(axis=0)
 
 
 def _assemble(blocks: List[Dict[str, NDArray[Any]]], present: List[NDArray[np.bool_]], n_prompts: int,
@@ -237,7 +477,8 @@ def _assemble(blocks: List[Dict[str, NDArray[Any]]], present: List[NDArray[np.bo
     mask = np.stack(present, axis=1)  # (P, J)
     columns: Columns = {}
     selected = np.repeat(mask.reshape(-1), n_ks)
-    for field in _FIELDS + _RANGE_FIELDS:
+    extra = tuple(name for name in BOOTSTRAP_COLUMNS + GROUP_COLUMNS if name in blocks[0])
+    for field in _FIELDS + _RANGE_FIELDS + extra:
         stacked = np.stack([block.get(field, block["robust_level"]) for block in blocks], axis=1)  # (P, J, K)
         columns[field] = stacked.reshape(-1)[selected]
     grid_p, grid_j, grid_k = np.meshgrid(np.arange(n_prompts), np.arange(len(methods)), np.arange(n_ks),
@@ -246,7 +487,7 @@ def _assemble(blocks: List[Dict[str, NDArray[Any]]], present: List[NDArray[np.bo
     columns["method"] = np.array(methods, dtype=object)[grid_j.reshape(-1)[selected]]
     columns["k"] = ks[grid_k.reshape(-1)[selected]]
     columns["bound"] = columns["k"] / (columns["k"] + 1.0)
-    return {name: columns[name] for name in COLUMNS}
+    return {name: columns[name] for name in COLUMNS + extra}
 
 
 def _empty_block(n_prompts: int, n_ks: int) -> Dict[str, NDArray[Any]]:
@@ -332,8 +573,12 @@ _MPNE_GAME_TIES = {"uniform": "uniform", "half": "uniform", "weak": "strict", "s
 
 
 def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any], ks: NDArray[np.int64],
-                  ties: str, options: Dict[str, Any], update: Callable[[int], None]) -> Dict[str, NDArray[Any]]:
-    """Solve with the method's solver, a block of prompts at a time, then audit what it returns."""
+                  ties: str, options: Dict[str, Any], update: Callable[[int], None],
+                  init: Any = None) -> Tuple[Dict[str, NDArray[Any]], List[Any]]:
+    """Solve with the method's solver, a block of prompts at a time, then audit what
+    it returns. Returns the block and the policies audited, per prompt: one policy
+    ("nlhf", "rlhf") or a list with one per k. ``init`` (one policy per k, as
+    returned) warm-starts every prompt's "mpne" and "optimal" solves at each k."""
     n_prompts, n_ks = len(models), ks.shape[0]
     blocks = [list(range(start, min(start + _SOLVER_BLOCK, n_prompts))) for start in range(0, n_prompts, _SOLVER_BLOCK)]
 
@@ -359,31 +604,36 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
         block = _audit_fixed(models, policies, ks, ties, update, count=False)
         if method == "nlhf":
             _nlhf_level_ranges(block, models, results, ks, ties)
-        return block
+        return block, policies
     block = _empty_block(n_prompts, n_ks)
+    chosen: List[Any] = [[None] * n_ks for _ in range(n_prompts)]
     if method == "committee":
         for rows in blocks:
             for p in rows:
                 for j, k in enumerate(ks):
                     rho = solve([p], int(k), ties=ties)[0].policy
+                    chosen[p][j] = rho
                     audit = _audit_multiset(models[p], rho, ties)
                     for field in _FIELDS:
                         block[field][p, j] = audit[field]
                 update(1)
-        return block
+        return block, chosen
     # mpne, optimal: one policy per (prompt, k), all prompts of a block solved together,
     # each k warm-started from the policies of the next smaller one
     game = _MPNE_GAME_TIES[ties] if method == "mpne" else ties
     for rows in blocks:
         previous: Any = None
         for j in np.argsort(ks, kind="stable"):
-            results = solve(rows, int(ks[j]), ties=game, init=previous)
+            start = previous if init is None else [init[j]] * len(rows)
+            results = solve(rows, int(ks[j]), ties=game, init=start)
             previous = [vector(p, result.policy) for p, result in zip(rows, results)]
+            for p, policy in zip(rows, previous):
+                chosen[p][j] = policy
             column = _audit_fixed([models[p] for p in rows], previous, ks[j:j + 1], ties, update, count=False)
             for field in _FIELDS:
                 block[field][rows, j] = column[field][:, 0]
         update(len(rows))
-    return block
+    return block, chosen
 
 
 def _nlhf_level_ranges(block: Dict[str, NDArray[Any]], models: List[PreferenceModel], results: List[Any],
@@ -410,7 +660,8 @@ _SOLVER_BLOCK = 1024
 
 # -- the cluster run ---------------------------------------------------------------------------------
 
-def _pack(models: List[PreferenceModel], policies: List[Any], labels: List[Any]) -> Dict[str, Any]:
+def _pack(models: List[PreferenceModel], policy_sets: Dict[str, List[Any]], labels: List[Any], first: int = 0,
+          groups: Optional[List[Any]] = None) -> Dict[str, Any]:
     """A chunk of prompts for the wire: the populations of rankings and the policies
     packed into a few flat arrays (pickling thousands of small objects one by one
     costs more than auditing them). Levels and normalised weights travel exactly,
@@ -419,11 +670,8 @@ def _pack(models: List[PreferenceModel], policies: List[Any], labels: List[Any])
 
     ranking = [j for j, model in enumerate(models) if type(model) is RankingPopulation]
     levels = [models[j].ranks for j in ranking]  # type: ignore[attr-defined]
-    present = [j for j, policy in enumerate(policies) if policy is not None]
-    offsets = np.zeros(len(present) + 1, dtype=np.int64)
-    np.cumsum([policies[j].shape[0] for j in present], out=offsets[1:])
     return {
-        "size": len(models), "labels": labels,
+        "size": len(models), "labels": labels, "first": first, "groups": groups,
         "ranking": np.array(ranking, dtype=np.int64),
         "n_levels": (np.concatenate([models[j]._store.n_levels for j in ranking])  # type: ignore[attr-defined]
                      if ranking else np.zeros(0, np.int32)),
@@ -431,13 +679,21 @@ def _pack(models: List[PreferenceModel], policies: List[Any], labels: List[Any])
         "levels": np.concatenate([level.reshape(-1) for level in levels]) if levels else np.zeros(0, np.uint8),
         "weights": np.concatenate([models[j].weights for j in ranking]) if ranking else np.zeros(0),  # type: ignore[attr-defined]
         "others": {j: model for j, model in enumerate(models) if type(model) is not RankingPopulation},
-        "present": np.array(present, dtype=np.int64),
-        "policies": np.concatenate([policies[j] for j in present]) if present else np.zeros(0),
-        "offsets": offsets,
+        "policy_sets": {method: _pack_policies(policies) for method, policies in policy_sets.items()},
     }
 
 
-def _unpack(chunk: Dict[str, Any]) -> Tuple[List[PreferenceModel], List[Any], List[Any]]:
+def _pack_policies(policies: List[Any]) -> Dict[str, NDArray[Any]]:
+    """The prompts that have a policy, and their policies concatenated (with offsets)."""
+    present = [j for j, policy in enumerate(policies) if policy is not None]
+    offsets = np.zeros(len(present) + 1, dtype=np.int64)
+    np.cumsum([policies[j].shape[0] for j in present], out=offsets[1:])
+    return {"present": np.array(present, dtype=np.int64),
+            "policies": np.concatenate([policies[j] for j in present]) if present else np.zeros(0),
+            "offsets": offsets}
+
+
+def _unpack(chunk: Dict[str, Any]) -> Tuple[List[PreferenceModel], Dict[str, List[Any]], List[Any]]:
     from .ranking import RankingPopulation
 
     store_from_levels = _core_loader.core().RankingStore.from_levels
@@ -450,24 +706,30 @@ def _unpack(chunk: Dict[str, Any]) -> Tuple[List[PreferenceModel], List[Any], Li
         cells, voters = cells + n * m, voters + n
     for j, model in chunk["others"].items():
         models[j] = model
-    policies: List[Any] = [None] * chunk["size"]
-    offsets = chunk["offsets"]
-    for i, j in enumerate(chunk["present"].tolist()):
-        policies[j] = chunk["policies"][offsets[i]:offsets[i + 1]]
-    return models, policies, chunk["labels"]
+    policy_sets: Dict[str, List[Any]] = {}
+    for method, packed in chunk["policy_sets"].items():
+        policies: List[Any] = [None] * chunk["size"]
+        offsets = packed["offsets"]
+        for i, j in enumerate(packed["present"].tolist()):
+            policies[j] = packed["policies"][offsets[i]:offsets[i + 1]]
+        policy_sets[method] = policies
+    return models, policy_sets, chunk["labels"]
 
 
 def _audit_part(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Tuple[str, ...], ties: str,
                 options: Dict[str, Any]) -> Columns:
     """One task: the local audit of a chunk of prompts (positions local to the chunk)."""
-    if not chunk["others"] and set(methods) <= {"given", "uniform"}:
+    if chunk["groups"] is not None:
+        options = {**options, "groups": chunk["groups"]}
+    fixed = set(methods) <= set(chunk["policy_sets"]) | {"uniform"}
+    if not chunk["others"] and fixed and set(options) == {"rlhf_beta"}:
         return _audit_packed(chunk, ks, methods, ties)
-    models, policies, labels = _unpack(chunk)
-    return _audit_local(models, policies, labels, ks, methods, ties, options, lambda n: None)
+    models, policy_sets, labels = _unpack(chunk)
+    return _audit_local(models, policy_sets, labels, ks, methods, ties, options, lambda n: None, first=chunk["first"])
 
 
 def _audit_packed(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Sequence[str], ties: str) -> Columns:
-    """Given and uniform policies of a chunk of populations of rankings, straight from
+    """Given (named or not) and uniform policies of a chunk of populations of rankings, straight from
     the packed arrays (no store is built per prompt): the kernels and the per-prompt
     computation are those of the local run, so are the bits."""
     core = _core_loader.core()
@@ -479,17 +741,18 @@ def _audit_packed(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Sequenc
             blocks.append(core.audit_packed(*arrays, None, None, ks, code))
             present.append(np.ones(n_prompts, dtype=bool))
             continue
+        packed = chunk["policy_sets"][method]
         mask = np.zeros(n_prompts, dtype=bool)
-        mask[chunk["present"]] = True
+        mask[packed["present"]] = True
         # prompts without a policy get the uniform one here; their rows are dropped
         m = chunk["shapes"][:, 1]
         sizes = m.copy()
         flat = np.empty(int(sizes.sum()))
         offsets = np.zeros(n_prompts + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        given = chunk["offsets"]
-        for i, p in enumerate(chunk["present"].tolist()):
-            flat[offsets[p]:offsets[p + 1]] = chunk["policies"][given[i]:given[i + 1]]
+        given = packed["offsets"]
+        for i, p in enumerate(packed["present"].tolist()):
+            flat[offsets[p]:offsets[p + 1]] = packed["policies"][given[i]:given[i + 1]]
         for p in np.flatnonzero(~mask).tolist():
             flat[offsets[p]:offsets[p + 1]] = _uniform(int(m[p]))
         blocks.append(core.audit_packed(*arrays, flat, offsets, ks, code))
@@ -497,7 +760,7 @@ def _audit_packed(chunk: Dict[str, Any], ks: NDArray[np.int64], methods: Sequenc
     return _assemble(blocks, present, n_prompts, ks, methods)
 
 
-def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List[Any], labels: List[Any],
+def _audit_on_cluster(client: Any, models: List[PreferenceModel], policy_sets: Dict[str, List[Any]], labels: List[Any],
                       ks: NDArray[np.int64], methods: Tuple[str, ...], ties: str, options: Dict[str, Any],
                       chunk_size: Optional[int], progress: bool) -> Columns:
     try:
@@ -512,9 +775,13 @@ def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List
         threads = max(1, sum(client.nthreads().values()))  # worker threads of the cluster
         chunk_size = max(1, min(2000, math.ceil(n_prompts / (4 * threads))))
     starts = list(range(0, n_prompts, chunk_size))
-    parts = [_pack(models[a:a + chunk_size], policies[a:a + chunk_size], labels[a:a + chunk_size]) for a in starts]
+    groups = options.get("groups")
+    parts = [_pack(models[a:a + chunk_size],
+                   {method: policies[a:a + chunk_size] for method, policies in policy_sets.items()},
+                   labels[a:a + chunk_size], a, None if groups is None else groups[a:a + chunk_size]) for a in starts]
+    shared = {name: value for name, value in options.items() if name != "groups"}
     data = client.scatter(parts, hash=False)
-    futures = client.map(_audit_part, data, ks=ks, methods=methods, ties=ties, options=options, pure=False)
+    futures = client.map(_audit_part, data, ks=ks, methods=methods, ties=ties, options=shared, pure=False)
     index = {future.key: j for j, future in enumerate(futures)}
     results: List[Any] = [None] * len(futures)
     with Progress(n_prompts * len(methods), enabled=progress, unit="prompt-method") as bar:
@@ -523,7 +790,7 @@ def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List
             results[j] = future.result()
             bar.update(parts[j]["size"] * len(methods))
     columns: Columns = {}
-    for name in COLUMNS:
+    for name in results[0]:
         pieces = []
         for start, result in zip(starts, results):
             pieces.append(result[name] + start if name == "prompt" else result[name])
@@ -531,5 +798,6 @@ def _audit_on_cluster(client: Any, models: List[PreferenceModel], policies: List
     return columns
 
 
-__all__ = ["COLUMNS", "METHODS", "audit_columns", "audit_many", "to_frame"]
+__all__ = ["COLUMNS", "METHODS", "POLICY_PREFIX", "audit_columns", "audit_many", "policy_method", "resolve_methods",
+           "to_frame"]
 

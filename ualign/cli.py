@@ -8,13 +8,15 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import __version__
 from ._validate import TIES, as_positive_real, mirror_ties, parse_decimal
+from .io import MODELS
 from .plot import PLOT_FORMATS, plot_format, response_name
 
 _AUDIT_HELP = """\
@@ -46,7 +48,17 @@ INPUT files (several may be given; each prompt keeps its name):
   .csv .parquet        long tables: columns prompt, voter, response and score
                        (higher is better) or rank (lower is better), optional
                        weight; a missing (voter, response) pair is unranked.
-                       --policy TABLE adds policies (prompt, response, probability)
+                       A table with a ranking column ('A>B=C', one row per
+                       annotator; optional prompt, weight) holds weak orders:
+                       responses a row does not name tie at its bottom.
+                       --model plackett-luce reads prompt, response, rater (or
+                       voter), score as one Plackett-Luce type per rater with
+                       utilities score / --temperature (--standardize: z-score
+                       each rater's scores within the prompt first).
+                       --policy TABLE adds policies (prompt, response, probability);
+                       several --policy tables, or a policy column, audit several
+                       named policies (methods policy:NAME; NAME is the policy
+                       column's value, else the table's file name)
 
 With no INPUT it runs on the built-in default population
 (ualign.datasets.default_population: 12 responses, 120 voters in three groups).
@@ -82,37 +94,50 @@ minutes).
 """
 
 
-def _methods(text: str | None, has_policy: bool, max_k: int) -> tuple[tuple[str, ...], str | None]:
-    """The methods to compare and, when the default leaves one out, a note saying so."""
-    from .audit import METHODS
+def _methods(text: str | None, has_policy: bool, max_k: int,
+             named: Sequence[str] = ()) -> tuple[tuple[str, ...], str | None]:
+    """The methods to compare and, when the default leaves one out, a note saying
+    so; ``named`` are the methods of named policies, for which 'given' stands."""
+    from .audit import METHODS, resolve_methods
 
+    note = None
     if text is None:
         methods = tuple(method for method in _ORDER if method != "given" or has_policy)
-        if max_k <= COMMITTEE_DEFAULT_K_MAX:
-            return methods, None
-        return tuple(method for method in methods if method != "committee"), \
-            (f"committee left out: by default it runs only for K <= {COMMITTEE_DEFAULT_K_MAX} "
-             "(its cost grows quickly with k); name it in --methods to include it")
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    for name in names:
-        if name not in METHODS:
-            raise ValueError(f"--methods: unknown method {name!r}; expected some of {', '.join(METHODS)}")
-    if "given" in names and not has_policy:
-        raise ValueError("--methods: 'given' needs an input with a policy")
-    return names, None
+        if max_k > COMMITTEE_DEFAULT_K_MAX:
+            methods = tuple(method for method in methods if method != "committee")
+            note = (f"committee left out: by default it runs only for K <= {COMMITTEE_DEFAULT_K_MAX} "
+                    "(its cost grows quickly with k); name it in --methods to include it")
+    else:
+        methods = tuple(name.strip() for name in text.split(",") if name.strip())
+        allowed = METHODS + tuple(named)
+        for name in methods:
+            if name not in allowed:
+                raise ValueError(f"--methods: unknown method {name!r}; expected some of {', '.join(allowed)}")
+        if "given" in methods and not has_policy:
+            raise ValueError("--methods: 'given' needs an input with a policy")
+    return resolve_methods(methods, tuple(named) or (("given",) if has_policy else ())), note
 
 
 def _load_inputs(args: argparse.Namespace) -> Any:
     from .io import Dataset, load
 
+    if args.model != "plackett-luce":
+        if args.temperature is not None:
+            raise ValueError("--temperature: needs --model plackett-luce")
+        if args.standardize:
+            raise ValueError("--standardize: needs --model plackett-luce")
     if not args.input:
         if args.policy is not None:
             raise ValueError("--policy: needs an input table")
+        if args.model != "rankings":
+            raise ValueError(f"--model: {args.model} needs an input table")
         from .datasets import default_population
 
         model = default_population()
         return Dataset({"default": model}, responses={"default": list(range(model.n_responses))})
-    return load(args.input, policy=args.policy)
+    scores = args.model == "plackett-luce"
+    return load(args.input, policy=args.policy, model=args.model, temperature=args.temperature,
+                standardize=args.standardize if scores else None)
 
 
 #: Longest file name or path the header and the plot title show in full.
@@ -152,7 +177,7 @@ def _connect(address: str | None) -> Any:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit import COLUMNS, audit_columns
+    from .audit import BOOTSTRAP_COLUMNS, COLUMNS, audit_columns, policy_method
 
     if args.plot is not None:
         try:
@@ -163,8 +188,9 @@ def _audit(args: argparse.Namespace) -> int:
     source = _describe_inputs(args.input)
     prompts = list(dataset)
     policies = dataset.policy_list()
-    has_policy = any(p is not None for p in policies)
-    methods, note = _methods(args.methods, has_policy, args.k)
+    audited = dataset.audit_policies()
+    has_policy = audited is not None
+    methods, note = _methods(args.methods, has_policy, args.k, [policy_method(name) for name in dataset.policy_sets])
     ks = list(range(1, args.k + 1))
     notes = not args.quiet
     # a bar redrawn with carriage returns only garbles a log or a pipe
@@ -172,8 +198,9 @@ def _audit(args: argparse.Namespace) -> int:
     client = _connect(args.scheduler)
     start = time.perf_counter()
     try:
-        columns, _ = audit_columns(dataset.models, policies if has_policy else None, ks, methods, client,
-                                   ties=args.ties, progress=progress, rlhf_beta=args.rlhf_beta)
+        columns, _ = audit_columns(dataset.models, audited, ks, methods, client,
+                                   ties=args.ties, progress=progress, rlhf_beta=args.rlhf_beta,
+                                   n_boot=args.bootstrap, seed=args.seed)
     finally:
         if client is not None:
             client.close()
@@ -192,6 +219,8 @@ def _audit(args: argparse.Namespace) -> int:
     if note is not None and notes:
         print(f"note: {note}")
     _print_levels(columns, methods, ks, len(prompts))
+    if args.bootstrap is not None:
+        _print_intervals(columns, methods, ks, len(prompts), args.bootstrap)
     if notes:
         _print_nlhf_ranges(columns)
     audited = "given" if "given" in methods else "uniform" if "uniform" in methods else None
@@ -199,7 +228,7 @@ def _audit(args: argparse.Namespace) -> int:
         _print_policy(columns, audited, ks, args.ties, dataset.responses.get(prompts[0]))
     print(f"({len(prompts)} prompt{'s' if len(prompts) != 1 else ''} x {len(methods)} methods x {len(ks)} k "
           f"in {elapsed:.2f} s{' on ' + args.scheduler if args.scheduler else ''})")
-    records = _records(columns, dataset, COLUMNS)
+    records = _records(columns, dataset, COLUMNS + (BOOTSTRAP_COLUMNS if args.bootstrap is not None else ()))
     if args.json is not None:
         _write_records(args.json, records, {"source": source, "inputs": list(args.input), "ties": args.ties,
                                             "ks": ks, "methods": list(methods), "prompts": len(prompts)})
@@ -224,13 +253,33 @@ def _print_levels(columns: dict[str, np.ndarray], methods: Sequence[str], ks: li
     what = "robust level f(pi, k)" if n_prompts == 1 else f"mean robust level f(pi, k) over {n_prompts} prompts"
     print(f"{what} by method:")
     print(f"{'k':>3}  {'k/(k+1)':>8}" + "".join(f"  {method:>9}" for method in methods))
+    for k, cells in zip(ks, _cells_by_k(columns, methods, ks, 9,
+                                        lambda rows: f"{float(np.mean(columns['robust_level'][rows])):.6f}")):
+        print(f"{k:>3}  {k / (k + 1):>8.6f}" + cells)
+
+
+def _cells_by_k(columns: dict[str, np.ndarray], methods: Sequence[str], ks: list[int], width: int,
+                cell: Callable[[np.ndarray], str]) -> list[str]:
+    """One line of right-aligned cells per k, one per method: ``cell(rows)`` of the
+    method's rows at that k, or "-" where it has none."""
+    lines = []
     for k in ks:
-        cells = []
+        line = ""
         for method in methods:
-            mask = (columns["method"] == method) & (columns["k"] == k)
-            values = columns["robust_level"][mask]
-            cells.append(f"  {float(np.mean(values)):>9.6f}" if values.size else f"  {'-':>9}")
-        print(f"{k:>3}  {k / (k + 1):>8.6f}" + "".join(cells))
+            rows = (columns["method"] == method) & (columns["k"] == k)
+            line += f"  {cell(rows) if rows.any() else '-':>{width}}"
+        lines.append(line)
+    return lines
+
+
+def _print_intervals(columns: dict[str, np.ndarray], methods: Sequence[str], ks: list[int], n_prompts: int,
+                     n_boot: int) -> None:
+    what = "" if n_prompts == 1 else f" (means of the bounds over {n_prompts} prompts)"
+    print(f"95% percentile bootstrap intervals of f(pi, k), {n_boot} replicates{what}:")
+    print(f"{'k':>3}" + "".join(f"  {method:>17}" for method in methods))
+    for k, cells in zip(ks, _cells_by_k(columns, methods, ks, 17, lambda rows: (
+            f"{np.mean(columns['level_ci_low'][rows]):.4f}-{np.mean(columns['level_ci_high'][rows]):.4f}"))):
+        print(f"{k:>3}" + cells)
 
 
 #: Level ranges narrower than this are rounding, not several lotteries.
@@ -347,7 +396,7 @@ def _plot_path(text: str) -> str:
 
 
 def _positive_real(text: str) -> float:
-    """``--rlhf-beta``: a finite number > 0."""
+    """``--rlhf-beta``, ``--temperature``: a finite number > 0."""
     try:
         return as_positive_real(float(text), "BETA")
     except ValueError:
@@ -356,12 +405,22 @@ def _positive_real(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ualign", description="Exact asymptotic universal alignment.")
+    parser.add_argument("--version", action="version", version=f"ualign {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser("audit", help="audit policies' robust levels for k = 1..K",
                                 description=_AUDIT_HELP + _LIMITS_HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     audit.add_argument("input", nargs="*", help="input files (see above); default: the built-in population")
-    audit.add_argument("--policy", metavar="TABLE", help="policy table (prompt, response, probability) for long tables")
+    audit.add_argument("--policy", metavar="TABLE", action="append",
+                       help="policy table (prompt, response, probability [, policy]) for long tables; repeat it to "
+                            "audit several named policies")
+    audit.add_argument("--model", choices=MODELS, default="rankings",
+                       help="how long tables are read: rankings (default: votes, scores read as rankings, or "
+                            "weak-order strings) or plackett-luce (scores as one Plackett-Luce type per rater)")
+    audit.add_argument("--temperature", type=_positive_real, metavar="T",
+                       help="with --model plackett-luce: utilities are score / T (default 1)")
+    audit.add_argument("--standardize", action="store_true",
+                       help="with --model plackett-luce: z-score each rater's scores within each prompt first")
     audit.add_argument("--k", type=_sample_count, default=8,
                        help=f"largest number of samples K, an integer from 1 to {K_MAX} (default 8)")
     audit.add_argument("--methods", metavar="M,M,...",
@@ -378,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="plot robust level against k as PNG, PDF or SVG, by PATH's extension (needs matplotlib)")
     audit.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no notes")
     audit.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
+    audit.add_argument("--bootstrap", type=_sample_count, metavar="B",
+                       help="add 95%% percentile bootstrap intervals from B replicates of each population "
+                            "(voters resampled; solver policies re-solved per replicate)")
+    audit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap replicates (default 0)")
     audit.set_defaults(run=_audit)
     reproduce = commands.add_parser("reproduce", help="check the paper's propositions numerically",
                                     description=_REPRODUCE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -24,8 +24,18 @@ column; a file that cannot be opened raises the usual ``OSError``.
   absent leaves that response unranked by that voter (tied at the bottom).
   Responses are numbered in order of first appearance within their prompt. An
   optional policy table has the columns ``prompt``, ``response``,
-  ``probability`` (absent responses get 0). Parquet needs pandas and pyarrow
+  ``probability`` (absent responses get 0), and optionally ``policy`` to hold
+  several named policies. Parquet needs pandas and pyarrow
   (``pip install 'ualign[parquet]'``).
+* Reward-model scores (:func:`load_scores`): ``prompt``, ``response``,
+  ``rater``, ``score`` as one Plackett–Luce type per rater.
+* Weak-order strings (:func:`parse_weak_orders`, :func:`load_weak_orders`):
+  ``"A>B=C>D"``, one per annotator.
+* Choices (:func:`load_choices`, :func:`fit_choices`): a chosen response out of
+  a shown set, or chosen/rejected pairs, fitted as a Plackett–Luce mixture.
+
+Every table loader also takes a pandas DataFrame or a pyarrow Table; its
+errors name the argument and the row instead of a file and a line.
 """
 
 from __future__ import annotations
@@ -34,18 +44,19 @@ import csv
 import math
 import os
 import re
+import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from io import StringIO
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, List, NamedTuple, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_distribution, parse_decimal
+from ._validate import as_choice, as_distribution, as_flag, as_positive_real, parse_decimal
 from .model import PreferenceModel
-from .plackett_luce import PlackettLuceMixture
+from .plackett_luce import Choices, PlackettLuceFit, PlackettLuceMixture, fit_plackett_luce
 from .ranking import RankingPopulation
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -60,17 +71,22 @@ class Dataset(Mapping):  # type: ignore[type-arg]
     """Prompts of a data set: ``dataset[prompt]`` is that prompt's model.
 
     ``policies[prompt]`` is the policy to audit, where the data has one;
-    ``responses[prompt][y]`` is the label of response ``y``;
-    ``voters[prompt]`` is the number of voters the data stands for where its
-    voter weights are counts (whole numbers): a PrefLib file's counts added up,
-    not its number of distinct orders (the model's ``n_voters``).
+    ``policy_sets[name][prompt]`` holds several named policies (from policy
+    tables with a ``policy`` column, or several tables); ``responses[prompt][y]``
+    is the label of response ``y``; ``voters[prompt]`` is the number of voters
+    the data stands for where its voter weights are counts (whole numbers): a
+    PrefLib file's counts added up, not its number of distinct orders (the
+    model's ``n_voters``).
     """
 
     def __init__(self, models: dict[Any, PreferenceModel], policies: dict[Any, NDArray[np.float64]] | None = None,
-                 responses: dict[Any, list[Any]] | None = None, voters: dict[Any, int] | None = None) -> None:
+                 responses: dict[Any, list[Any]] | None = None,
+                 policy_sets: dict[Any, dict[Any, NDArray[np.float64]]] | None = None,
+                 voters: dict[Any, int] | None = None) -> None:
         self.models = dict(models)
         self.policies = dict(policies or {})
         self.responses = dict(responses or {})
+        self.policy_sets = dict(policy_sets or {})
         self.voters = dict(voters or {})
 
     def __getitem__(self, prompt: Any) -> PreferenceModel:
@@ -87,8 +103,16 @@ class Dataset(Mapping):  # type: ignore[type-arg]
         """The policies in prompt order (None where a prompt has none)."""
         return [self.policies.get(prompt) for prompt in self.models]
 
+    def audit_policies(self) -> dict[Any, Any] | None:
+        """The ``policies`` argument of :func:`ualign.audit_many` for this data:
+        the named policies if there are any, else the policies, else None."""
+        if self.policy_sets:
+            return self.policy_sets
+        return self.policies or None
+
     def __repr__(self) -> str:
-        return f"Dataset(<{len(self)} prompts>, <{len(self.policies)} policies>)"
+        named = f", <{len(self.policy_sets)} named policies>" if self.policy_sets else ""
+        return f"Dataset(<{len(self)} prompts>, <{len(self.policies)} policies>{named})"
 
 
 def merge(datasets: Sequence[Dataset]) -> Dataset:
@@ -97,6 +121,7 @@ def merge(datasets: Sequence[Dataset]) -> Dataset:
     policies: dict[Any, NDArray[np.float64]] = {}
     responses: dict[Any, list[Any]] = {}
     voters: dict[Any, int] = {}
+    policy_sets: dict[Any, dict[Any, NDArray[np.float64]]] = {}
     for dataset in datasets:
         for prompt in dataset:
             if prompt in models:
@@ -104,8 +129,10 @@ def merge(datasets: Sequence[Dataset]) -> Dataset:
             models[prompt] = dataset[prompt]
         policies.update(dataset.policies)
         responses.update(dataset.responses)
+        for name, rows in dataset.policy_sets.items():
+            policy_sets.setdefault(name, {}).update(rows)
         voters.update(dataset.voters)
-    return Dataset(models, policies, responses, voters)
+    return Dataset(models, policies, responses, policy_sets, voters)
 
 
 def _voter_count(prompt: Any, weights: ArrayLike | None, n: int) -> dict[Any, int]:
@@ -118,39 +145,78 @@ def _voter_count(prompt: Any, weights: ArrayLike | None, n: int) -> dict[Any, in
     return {prompt: int(total)} if bool(np.all(np.floor(array) == array)) and total <= _MAX_INTEGER else {}
 
 
-def load(paths: PathLike | Sequence[PathLike], policy: PathLike | None = None) -> Dataset:
-    """Load one or several files (by suffix) into one :class:`Dataset`;
-    ``policy`` is a policy table for the prompts of long tables.
+#: How :func:`load` reads a long table: ``"rankings"`` (voter rankings or scores
+#: read as rankings, or weak-order strings) or ``"plackett-luce"`` (scores as
+#: Plackett–Luce utilities, :func:`load_scores`).
+MODELS = ("rankings", "plackett-luce")
+
+
+def load(paths: TableSource | Sequence[TableSource], policy: TableSource | Sequence[TableSource] | None = None,
+         model: str = "rankings", temperature: float | None = None, standardize: bool | None = None) -> Dataset:
+    """Load one or several inputs into one :class:`Dataset`: files by suffix, and
+    long tables also as pandas DataFrames or pyarrow Tables.
+
+    ``model`` says how long tables are read: ``"rankings"`` (default) reads a
+    table with a ``ranking`` column (and no ``response`` column) as weak-order
+    strings (:func:`load_weak_orders`), any other as rankings
+    (:func:`load_table`); ``"plackett-luce"`` reads every input as a table of
+    scores (:func:`load_scores`, with ``temperature``, default 1, and
+    ``standardize``, default False). ``policy`` is one or several policy tables
+    for the prompts of long tables (see :func:`load_policy_table`): a single
+    table without a ``policy`` column fills ``dataset.policies``; otherwise each
+    policy is named — by the ``policy`` column, else by its file's stem (or
+    ``policy[j]`` for a table in memory) — in ``dataset.policy_sets``.
 
     A PrefLib or ``.npz`` file is one prompt named after the file's stem; where
     several of them share a stem (say a ``.soi`` and a ``.toc`` of one election)
     each is named by its file name with the extension instead, and where even
     those coincide (files of one name in different folders), by its path as given.
     Long tables name their prompts in their ``prompt`` column."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = list(paths)
-    if not paths:
+    kind = as_choice(model, MODELS, "model")
+    if kind == "rankings":
+        if temperature is not None:
+            raise ValueError("temperature: only for model='plackett-luce'")
+        if standardize is not None:
+            raise ValueError("standardize: only for model='plackett-luce'")
+    tau = as_positive_real(1.0 if temperature is None else temperature, "temperature")
+    standardise = as_flag(False if standardize is None else standardize, "standardize")
+    sources = _sources(paths, "paths")
+    if not sources:
         raise ValueError("paths: no input files")
     datasets = []
-    tables = [p for p in paths if Path(p).suffix.lower() in TABLE_SUFFIXES]
-    names = _file_prompt_names([p for p in paths if Path(p).suffix.lower() in PREFLIB_SUFFIXES + (".npz",)])
-    for path in paths:
-        suffix = Path(path).suffix.lower()
-        if suffix in PREFLIB_SUFFIXES:
-            datasets.append(load_preflib(path, names[path]))
-        elif suffix == ".npz":
-            datasets.append(load_npz(path, names[path]))
-        elif suffix in TABLE_SUFFIXES:
-            datasets.append(load_table(path))
-        else:
-            raise ValueError(f"{path}: unknown file type {suffix!r}; expected one of "
+    tables = 0
+    names = _file_prompt_names([source for source in sources if not _in_memory(source)
+                                and Path(source).suffix.lower() in PREFLIB_SUFFIXES + (".npz",)])
+    for j, source in enumerate(sources):
+        suffix = "" if _in_memory(source) else Path(source).suffix.lower()
+        if _in_memory(source) or suffix in TABLE_SUFFIXES:
+            tables += 1
+            name = f"paths[{j}]"
+            if kind == "plackett-luce":
+                datasets.append(_scores_dataset(_read_table(source, name, _SCORE_COLUMNS), tau, standardise))
+                continue
+            table = _read_table(source, name, _RANKING_COLUMNS + _WEAK_ORDER_COLUMNS)
+            if "ranking" in table.columns and "response" not in table.columns:
+                datasets.append(_weak_orders_dataset(table, source, None))
+            else:
+                datasets.append(_rankings_dataset(table))
+        elif suffix not in PREFLIB_SUFFIXES + (".npz",):
+            raise ValueError(f"{source}: unknown file type {suffix!r}; expected one of "
                              f"{PREFLIB_SUFFIXES + ('.npz',) + TABLE_SUFFIXES}")
+        elif kind == "plackett-luce":
+            raise ValueError(f"model: 'plackett-luce' reads long tables of scores; {source} is not one")
+        else:
+            load_file = load_preflib if suffix in PREFLIB_SUFFIXES else load_npz
+            datasets.append(load_file(source, names[source]))
     dataset = merge(datasets)
     if policy is not None:
+        policies = _sources(policy, "policy")
         if not tables:
-            raise ValueError(f"{policy}: a policy table goes with long tables (CSV or Parquet)")
-        dataset.policies.update(load_policy_table(policy, dataset))
+            first = policies[0] if policies and isinstance(policies[0], (str, os.PathLike)) else "policy"
+            raise ValueError(f"{first}: a policy table goes with long tables (CSV or Parquet)")
+        if dataset.policies:
+            raise ValueError("policy: the inputs already hold policies (an .npz); give all policies as tables")
+        _add_policies(dataset, policies, "policy")
     return dataset
 
 
@@ -160,6 +226,15 @@ def _file_prompt_names(paths: Sequence[PathLike]) -> dict[PathLike, str]:
     files = Counter(Path(path).name for path in paths)
     return {path: Path(path).stem if stems[Path(path).stem] == 1 else
             Path(path).name if files[Path(path).name] == 1 else os.fspath(path) for path in paths}
+
+
+def _sources(value: Any, name: str) -> list[Any]:
+    """One input (a path or a table in memory) or a sequence of them, as a list."""
+    if isinstance(value, (str, os.PathLike)) or _in_memory(value):
+        return [value]
+    if not hasattr(value, "__iter__"):
+        raise TypeError(f"{name}: expected a path, a table or a sequence of them, got {type(value).__name__}")
+    return list(value)
 
 
 # -- PrefLib ------------------------------------------------------------------------------------------
@@ -468,7 +543,7 @@ def load_npz(path: PathLike, prompt: Any = None) -> Dataset:
         raise type(error)(f"{path}: {error}") from None
     # a Plackett-Luce mixture's weights are its types' shares, not voters
     voters = {} if kind == "rewards" else _voter_count(name, weights, model.n_voters)
-    return Dataset({name: model}, policies, {name: list(range(model.n_responses))}, voters)
+    return Dataset({name: model}, policies, {name: list(range(model.n_responses))}, voters=voters)
 
 
 def _read_npz(path: PathLike) -> dict[str, NDArray[Any]]:
@@ -510,23 +585,66 @@ def save_npz(path: PathLike, model: Any, policy: Any | None = None) -> None:
 
 # -- long tables ---------------------------------------------------------------------------------------
 
-class _Table:
-    """Columns of a long table as Python lists, and how to name a row in messages."""
+#: A long table: a path (``.csv``, ``.parquet``), a ``pandas.DataFrame`` or a ``pyarrow.Table``.
+TableSource = Union[str, "os.PathLike[str]", Any]
 
-    def __init__(self, path: PathLike, columns: dict[str, list[Any]], rows: list[int], unit: str) -> None:
-        self.path, self.columns, self.rows, self.unit = path, columns, rows, unit
+
+class _Table:
+    """Columns of a long table as Python lists, and how to name a row in messages.
+
+    ``source`` names the table in messages: its path, or for a table in memory
+    the argument that held it."""
+
+    def __init__(self, source: Any, header: list[str], where: str, columns: dict[str, list[Any]], rows: list[int],
+                 unit: str) -> None:
+        self.source, self.header, self.where = source, header, where
+        self.columns, self.rows, self.unit = columns, rows, unit
 
     def error(self, j: int, column: str | None, message: str, kind: type[Exception] = ValueError) -> Exception:
         where = f"{self.unit} {self.rows[j]}" + (f", column {column!r}" if column is not None else "")
-        return kind(f"{self.path}: {where}: {message}")
+        return kind(f"{self.source}: {where}: {message}")
+
+    def require(self, *names: str) -> None:
+        for name in names:
+            if name not in self.columns:
+                raise ValueError(f"{self.source}: {self.where}: missing column {name!r} (columns: {self.header})")
+
+    def one_of(self, *names: str) -> str:
+        """The one column of ``names`` the table has."""
+        present = [name for name in names if name in self.columns]
+        if len(present) != 1:
+            raise ValueError(f"{self.source}: needs exactly one of the columns "
+                             f"{' and '.join(repr(name) for name in names)}, found {present or 'neither'}")
+        return present[0]
 
     def __len__(self) -> int:
         return len(self.rows)
 
 
-def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str]) -> _Table:
+def _in_memory(source: Any) -> str | None:
+    """``"pandas"`` or ``"arrow"`` for a table in memory, else None. (A DataFrame
+    or Table can only exist once its library is imported: no import here.)"""
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(source, pandas.DataFrame):
+        return "pandas"
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None and isinstance(source, pyarrow.Table):
+        return "arrow"
+    return None
+
+
+def _read_table(source: TableSource, name: str, wanted: Sequence[str]) -> _Table:
+    """The columns ``wanted`` (those the table has) of a path, DataFrame or Arrow
+    table; ``name`` (the argument) names a table in memory in messages."""
+    kind = _in_memory(source)
+    if kind == "pandas":
+        return _frame_table(source, name, wanted)
+    if kind == "arrow":
+        return _arrow_table(source, name, wanted)
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"{name}: expected a path, a pandas DataFrame or a pyarrow Table, got {type(source).__name__}")
+    path = source
     suffix = Path(path).suffix.lower()
-    wanted = list(required) + list(optional)
     if suffix == ".csv":
         reader = csv.reader(StringIO(_read_text(path), newline=""))
         try:
@@ -534,21 +652,21 @@ def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str]
                 header = [cell.strip() for cell in next(reader)]
             except StopIteration:
                 raise ValueError(f"{path}: line 1: empty file (expected a header row)") from None
-            _check_header(path, header, required, "line 1")
-            where = {name: header.index(name) for name in wanted if name in header}
-            columns: dict[str, list[Any]] = {name: [] for name in where}
+            _check_header(path, header, "line 1")
+            where = {column: header.index(column) for column in wanted if column in header}
+            columns: dict[str, list[Any]] = {column: [] for column in where}
             rows: list[int] = []
             for cells in reader:
                 if not cells or all(not cell.strip() for cell in cells):
                     continue
                 if len(cells) != len(header):
                     raise ValueError(f"{path}: line {reader.line_num}: expected {len(header)} fields, got {len(cells)}")
-                for name, index in where.items():
-                    columns[name].append(cells[index].strip())
+                for column, index in where.items():
+                    columns[column].append(cells[index].strip())
                 rows.append(reader.line_num)
         except csv.Error as error:  # e.g. a field over csv.field_size_limit(), a quote never closed
             raise ValueError(f"{path}: line {reader.line_num}: {error}") from None
-        return _Table(path, columns, rows, "line")
+        return _Table(path, header, "line 1", columns, rows, "line")
     if suffix in (".parquet", ".pq"):
         try:
             import pandas as pd
@@ -562,26 +680,41 @@ def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str]
                 raise
             except Exception as error:  # noqa: BLE001  (pyarrow's errors for a damaged file are of many types)
                 raise ValueError(f"{path}: not a readable Parquet file ({type(error).__name__}: {error})") from None
-        header = [str(name) for name in frame.columns]
-        _check_header(path, header, required, "header")
-        columns = {}
-        for name in wanted:
-            if name in header:
-                series = frame[name]
-                values = series.tolist()
-                missing = series.isna().to_numpy()
-                columns[name] = [None if miss else value for value, miss in zip(values, missing)]
-        return _Table(path, columns, list(range(len(frame))), "row")
+        return _frame_table(frame, path, wanted)
     raise ValueError(f"{path}: expected a .csv or .parquet table, got {suffix!r}")
 
 
-def _check_header(path: PathLike, header: list[str], required: Sequence[str], where: str) -> None:
-    for name in required:
-        if name not in header:
-            raise ValueError(f"{path}: {where}: missing column {name!r} (columns: {header})")
+def _frame_table(frame: Any, source: Any, wanted: Sequence[str]) -> _Table:
+    """A pandas DataFrame's columns (rows named by position; NA cells become None)."""
+    header = [str(column) for column in frame.columns]
+    _check_header(source, header, "header")
+    columns = {}
+    for column in wanted:
+        if column in header:
+            series = frame[frame.columns[header.index(column)]]
+            missing = series.isna().to_numpy()
+            columns[column] = [None if miss else value for value, miss in zip(series.tolist(), missing)]
+    return _Table(source, header, "header", columns, list(range(len(frame))), "row")
+
+
+def _arrow_table(table: Any, source: Any, wanted: Sequence[str]) -> _Table:
+    """A pyarrow Table's columns (rows named by position; nulls become None)."""
+    header = [str(column) for column in table.column_names]
+    _check_header(source, header, "header")
+    columns = {column: table.column(column).to_pylist() for column in wanted if column in header}
+    return _Table(source, header, "header", columns, list(range(table.num_rows)), "row")
+
+
+def _check_header(source: Any, header: list[str], where: str) -> None:
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
-        raise ValueError(f"{path}: {where}: column {duplicated[0]!r} appears twice")
+        raise ValueError(f"{source}: {where}: column {duplicated[0]!r} appears twice")
+
+
+def _default_prompt(source: TableSource, fallback: str) -> Any:
+    """The prompt of a table without a ``prompt`` column: the file's stem, or
+    ``fallback`` for a table in memory."""
+    return Path(source).stem if isinstance(source, (str, os.PathLike)) else fallback
 
 
 def _label(table: _Table, j: int, column: str) -> Any:
@@ -613,90 +746,487 @@ def _number(table: _Table, j: int, column: str) -> float:
     return number
 
 
-def load_table(path: PathLike, policy: PathLike | None = None) -> Dataset:
-    """A long table (CSV or Parquet) of (prompt, voter, response, score or rank
-    [, weight]) rows as one prompt per distinct ``prompt``; ``policy`` is an
-    optional policy table (prompt, response, probability)."""
-    table = _read_table(path, ("prompt", "voter", "response"), ("score", "rank", "weight"))
-    kinds = [name for name in ("score", "rank") if name in table.columns]
-    if len(kinds) != 1:
-        raise ValueError(f"{path}: needs exactly one of the columns 'score' and 'rank', found {kinds or 'neither'}")
-    kind = kinds[0]
-    has_weight = "weight" in table.columns
-    prompts: dict[Any, int] = {}
-    voters: list[dict[Any, int]] = []
-    responses: list[dict[Any, int]] = []
-    cells: list[dict[tuple[int, int], int]] = []  # per prompt: (voter, response) -> row
+def _weight(table: _Table, j: int) -> float:
+    weight = _number(table, j, "weight")
+    if weight < 0:
+        raise table.error(j, "weight", f"must be >= 0, got {weight!r}")
+    return weight
+
+
+class _Grid:
+    """One prompt of a long table of (voter, response, value) rows: voters and
+    responses numbered in order of first appearance, the row of each cell and
+    each voter's weight (with the row that set it)."""
+
+    def __init__(self) -> None:
+        self.voters: dict[Any, int] = {}
+        self.responses: dict[Any, int] = {}
+        self.cells: dict[tuple[int, int], int] = {}
+        self.weights: dict[int, tuple[float, int]] = {}
+
+    def voter_weights(self, table: _Table, prompt: Any) -> NDArray[np.float64] | None:
+        """The voters' weights (None without a ``weight`` column)."""
+        if "weight" not in table.columns:
+            return None
+        weights = np.array([self.weights[v][0] for v in range(len(self.voters))])
+        if not (weights > 0).any():
+            raise ValueError(f"{table.source}: prompt {prompt!r}: all voter weights are zero")
+        return weights
+
+
+def _grids(table: _Table, voter_column: str, value_column: str) -> tuple[dict[Any, _Grid], NDArray[np.float64]]:
+    """The prompts of a table of (prompt, voter, response, value [, weight]) rows,
+    and the value of every row; a repeated (voter, response) pair of a prompt, or
+    a voter whose weight changes, is an error naming both rows."""
+    grids: dict[Any, _Grid] = {}
     values = np.empty(len(table), dtype=np.float64)
-    weights: list[dict[int, tuple[float, int]]] = []
+    has_weight = "weight" in table.columns
     for j in range(len(table)):
         prompt = _label(table, j, "prompt")
-        p = prompts.setdefault(prompt, len(prompts))
-        if p == len(voters):
-            voters.append({})
-            responses.append({})
-            cells.append({})
-            weights.append({})
-        voter = _label(table, j, "voter")
+        grid = grids.setdefault(prompt, _Grid())
+        voter = _label(table, j, voter_column)
         response = _label(table, j, "response")
-        v = voters[p].setdefault(voter, len(voters[p]))
-        y = responses[p].setdefault(response, len(responses[p]))
-        previous = cells[p].get((v, y))
+        v = grid.voters.setdefault(voter, len(grid.voters))
+        y = grid.responses.setdefault(response, len(grid.responses))
+        previous = grid.cells.get((v, y))
         if previous is not None:
-            raise table.error(j, "response", f"voter {voter!r} already rated response {response!r} in prompt "
+            raise table.error(j, "response", f"{voter_column} {voter!r} already rated response {response!r} in prompt "
                               f"{prompt!r} ({table.unit} {table.rows[previous]})")
-        cells[p][(v, y)] = j
-        values[j] = _number(table, j, kind)
+        grid.cells[(v, y)] = j
+        values[j] = _number(table, j, value_column)
         if has_weight:
-            weight = _number(table, j, "weight")
-            if weight < 0:
-                raise table.error(j, "weight", f"must be >= 0, got {weight!r}")
-            first = weights[p].setdefault(v, (weight, j))
+            weight = _weight(table, j)
+            first = grid.weights.setdefault(v, (weight, j))
             if first[0] != weight:
-                raise table.error(j, "weight", f"voter {voter!r} of prompt {prompt!r} has weight {first[0]!r} "
+                raise table.error(j, "weight", f"{voter_column} {voter!r} of prompt {prompt!r} has weight {first[0]!r} "
                                   f"at {table.unit} {table.rows[first[1]]} and {weight!r} here")
-    if not prompts:
-        raise ValueError(f"{path}: no data rows")
+    if not grids:
+        raise ValueError(f"{table.source}: no data rows")
+    return grids, values
+
+
+#: Columns of a long table of rankings (or scores read as rankings).
+_RANKING_COLUMNS = ("prompt", "voter", "response", "score", "rank", "weight")
+
+
+def load_table(source: TableSource, policy: TableSource | None = None) -> Dataset:
+    """A long table of (prompt, voter, response, score or rank [, weight]) rows —
+    a CSV or Parquet path, a pandas DataFrame or a pyarrow Table — as one
+    population of rankings per distinct ``prompt``; ``policy`` is an optional
+    policy table (see :func:`load_policy_table`)."""
+    dataset = _rankings_dataset(_read_table(source, "source", _RANKING_COLUMNS))
+    if policy is not None:
+        _add_policies(dataset, [policy], "policy")
+    return dataset
+
+
+def _rankings_dataset(table: _Table) -> Dataset:
+    table.require("prompt", "voter", "response")
+    kind = table.one_of("score", "rank")
+    grids, values = _grids(table, "voter", kind)
     models: dict[Any, PreferenceModel] = {}
     labels: dict[Any, list[Any]] = {}
     counts: dict[Any, int] = {}
-    for prompt, p in prompts.items():
-        n, m = len(voters[p]), len(responses[p])
+    for prompt, grid in grids.items():
+        n, m = len(grid.voters), len(grid.responses)
         keys = np.full((n, m), np.nan)
-        for (v, y), j in cells[p].items():
+        for (v, y), j in grid.cells.items():
             keys[v, y] = -values[j] if kind == "score" else values[j]
         missing = np.isnan(keys)
         if missing.any():  # unranked: one level below everything the voter ranked
             worst = np.nanmax(np.where(missing, -np.inf, keys), axis=1, initial=-np.inf)
             bottom = np.where(np.isfinite(worst), np.nextafter(worst, np.inf), 0.0)
             if not np.isfinite(bottom).all():
-                raise ValueError(f"{path}: prompt {prompt!r}: values too large to rank unrated responses below them")
+                raise ValueError(f"{table.source}: prompt {prompt!r}: values too large to rank unrated responses "
+                                 "below them")
             keys = np.where(missing, bottom[:, None], keys)
-        w = None
-        if has_weight:
-            w = np.array([weights[p][v][0] for v in range(n)])
-            if not (w > 0).any():
-                raise ValueError(f"{path}: prompt {prompt!r}: all voter weights are zero")
-        models[prompt] = RankingPopulation(keys, weights=w)
-        labels[prompt] = list(responses[p])
-        counts.update(_voter_count(prompt, w, n))
-    dataset = Dataset(models, responses=labels, voters=counts)
-    if policy is not None:
-        dataset.policies.update(load_policy_table(policy, dataset))
-    return dataset
+        weights = grid.voter_weights(table, prompt)
+        models[prompt] = RankingPopulation(keys, weights=weights)
+        labels[prompt] = list(grid.responses)
+        counts.update(_voter_count(prompt, weights, n))
+    return Dataset(models, responses=labels, voters=counts)
 
 
-def load_policy_table(path: PathLike, dataset: Dataset) -> dict[Any, NDArray[np.float64]]:
-    """Policies from a table (prompt, response, probability) for the prompts of
-    ``dataset``, matched by prompt name and response label (absent responses get 0)."""
-    table = _read_table(path, ("prompt", "response", "probability"), ())
-    rows: dict[Any, NDArray[np.float64]] = {}
-    seen: dict[tuple[Any, int], int] = {}
-    index: dict[Any, dict[Any, int]] = {}
+# -- reward-model scores -------------------------------------------------------------------------------
+
+_SCORE_COLUMNS = ("prompt", "rater", "voter", "response", "score", "weight")
+
+
+def load_scores(source: TableSource, temperature: float = 1.0, standardize: bool = False) -> Dataset:
+    """Reward-model (or human) scores as one Plackett–Luce mixture per prompt.
+
+    ``source`` is a long table — CSV or Parquet path, pandas DataFrame or
+    pyarrow Table — with the columns ``prompt``, ``response``, ``score`` and a
+    rater column named ``rater`` (or ``voter``), optionally ``weight`` (per
+    rater and prompt; default equal weights). Each rater of a prompt is one
+    Plackett–Luce type whose utility for a response is ``score / temperature``:
+    a rater chooses response ``y`` from a set ``S`` with probability
+    ``exp(u_y) / sum_{s in S} exp(u_s)``.
+
+    Every rater of a prompt must score every response of that prompt (the
+    responses any rater scored there): a missing pair is a ``ValueError`` naming
+    the prompt, the rater and the response; nothing is imputed. Responses keep
+    their order of first appearance within the prompt and their labels
+    (``dataset.responses[prompt]``).
+
+    ``standardize=True`` replaces each rater's scores within a prompt by their
+    z-scores over that prompt's responses (mean 0, population standard
+    deviation 1) before dividing by the temperature, so that raters on
+    different scales count alike. A rater whose scores for the prompt are all
+    equal has no scale: their z-scores are all 0, a type indifferent between the
+    responses (the same type the equal raw scores give without standardising).
+    """
+    tau = as_positive_real(temperature, "temperature")
+    standardise = as_flag(standardize, "standardize")
+    table = _read_table(source, "source", _SCORE_COLUMNS)
+    return _scores_dataset(table, tau, standardise)
+
+
+def _scores_dataset(table: _Table, temperature: float, standardize: bool) -> Dataset:
+    table.require("prompt", "response", "score")
+    rater = table.one_of("rater", "voter")
+    grids, values = _grids(table, rater, "score")
+    models: dict[Any, PreferenceModel] = {}
+    labels: dict[Any, list[Any]] = {}
+    for prompt, grid in grids.items():
+        n, m = len(grid.voters), len(grid.responses)
+        scores = np.full((n, m), np.nan)
+        for (v, y), j in grid.cells.items():
+            scores[v, y] = values[j]
+        missing = np.argwhere(np.isnan(scores))
+        if missing.size:
+            v, y = (int(index) for index in missing[0])
+            raise ValueError(f"{table.source}: prompt {prompt!r}: {rater} {list(grid.voters)[v]!r} has no score for "
+                             f"response {list(grid.responses)[y]!r} (every {rater} must score every response of "
+                             f"the prompt; {len(missing)} of {n * m} (rater, response) pairs are missing)")
+        if standardize:
+            scores = _z_scores(scores)
+        try:
+            models[prompt] = PlackettLuceMixture.from_scores(scores, temperature, grid.voter_weights(table, prompt))
+        except ValueError as error:
+            raise ValueError(f"{error} (prompt {prompt!r})") from None
+        labels[prompt] = list(grid.responses)
+    return Dataset(models, responses=labels)
+
+
+def _z_scores(scores: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each row's z-scores; a constant row becomes all zeros."""
+    z = np.zeros_like(scores)
+    varies = scores.max(axis=1) > scores.min(axis=1)
+    rows = scores[varies]
+    # z-scores do not change under scaling: dividing by the largest magnitude first
+    # keeps the variance of tiny (subnormal) or huge scores representable
+    rows = rows / np.abs(rows).max(axis=1, keepdims=True)
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    z[varies] = centred / np.sqrt((centred ** 2).mean(axis=1, keepdims=True))
+    return z
+
+
+# -- weak-order strings --------------------------------------------------------------------------------
+
+class WeakOrders(NamedTuple):
+    """Rankings parsed by :func:`parse_weak_orders`: the population and the label
+    of each of its responses (``population`` response ``y`` is ``labels[y]``)."""
+
+    population: RankingPopulation
+    labels: list[Any]
+
+
+_Groups = List[List[Tuple[str, int]]]  # a weak order: levels of (response name, position), best first
+
+
+def _parse_weak_order(text: str) -> _Groups:
+    """``"A>B=C>D"`` -> ``[[("A", 1)], [("B", 3), ("C", 5)], [("D", 7)]]``;
+    raises ``_OrderError(position, message)`` for a malformed string."""
+    if not text.strip():
+        raise _OrderError(1, "empty ranking (expected e.g. 'A>B=C')")
+    groups: _Groups = [[]]
+    start = 0
+    for position, character in enumerate(text + ">"):  # a final '>' closes the last name
+        if character not in ">=":
+            continue
+        token = text[start:position]
+        name = token.strip()
+        if not name:
+            if position == len(text):
+                raise _OrderError(start, f"the ranking ends with {text[start - 1]!r}")
+            raise _OrderError(position + 1, f"expected a response name before {character!r}")
+        groups[-1].append((name, start + len(token) - len(token.lstrip()) + 1))
+        if character == ">" and position < len(text):
+            groups.append([])
+        start = position + 1
+    return groups
+
+
+class _OrderError(Exception):
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(message)
+        self.position, self.message = position, message
+
+
+def _weak_order_ranks(orders: Sequence[_Groups], labels: list[Any] | None,
+                      fail: Callable[[int, int, str], Exception]) -> tuple[NDArray[np.int64], list[Any]]:
+    """Ranks (level of each response; responses an order does not name share the
+    level below its last) and labels: ``labels`` as given (names matched by text),
+    else in order of first appearance. ``fail(row, position, message)`` makes the
+    error for a name that is repeated or not among ``labels``."""
+    known = labels is not None
+    index: dict[str, int] = {} if labels is None else {_text(label): y for y, label in enumerate(labels)}
+    names: list[Any] = [] if labels is None else list(labels)
+    for i, groups in enumerate(orders):
+        seen: set[str] = set()
+        for group in groups:
+            for name, position in group:
+                if name in seen:
+                    raise fail(i, position, f"response {name!r} appears twice")
+                seen.add(name)
+                if name not in index:
+                    if known:
+                        raise fail(i, position, f"unknown response {name!r} (not among the labels)")
+                    index[name] = len(names)
+                    names.append(name)
+    ranks = np.empty((len(orders), len(names)), dtype=np.int64)
+    for i, groups in enumerate(orders):
+        ranks[i] = len(groups)  # unnamed: tied one level below the last named group
+        for level, group in enumerate(groups):
+            ranks[i, [index[name] for name, _ in group]] = level
+    return ranks, names
+
+
+def parse_weak_orders(strings: Sequence[str], labels: Sequence[Any] | None = None,
+                      weights: ArrayLike | None = None) -> WeakOrders:
+    """Rankings written as ``"A>B=C>D"`` (``>``: strictly better, ``=``: tied;
+    spaces around names are ignored), one string per voter, as a
+    :class:`~ualign.RankingPopulation` with its response labels.
+
+    ``labels`` fixes the responses and their order (names are matched by their
+    text); by default the responses are the names in order of first appearance.
+    A response a string does not name is tied with every other unnamed response
+    one level below the string's last group — as PrefLib's ``.toi`` files read
+    a partial order. ``weights`` are per string (relative). Names cannot contain
+    ``>`` or ``=``. A malformed string (an empty name, a repeated name, an unknown
+    name when ``labels`` is given, an empty string) is a ``ValueError`` naming the
+    string and the 1-based character position: ``strings[3]: position 5: ...``."""
+    if isinstance(strings, (str, bytes)) or not hasattr(strings, "__len__"):
+        raise TypeError(f"strings: expected a sequence of strings like 'A>B=C', got {type(strings).__name__}")
+    if len(strings) == 0:
+        raise ValueError("strings: needs at least one ranking")
+    orders = []
+    for i, text in enumerate(strings):
+        if not isinstance(text, str):
+            raise TypeError(f"strings[{i}]: expected a string like 'A>B=C', got {type(text).__name__}")
+        try:
+            orders.append(_parse_weak_order(text))
+        except _OrderError as error:
+            raise ValueError(f"strings[{i}]: position {error.position}: {error.message}") from None
+    if labels is not None and (isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__")):
+        raise TypeError(f"labels: expected a sequence of response labels, got {type(labels).__name__}")
+    ranks, names = _weak_order_ranks(
+        orders, None if labels is None else list(labels),
+        lambda i, position, message: ValueError(f"strings[{i}]: position {position}: {message}"))
+    return WeakOrders(RankingPopulation(ranks, weights), names)
+
+
+_WEAK_ORDER_COLUMNS = ("prompt", "ranking", "weight")
+
+
+def load_weak_orders(source: TableSource, prompt: Any = None) -> Dataset:
+    """A table with one weak order per row (column ``ranking``, e.g. ``"A>B=C>D"``
+    as in :func:`parse_weak_orders`), optionally ``prompt`` and ``weight`` (per
+    row); a CSV or Parquet path, a pandas DataFrame or a pyarrow Table. Each
+    prompt's responses are the names its rows use, in order of first appearance;
+    those a row does not name are tied at its bottom. Without a ``prompt`` column
+    all rows are one prompt named ``prompt`` (default: the file's stem, or
+    ``"rankings"`` for a table in memory)."""
+    return _weak_orders_dataset(_read_table(source, "source", _WEAK_ORDER_COLUMNS), source, prompt)
+
+
+def _weak_orders_dataset(table: _Table, source: TableSource, prompt: Any) -> Dataset:
+    table.require("ranking")
+    single = _default_prompt(source, "rankings") if prompt is None else prompt
+    rows: dict[Any, list[int]] = {}
+    parsed: list[_Groups] = []
+    for j in range(len(table)):
+        key = _label(table, j, "prompt") if "prompt" in table.columns else single
+        text = table.columns["ranking"][j]
+        if text is None:
+            raise table.error(j, "ranking", "missing value")
+        if not isinstance(text, str):
+            raise table.error(j, "ranking", f"expected text like 'A>B=C', got {type(text).__name__}", TypeError)
+        try:
+            parsed.append(_parse_weak_order(text))
+        except _OrderError as error:
+            raise table.error(j, "ranking", f"position {error.position}: {error.message}") from None
+        rows.setdefault(key, []).append(j)
+    if not rows:
+        raise ValueError(f"{table.source}: no data rows")
+    models: dict[Any, PreferenceModel] = {}
+    labels: dict[Any, list[Any]] = {}
+    for key, members in rows.items():
+        ranks, names = _weak_order_ranks(
+            [parsed[j] for j in members], None,
+            lambda i, position, message, rows=members: table.error(rows[i], "ranking",  # type: ignore[misc]
+                                                                    f"position {position}: {message}"))
+        weights = None
+        if "weight" in table.columns:
+            weights = np.array([_weight(table, j) for j in members])
+            if not (weights > 0).any():
+                raise ValueError(f"{table.source}: prompt {key!r}: all weights are zero")
+        models[key] = RankingPopulation(ranks, weights)
+        labels[key] = names
+    return Dataset(models, responses=labels)
+
+
+# -- choices -------------------------------------------------------------------------------------------
+
+_CHOICE_COLUMNS = ("prompt", "voter", "chosen", "shown", "rejected", "weight")
+
+
+def load_choices(source: TableSource, prompt: Any = None) -> dict[Any, Choices]:
+    """Choice data as one :class:`~ualign.plackett_luce.Choices` per prompt.
+
+    ``source`` (CSV or Parquet path, pandas DataFrame or pyarrow Table) has the
+    column ``chosen`` and either ``shown`` — the responses offered, as text
+    ``"A|B|C"`` (spaces around names ignored; ``chosen`` must be one of them) —
+    or ``rejected`` — the other response of a pairwise comparison. Optional:
+    ``prompt`` (without it all rows are one prompt named ``prompt``, default the
+    file's stem or ``"choices"``), ``voter`` (rows of one voter share a type of
+    a mixture; without it every row is its own voter) and ``weight`` (per voter,
+    or per row without a ``voter`` column). Responses are numbered in order of
+    first appearance within their prompt; ``choices.labels`` names them."""
+    table = _read_table(source, "source", _CHOICE_COLUMNS)
+    table.require("chosen")
+    shape = table.one_of("shown", "rejected")
+    single = _default_prompt(source, "choices") if prompt is None else prompt
+    prompts: dict[Any, _ChoiceRows] = {}
+    for j in range(len(table)):
+        key = _label(table, j, "prompt") if "prompt" in table.columns else single
+        rows = prompts.setdefault(key, _ChoiceRows())
+        chosen = _label(table, j, "chosen")
+        if shape == "shown":
+            names = _shown_set(table, j)
+            if _text(chosen) not in names:
+                raise table.error(j, "chosen", f"{_text(chosen)!r} is not among the shown responses {names}")
+            members = [rows.response(name, name) for name in names]
+        else:
+            rejected = _label(table, j, "rejected")
+            if _text(rejected) == _text(chosen):
+                raise table.error(j, "rejected", f"the same response as chosen ({_text(chosen)!r})")
+            members = [rows.response(_text(chosen), chosen), rows.response(_text(rejected), rejected)]
+        voter = _label(table, j, "voter") if "voter" in table.columns else None
+        rows.add(table, j, rows.response(_text(chosen), chosen), members, voter, key)
+    if not prompts:
+        raise ValueError(f"{table.source}: no data rows")
+    return {key: rows.choices(table, key) for key, rows in prompts.items()}
+
+
+class _ChoiceRows:
+    """The choices of one prompt as they are read."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.labels: list[Any] = []
+        self.chosen: list[int] = []
+        self.shown: list[list[int]] = []
+        self.voter_of_row: list[int] = []
+        self.voters: dict[Any, int] = {}
+        self.weights: list[tuple[float, int]] = []  # per voter: (weight, row that set it)
+
+    def response(self, text: str, label: Any) -> int:
+        if text not in self.index:
+            self.index[text] = len(self.labels)
+            self.labels.append(label)
+        return self.index[text]
+
+    def add(self, table: _Table, j: int, chosen: int, shown: list[int], voter: Any, prompt: Any) -> None:
+        v = self.voters.setdefault(len(self.chosen) if voter is None else voter, len(self.voters))
+        self.chosen.append(chosen)
+        self.shown.append(shown)
+        self.voter_of_row.append(v)
+        if "weight" not in table.columns:
+            return
+        weight = _weight(table, j)
+        if v == len(self.weights):
+            self.weights.append((weight, j))
+        elif self.weights[v][0] != weight:
+            first, row = self.weights[v]
+            raise table.error(j, "weight", f"voter {voter!r} of prompt {prompt!r} has weight {first!r} at "
+                              f"{table.unit} {table.rows[row]} and {weight!r} here")
+
+    def choices(self, table: _Table, prompt: Any) -> Choices:
+        weights = None
+        if self.weights:
+            weights = np.array([weight for weight, _ in self.weights])
+            if not (weights > 0).any():
+                raise ValueError(f"{table.source}: prompt {prompt!r}: all weights are zero")
+        return Choices(self.chosen, self.shown, len(self.labels), self.voter_of_row, weights, self.labels)
+
+
+def _shown_set(table: _Table, j: int) -> list[str]:
+    """The names of a ``shown`` cell ``"A|B|C"``."""
+    text = table.columns["shown"][j]
+    if text is None or (isinstance(text, str) and not text.strip()):
+        raise table.error(j, "shown", "missing value")
+    if not isinstance(text, str):
+        raise table.error(j, "shown", f"expected text like 'A|B|C', got {type(text).__name__}", TypeError)
+    names: list[str] = []
+    start = 0
+    for part in text.split("|"):
+        name = part.strip()
+        if not name:
+            raise table.error(j, "shown", f"position {start + 1}: empty response name")
+        if name in names:
+            raise table.error(j, "shown", f"position {start + len(part) - len(part.lstrip()) + 1}: "
+                              f"response {name!r} appears twice")
+        names.append(name)
+        start += len(part) + 1
+    return names
+
+
+def fit_choices(source: TableSource, n_types: int = 1, prompt: Any = None,
+                **options: Any) -> tuple[Dataset, dict[Any, PlackettLuceFit]]:
+    """:func:`load_choices`, then :func:`~ualign.fit_plackett_luce` per prompt
+    (``n_types`` and ``options`` as there). Returns the fitted mixtures as a
+    :class:`Dataset` (with the response labels) and each prompt's fit (its
+    log-likelihood, convergence and whether the optimum is global or local)."""
+    data = load_choices(source, prompt)
+    fits = {key: fit_plackett_luce(choices, n_types, **options) for key, choices in data.items()}
+    return (Dataset({key: fit.model for key, fit in fits.items()},
+                    responses={key: choices.labels for key, choices in data.items()}), fits)
+
+
+# -- policy tables -------------------------------------------------------------------------------------
+
+_POLICY_COLUMNS = ("policy", "prompt", "response", "probability")
+
+
+def load_policy_table(source: TableSource, dataset: Dataset) -> dict[Any, Any]:
+    """Policies from a table (prompt, response, probability) — CSV or Parquet
+    path, pandas DataFrame or pyarrow Table — for the prompts of ``dataset``,
+    matched by prompt name and response label (absent responses get 0; each
+    policy must sum to 1).
+
+    Returns ``{prompt: policy}``; a table with a ``policy`` column holds several
+    named policies and gives ``{name: {prompt: policy}}`` instead (the form
+    :func:`ualign.audit_many` takes for several policies)."""
+    sets, named = _policy_sets(source, dataset)
+    return sets if named else sets.get(None, {})
+
+
+def _policy_sets(source: TableSource, dataset: Dataset) -> tuple[dict[Any, dict[Any, NDArray[np.float64]]], bool]:
+    """The policies of a policy table by name (None without a ``policy`` column),
+    and whether it has that column."""
+    table = _read_table(source, "source", _POLICY_COLUMNS)
+    table.require("prompt", "response", "probability")
+    named = "policy" in table.columns
+    index: dict[str, dict[str, int]] = {}
     for prompt, labels in dataset.responses.items():
         index[_text(prompt)] = {_text(label): y for y, label in enumerate(labels)}
     names = {_text(prompt): prompt for prompt in dataset}
+    sets: dict[Any, dict[Any, NDArray[np.float64]]] = {}
+    seen: dict[tuple[Any, Any, int], int] = {}
     for j in range(len(table)):
+        name = _label(table, j, "policy") if named else None
         prompt_text = _text(_label(table, j, "prompt"))
         if prompt_text not in names or prompt_text not in index:
             raise table.error(j, "prompt", f"unknown prompt {prompt_text!r}")
@@ -705,20 +1235,42 @@ def load_policy_table(path: PathLike, dataset: Dataset) -> dict[Any, NDArray[np.
         y = index[prompt_text].get(response_text)
         if y is None:
             raise table.error(j, "response", f"prompt {prompt!r} has no response {response_text!r}")
-        previous = seen.get((prompt, y))
+        previous = seen.get((name, prompt, y))
         if previous is not None:
-            raise table.error(j, "response", f"response {response_text!r} of prompt {prompt!r} appears twice "
+            owner = f" in policy {name!r}" if named else ""
+            raise table.error(j, "response", f"response {response_text!r} of prompt {prompt!r} appears twice{owner} "
                               f"({table.unit} {table.rows[previous]})")
-        seen[(prompt, y)] = j
+        seen[(name, prompt, y)] = j
         probability = _number(table, j, "probability")
         if probability < 0:
             raise table.error(j, "probability", f"must be >= 0, got {probability!r}")
+        rows = sets.setdefault(name, {})
         if prompt not in rows:
             rows[prompt] = np.zeros(dataset[prompt].n_responses)
         rows[prompt][y] = probability
-    for prompt, row in rows.items():
-        as_distribution(row, f"{path}: policy of prompt {prompt!r}")
-    return rows
+    for name, rows in sets.items():
+        owner = f"policy {name!r} of " if named else "policy of "
+        for prompt, row in rows.items():
+            as_distribution(row, f"{table.source}: {owner}prompt {prompt!r}")
+    return sets, named
+
+
+def _add_policies(dataset: Dataset, sources: Sequence[TableSource], name: str) -> None:
+    """Policy tables into ``dataset``: one table without a ``policy`` column sets
+    ``dataset.policies``; otherwise every policy is named (by its ``policy``
+    column, else by its file's stem, or ``name[j]`` for a table in memory) and
+    goes into ``dataset.policy_sets``."""
+    read = [_policy_sets(source, dataset) for source in sources]
+    if len(read) == 1 and not read[0][1]:
+        dataset.policies.update(read[0][0].get(None, {}))
+        return
+    for j, (source, (sets, named)) in enumerate(zip(sources, read)):
+        if not named:
+            sets = {_default_prompt(source, f"{name}[{j}]"): sets.get(None, {})}
+        for key, rows in sets.items():
+            if key in dataset.policy_sets:
+                raise ValueError(f"{name}: policy {key!r} is given twice")
+            dataset.policy_sets[key] = rows
 
 
 def _text(value: Any) -> str:
@@ -784,16 +1336,24 @@ def _write_columns(path: PathLike, columns: dict[str, list[Any]]) -> None:
 
 
 __all__ = [
+    "MODELS",
     "PREFLIB_SUFFIXES",
     "TABLE_SUFFIXES",
     "Dataset",
+    "TableSource",
+    "WeakOrders",
+    "fit_choices",
     "load",
+    "load_choices",
     "load_npz",
     "load_policy_table",
     "load_preflib",
+    "load_scores",
     "load_table",
+    "load_weak_orders",
     "merge",
     "parse_preflib",
+    "parse_weak_orders",
     "save_npz",
     "write_preflib",
     "write_table",

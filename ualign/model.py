@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 
 
 class PreferenceModel(abc.ABC):
-    """A population preference over ``n_responses`` responses (SPEC.md §2).
+    """A population preference over ``n_responses`` responses (see docs/concepts.md).
 
     Subclasses provide three exact kernels over :class:`KernelOperand`; the public
     methods validate their arguments once, here, for every model.
     """
 
-    #: Tie conventions a model accepts (SPEC.md §2.1).
+    #: Tie conventions a model accepts (docs/concepts.md, "Tie conventions").
     TIES: Tuple[str, ...] = TIES
 
     @property
@@ -56,7 +56,7 @@ class PreferenceModel(abc.ABC):
     # -- public API ------------------------------------------------------------
     def utilities(self, policy: ArrayLike, k: int, ties: str = "uniform") -> NDArray[np.float64]:
         """``u[y] = P[y ≻ pi^{⊗k}]`` for every response ``y``: the payoff of deviating
-        to ``y`` in the (k+1)-player alignment game (SPEC.md §3)."""
+        to ``y`` in the (k+1)-player alignment game."""
         code = tie_code(ties)
         product = Product(as_distribution(policy, "policy", size=self.n_responses), as_k(k, "k"))
         return self._beats(as_operand(product, self.n_responses, "policy"), code)

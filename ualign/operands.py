@@ -1,5 +1,5 @@
 """What can be compared: responses, multisets, product policies, multi-output
-policies and mixtures of products (SPEC.md §1)."""
+policies and mixtures of products (docs/concepts.md, "The alignment game")."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def _multisets(members: Sequence[NDArray[np.int64]], probs: NDArray[np.float64])
 
 
 def as_operand(value: Any, m: int, name: str) -> KernelOperand:
-    """Any operand of SPEC.md §4 in kernel form, checked against a model of m responses."""
+    """Any operand of ``win_rate``/``beats`` in kernel form, checked against a model of m responses."""
     if isinstance(value, Product):
         check_responses(value.policy.shape[0], m, name)
         return _products(value.policy[None, :], np.ones(1), value.k)

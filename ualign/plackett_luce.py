@@ -30,6 +30,13 @@ supports 3.9) and raises when a ranking set is not strongly connected. The
 vectorised MM below is ~60 lines of numpy; the test suite checks it against
 ``choix`` on unweighted data when ``choix`` is installed.
 
+Choice data (:class:`Choices`): observation ``j`` shows a set ``S_j`` of
+responses and records the one picked, with likelihood
+``exp(u_c) / sum_{s in S_j} exp(u_s)`` — only the shown responses compete, so a
+response that was not shown says nothing about that observation (it is *not*
+read as ranked below the chosen one). The same MM step applies (Hunter 2004,
+§5: each observation is one "choice from a set"), with the same prior and EM.
+
 Partial rankings are weak orders whose unranked responses tie at the bottom:
 a voter's ranking is read as the sequence of choices "each response above the
 bottom level is chosen from itself and everything ranked below it", which is
@@ -42,13 +49,13 @@ whenever the only ties are at the bottom.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core_loader
-from ._validate import as_count, as_positive_real, as_rewards, as_weights
+from ._validate import as_choice_sets, as_count, as_index_array, as_positive_real, as_rewards, as_weights
 from .model import CompiledModel
 
 if TYPE_CHECKING:
@@ -124,7 +131,70 @@ class PlackettLuceFit:
     #: ``(n_voters, n_types)`` posterior probability of each type for each voter
     responsibilities: NDArray[np.float64]
     n_iter: int
+    #: the relative change of the objective fell below ``tol`` (else ``max_iter`` ran out)
     converged: bool
+    #: ``"global"`` for one type (the objective is strictly concave in the
+    #: utilities, so a converged fit is its unique maximum); ``"local"`` for a
+    #: mixture: EM only climbs to a stationary point that depends on the start
+    #: (``seed``) — refit with other seeds and keep the largest ``log_likelihood``.
+    optimum: str = "global"
+
+    @property
+    def utilities(self) -> NDArray[np.float64]:
+        """``(n_types, m)`` fitted utilities in the gauge where each type's row sums
+        to 0 (the likelihood sees only differences of utilities)."""
+        rewards = self.model.rewards
+        centred: NDArray[np.float64] = rewards - rewards.mean(axis=1, keepdims=True)
+        return centred
+
+
+class Choices:
+    """Choice observations for :func:`fit_plackett_luce`: in observation ``j``
+    the responses ``shown[j]`` were offered and ``chosen[j]`` was picked.
+
+    A pairwise comparison is ``shown = [winner, loser]``. ``voters[j]`` (default:
+    every observation its own voter) groups observations made by the same person,
+    who belongs to one type of a mixture; ``weights`` are per voter (relative, as
+    in :func:`fit_plackett_luce`). ``n_responses`` defaults to one more than the
+    largest index shown (a response never shown is estimated from the prior
+    alone); ``labels`` (default ``0..m-1``) name the responses.
+    """
+
+    def __init__(self, chosen: ArrayLike, shown: Any, n_responses: Optional[int] = None,
+                 voters: Optional[ArrayLike] = None, weights: Optional[ArrayLike] = None,
+                 labels: Optional[List[Any]] = None) -> None:
+        self.chosen, self.members, self.offsets, self.n_responses = as_choice_sets(chosen, shown, n_responses)
+        n_obs = self.chosen.shape[0]
+        if voters is None:
+            self.voters = np.arange(n_obs, dtype=np.int64)
+        else:
+            self.voters = as_index_array(voters, "voters", size=n_obs)
+            present = np.bincount(self.voters)
+            if (present == 0).any():
+                raise ValueError(f"voters: voter {int(np.argmin(present))} has no observation "
+                                 f"(voters are numbered 0..n_voters-1)")
+        self.n_voters = int(self.voters.max()) + 1
+        checked = as_weights(weights, self.n_voters)
+        self.weights = np.full(self.n_voters, 1.0 / self.n_voters) if checked is None else checked / checked.sum()
+        if labels is None:
+            self.labels: List[Any] = list(range(self.n_responses))
+        else:
+            self.labels = list(labels)
+            if len(self.labels) != self.n_responses:
+                raise ValueError(f"labels: expected {self.n_responses} labels, got {len(self.labels)}")
+
+    @property
+    def n_observations(self) -> int:
+        """Number of choices."""
+        return int(self.chosen.shape[0])
+
+    def shown(self, j: int) -> NDArray[np.int64]:
+        """The responses shown in observation ``j``."""
+        return self.members[self.offsets[j]:self.offsets[j + 1]]
+
+    def __repr__(self) -> str:
+        return (f"Choices(n_observations={self.n_observations}, n_voters={self.n_voters}, "
+                f"n_responses={self.n_responses})")
 
 
 _CHUNK = 4096  # voters per numpy chunk
@@ -134,10 +204,6 @@ class _Rankings:
     """Dense levels of a ranking population, read as Plackett–Luce choices."""
 
     def __init__(self, population: Any) -> None:
-        from .ranking import RankingPopulation
-
-        if not isinstance(population, RankingPopulation):
-            raise TypeError(f"population: expected a RankingPopulation, got {type(population).__name__}")
         self.levels = np.asarray(population.ranks)
         self.weights = np.asarray(population.weights, dtype=np.float64)
         self.n, self.m = self.levels.shape
@@ -177,7 +243,58 @@ class _Rankings:
         return ll, wins, denominators
 
 
-def _mm_step(data: _Rankings, theta: NDArray[np.float64], omega: NDArray[np.float64],
+    def features(self) -> NDArray[np.float64]:
+        """Per voter, the levels scaled to [0, 1] (what EM's initial clustering sees)."""
+        spread = np.maximum(self.levels.max(axis=1, keepdims=True), 1).astype(np.float64)
+        points: NDArray[np.float64] = self.levels / spread
+        return points
+
+
+class _ChoiceSets:
+    """:class:`Choices` as flat arrays: member ``t`` of the concatenated shown
+    sets belongs to observation ``observation[t]``."""
+
+    def __init__(self, choices: Choices) -> None:
+        self.chosen, self.members = choices.chosen, choices.members
+        self.observation = np.repeat(np.arange(choices.n_observations), np.diff(choices.offsets))
+        self.voter = choices.voters
+        self.weights = choices.weights
+        self.n, self.m = choices.n_voters, choices.n_responses
+        self.size = np.diff(choices.offsets).astype(np.float64)
+
+    def statistics(self, theta: NDArray[np.float64], omega: Optional[NDArray[np.float64]]
+                   ) -> Tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """As :meth:`_Rankings.statistics`: each observation is one choice of its
+        chosen response from the shown set."""
+        top = theta.max()
+        gamma = np.exp(theta - top)
+        total = np.bincount(self.observation, weights=gamma[self.members], minlength=self.chosen.shape[0])
+        ll = np.asarray(np.bincount(self.voter, weights=(theta[self.chosen] - top) - np.log(total),
+                                    minlength=self.n), dtype=np.float64)
+        wins = np.zeros(self.m)
+        denominators = np.zeros(self.m)
+        if omega is not None:
+            w = omega[self.voter]
+            wins = np.asarray(np.bincount(self.chosen, weights=w, minlength=self.m), dtype=np.float64)
+            denominators = np.asarray(np.bincount(self.members, weights=(w / total)[self.observation],
+                                                  minlength=self.m), dtype=np.float64)
+        return ll, wins, denominators
+
+    def features(self) -> NDArray[np.float64]:
+        """Per voter and response, (times chosen - times shown / set size) per
+        observation: how much more often than at random the voter picked it."""
+        excess = np.zeros((self.n, self.m))
+        np.add.at(excess, (self.voter, self.chosen), 1.0)
+        np.add.at(excess, (self.voter[self.observation], self.members), -1.0 / self.size[self.observation])
+        counts = np.bincount(self.voter, minlength=self.n).astype(np.float64)
+        points: NDArray[np.float64] = excess / counts[:, None]
+        return points
+
+
+_Data = Union[_Rankings, _ChoiceSets]
+
+
+def _mm_step(data: _Data, theta: NDArray[np.float64], omega: NDArray[np.float64],
              prior: float) -> NDArray[np.float64]:
     """One minorisation–maximisation update of a type's log-strengths."""
     _, wins, denominators = data.statistics(theta, omega)
@@ -192,10 +309,9 @@ def _mm_step(data: _Rankings, theta: NDArray[np.float64], omega: NDArray[np.floa
     return out + shift
 
 
-def _initial_responsibilities(data: _Rankings, n_types: int, rng: np.random.Generator) -> NDArray[np.float64]:
-    """k-means++ seeding and a few Lloyd steps on the voters' normalised levels."""
-    spread = np.maximum(data.levels.max(axis=1, keepdims=True), 1).astype(np.float64)
-    points = data.levels / spread
+def _initial_responsibilities(data: _Data, n_types: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """k-means++ seeding and a few Lloyd steps on the voters' features."""
+    points = data.features()
     weights = data.weights
     centres = [points[rng.choice(data.n, p=weights)]]
     for _ in range(1, n_types):
@@ -217,7 +333,8 @@ def _initial_responsibilities(data: _Rankings, n_types: int, rng: np.random.Gene
 def fit_plackett_luce(population: Any, n_types: int = 1, *, prior: float = 0.1, max_iter: int = 1000,
                       tol: float = 1e-10, seed: Optional[int] = 0) -> PlackettLuceFit:
     """Fit a Plackett–Luce model (``n_types = 1``) or a mixture of ``n_types``
-    Plackett–Luce types (EM) to a :class:`~ualign.RankingPopulation`.
+    Plackett–Luce types (EM) to a :class:`~ualign.RankingPopulation` or to
+    :class:`Choices` (each choice: the chosen response against the shown ones only).
 
     Voter weights are relative: the population counts as ``n_voters``
     observations in total, voter ``i`` as ``n_voters * weights[i]`` of them
@@ -228,9 +345,23 @@ def fit_plackett_luce(population: Any, n_types: int = 1, *, prior: float = 0.1, 
     posterior ``sum_i n w_i log p(ranking_i) + sum_{type, y} prior (r - e^r)``,
     which every iteration increases. Stops when its relative change is below
     ``tol`` (``converged``) or after ``max_iter`` iterations. EM starts from a
-    k-means++ clustering of the voters' levels drawn with ``seed``.
+    k-means++ clustering of the voters (their levels, or how often they picked
+    each response beyond chance) drawn with ``seed``. One type: the objective is
+    strictly concave in the utilities and MM converges to its unique maximum
+    (``optimum = "global"``); several types: EM is a local method and the result
+    is a local maximum that depends on ``seed`` (``optimum = "local"``). The
+    fitted utilities are identified up to a shift per type: ``fit.utilities``
+    has each row summing to 0.
     """
-    data = _Rankings(population)
+    from .ranking import RankingPopulation
+
+    data: _Data
+    if isinstance(population, RankingPopulation):
+        data = _Rankings(population)
+    elif isinstance(population, Choices):
+        data = _ChoiceSets(population)
+    else:
+        raise TypeError(f"population: expected a RankingPopulation or Choices, got {type(population).__name__}")
     n_types = as_count(n_types, "n_types")
     alpha = as_positive_real(prior, "prior")
     max_iter = as_count(max_iter, "max_iter")
@@ -265,4 +396,4 @@ def fit_plackett_luce(population: Any, n_types: int = 1, *, prior: float = 0.1, 
         previous = objective
     log_likelihood = float(data.weights @ evidence)
     model = PlackettLuceMixture(theta - theta.mean(axis=1, keepdims=True), mix)
-    return PlackettLuceFit(model, log_likelihood, resp, iteration, converged)
+    return PlackettLuceFit(model, log_likelihood, resp, iteration, converged, "global" if n_types == 1 else "local")

@@ -68,7 +68,9 @@ def plot_levels(results: Any, path: str, title: Optional[str] = None, ties: str 
     one prompt and ``audited`` (a method of ``results``), a caption names that
     policy's worst-case opponent at each k, by ``labels`` (the labels of the
     prompt's responses) where given. A committee line comes with a caption on why
-    it may exceed the bound.
+    it may exceed the bound. With
+    bootstrap columns (``audit_many(..., n_boot=B)``) a hatched band spans the
+    bootstrap interval (with several prompts, the means of its bounds).
     """
     file_format = plot_format(path)
     try:
@@ -78,8 +80,11 @@ def plot_levels(results: Any, path: str, title: Optional[str] = None, ties: str 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    columns: Dict[str, np.ndarray] = {name: np.asarray(results[name]) for name in ("method", "k", "robust_level",
-                                                                                   "prompt", "opponent")}
+    names = ["method", "k", "robust_level", "prompt", "opponent"]
+    bootstrap = "level_ci_low" in results
+    if bootstrap:
+        names += ["level_ci_low", "level_ci_high"]
+    columns: Dict[str, np.ndarray] = {name: np.asarray(results[name]) for name in names}
     ks = np.unique(columns["k"])
     n_prompts = len(set(columns["prompt"].tolist()))
     methods = list(dict.fromkeys(columns["method"].tolist()))
@@ -97,16 +102,23 @@ def plot_levels(results: Any, path: str, title: Optional[str] = None, ties: str 
               label="bound k/(k+1)")
     for method in methods:
         color, marker, line = _STYLE.get(method, ("tab:cyan", ".", "-"))
-        mean, low, high = [], [], []
+        mean, low, high, ci_low, ci_high = [], [], [], [], []
         for k in ks:
-            values = columns["robust_level"][(columns["method"] == method) & (columns["k"] == k)]
+            rows = (columns["method"] == method) & (columns["k"] == k)
+            values = columns["robust_level"][rows]
             mean.append(values.mean() if values.size else np.nan)
             low.append(values.min() if values.size else np.nan)
             high.append(values.max() if values.size else np.nan)
+            if bootstrap:
+                ci_low.append(columns["level_ci_low"][rows].mean() if values.size else np.nan)
+                ci_high.append(columns["level_ci_high"][rows].mean() if values.size else np.nan)
         label = "committee (multi-output, see below)" if method == "committee" else method
         axes.plot(ks, mean, color=color, marker=marker, linestyle=line, label=label)
         if n_prompts > 1:
             axes.fill_between(ks, low, high, color=color, alpha=0.12, linewidth=0)
+        if bootstrap:
+            axes.fill_between(ks, ci_low, ci_high, facecolor="none", edgecolor=color, hatch="///", alpha=0.5,
+                              linewidth=0)
     axes.set_xlabel("k (samples)")
     axes.set_ylabel(r"robust level $\min_y P[\pi^{\otimes k} \succ y]$" if n_prompts == 1 else
                     f"robust level (mean and range over {n_prompts} prompts)")
@@ -114,7 +126,8 @@ def plot_levels(results: Any, path: str, title: Optional[str] = None, ties: str 
     axes.set_ylim(0.0, 1.0)
     axes.grid(True, alpha=0.3)
     axes.set_title(title or "robust alignment level against k", fontsize=10)
-    axes.legend(loc="lower right", fontsize=8, title=f"ties: {ties}", title_fontsize=8)
+    band = "; hatched: bootstrap interval" if bootstrap else ""
+    axes.legend(loc="lower right", fontsize=8, title=f"ties: {ties}{band}", title_fontsize=8)
     if captions:
         import textwrap
 

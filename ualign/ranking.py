@@ -1,4 +1,4 @@
-"""Populations of (weak) rankings (SPEC.md §2.1)."""
+"""Populations of (weak) rankings (docs/concepts.md, "Tie conventions")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Solvers with certificates (SPEC.md §3): NLHF, the MPNE of the (k+1)-player
+"""Solvers with certificates (docs/concepts.md, "Solvers"): NLHF, the MPNE of the (k+1)-player
 alignment game, the optimal k-sample policy, committees and RLHF."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from .results import (
                       MPNEResult,
                       NLHFLevelRange,
                       NLHFResult,
+                      OpponentCommitteeResult,
+                      OpponentOptimalResult,
                       OptimalResult,
                       RLHFResult,
                       SolverResult,
@@ -27,6 +29,8 @@ __all__ = [
     "MaximalLotterySet",
     "NLHFLevelRange",
     "NLHFResult",
+    "OpponentCommitteeResult",
+    "OpponentOptimalResult",
     "OptimalResult",
     "RLHFResult",
     "SolverResult",

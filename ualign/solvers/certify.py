@@ -14,7 +14,8 @@ from ..game import Policy, as_k_sample_policy, audit_utilities
 from ..operands import MultisetPolicy, Product
 from ._common import checked_model
 
-#: Games whose expected utility never exceeds 1/(k+1) (SPEC.md §3): their
+#: Games whose expected utility sum_y pi(y) u_y never exceeds 1/(k+1) (it equals
+#: 1/(k+1) under uniform ties: each of the k+1 draws is picked equally often): their
 #: exploitability certifies ``level >= k/(k+1) - exploitability``.
 _CERTIFYING_GAMES = ("uniform", "strict")
 

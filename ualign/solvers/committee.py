@@ -44,6 +44,24 @@ repeats of one member when ``k > m``). When ``k >= m`` the committee of all
 responses maximises every ``a_S[y]`` at once, hence is optimal with a zero gap.
 Under ``"uniform"`` ties repeats matter (two copies of a response tied with ``y``
 win 2/3 of the tie, one copy 1/2), and pricing searches multisets.
+
+**Opponents with several outputs** (``opponent_k = ℓ >= 2``; Cai & Zheng,
+"Asymptotic Universal Alignment", arXiv:2601.08777, §D.7). Against opponents
+answering with ``ℓ`` responses the LP's rows become the ``ℓ``-multisets ``Y``:
+``max_rho min_Y Σ_S rho_S P[S ≻ Y]``, too many rows to write down, so rows are
+generated beside the columns. The master LP runs over the committees and the
+opponent multisets found so far; its policy's worst opponent, found exactly by
+:func:`ualign.opponent_search` (the same branch and bound, on the mirrored
+convention), joins the rows while it beats the master's value. Once it does not,
+the master's value is the policy's exact ``f_ℓ`` and its dual ``q`` is a mixture of
+opponent multisets; by the same duality ``OPT <= max_S Σ_Y q_Y P[S ≻ Y]``, which is
+``max_S P[S ≻ X_q]`` for the opponent ``X_q`` drawing ``Y`` with probability
+``q_Y``: the objective the worst-opponent search maximises, with the committee's
+convention and ``k`` members (``P_i[S ≻ X_q]`` again depends on ``S`` only through
+its best level and count in voter ``i``'s ranking). Pricing is that search, exact,
+from the first iteration (no heuristic columns); on other models every committee
+is enumerated, or greedy with its submodular bound. The certified level is the
+exact ``f_ℓ`` of the returned policy, the upper bound the smallest pricing bound.
 """
 
 from __future__ import annotations
@@ -51,17 +69,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .. import _core_loader
 from .._validate import as_choice, as_count, as_tolerance, mirror_ties, tie_code
-from ..operands import MultisetPolicy
+from ..game import OpponentSearch, opponent_search
+from ..operands import MultisetPolicy, as_operand
 from ..ranking import RankingPopulation
 from ._common import Array, Clock, checked_model, linprog, normalised
 from .certify import certify
-from .results import CommitteeResult
+from .results import CommitteeResult, OpponentCommitteeResult
 
 PRICING = ("auto", "exact", "greedy")
 
@@ -252,12 +271,11 @@ class _RankingPricer:
         return [tuple(int(z) for z in S) for S in found], float(bound), bool(finished)
 
 
-def _greedy_generic(scores: _Scores, q: Array, k: int, m: int, repeats: bool) -> Tuple[int, ...]:
-    """Greedy pricing through ``model.beats`` (one call per candidate)."""
+def _greedy_generic(value: Callable[[Tuple[int, ...]], float], k: int, m: int, repeats: bool) -> Tuple[int, ...]:
+    """Greedy pricing through the exact objective ``value`` (one call per candidate)."""
     chosen: List[int] = []
     for _ in range(k):
-        values = [float(np.dot(q, scores(tuple(sorted(chosen + [z]))))) if repeats or z not in chosen else -1.0
-                  for z in range(m)]
+        values = [value(tuple(sorted(chosen + [z]))) if repeats or z not in chosen else -1.0 for z in range(m)]
         chosen.append(int(np.argmax(values)))
     return tuple(sorted(chosen))
 
@@ -286,7 +304,7 @@ def _padded(S: Tuple[int, ...], k: int) -> Tuple[int, ...]:
 
 
 def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "auto", tol: float = 1e-9,
-                    max_iter: int = 300, time_limit: float = TIME_LIMIT) -> CommitteeResult:
+                    max_iter: int = 300, time_limit: float = TIME_LIMIT, opponent_k: int = 1) -> CommitteeResult:
     """The best distribution over k-multisets (Theorem 3.1's multi-output policy):
     ``max_rho min_y P[rho ≻ y]`` under ``ties`` (the paper's is ``"weak"``), which is
     at least ``k/(k+1)`` on every population satisfying Property 1 — and, unlike any
@@ -312,6 +330,16 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     :class:`~ualign.MultisetPolicy`; ``gap = upper_bound - robust_level`` and
     ``exact`` tells whether the last pricing was solved to optimality (or proved
     that no committee beats the level by more than ``tol / 2``).
+
+    ``opponent_k = ℓ >= 2``: the best k-multiset policy against opponents answering
+    with ``ℓ`` responses, ``max_rho min_{|Y| = ℓ} P[rho ≻ Y]`` (Cai & Zheng,
+    arXiv:2601.08777, §D.7), by generating opponent rows beside the columns (module
+    docstring). ``time_limit`` then bounds the pricing and the opponent searches
+    together (checked between steps; one enumeration pricing on a model other than
+    rankings, over every committee against the new opponent rows, runs to its end).
+    Returns an :class:`~ualign.solvers.results.OpponentCommitteeResult`:
+    ``robust_level`` is the policy's ``f_ℓ`` (exact search), ``lower_bound`` its
+    certified value, ``gap = upper_bound - lower_bound``.
     """
     clock = Clock()
     model = checked_model(model)
@@ -334,6 +362,9 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     n = model.n_voters
     if pricing == "auto":
         pricing = "exact" if ranking or candidates * n <= ENUMERATION_BUDGET else "greedy"
+    opponent_k = as_count(opponent_k, "opponent_k")
+    if opponent_k > 1:
+        return _solve_against_opponents(model, k, ties, pricing, tol, max_iter, float(time_limit), opponent_k, clock)
 
     if not repeats and k >= m:
         # every a_S[y] is maximal at S = all responses: optimal, and its level is the bound
@@ -357,7 +388,7 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
 
     def heuristic(q: Array) -> Tuple[int, ...]:
         if pricer is None:
-            return _greedy_generic(scores, q, k, m, repeats)
+            return _greedy_generic(lambda S: float(np.dot(q, scores(S))), k, m, repeats)
         pricer.set_dual(q)
         S = pricer.greedy()
         return pricer.local_search(S) if k <= _FULL_GREEDY else S
@@ -423,3 +454,143 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
                            certificate=cert, method=f"column generation ({label} pricing)",
                            k=k, ties=ties, evaluations=scores.calls, history=tuple(history), upper_bound=upper,
                            gap=gap, exact=exact, pricing=label)
+
+
+class _OpponentGame:
+    """The master LP's entries ``P[S ≻ Y]`` (committee ``S``, opponent multiset ``Y``)
+    under the committee's convention, with a cache."""
+
+    def __init__(self, model: Any, ties: str) -> None:
+        self.model, self.m, self.code = model, model.n_responses, tie_code(ties)
+        self.cache: Dict[Tuple[Tuple[int, ...], Tuple[int, ...]], float] = {}
+        self.calls = 0
+
+    def against(self, S: Tuple[int, ...], opponent: Any) -> float:
+        """``P[S ≻ X]`` for any operand ``X``."""
+        self.calls += 1
+        return float(self.model._win_rate(as_operand(list(S), self.m, "committee"),
+                                          as_operand(opponent, self.m, "opponent"), self.code))
+
+    def __call__(self, S: Tuple[int, ...], Y: Tuple[int, ...]) -> float:
+        value = self.cache.get((S, Y))
+        if value is None:
+            value = self.cache[(S, Y)] = self.against(S, list(Y))
+        return value
+
+    def matrix(self, columns: List[Tuple[int, ...]], rows: List[Tuple[int, ...]]) -> Array:
+        return np.array([[self(S, Y) for Y in rows] for S in columns])
+
+
+def _solve_against_opponents(model: Any, k: int, ties: str, pricing: str, tol: float, max_iter: int,
+                             time_limit: float, opponent_k: int, clock: Clock) -> OpponentCommitteeResult:
+    """``max_rho min_{|Y| = ℓ} P[rho ≻ Y]`` by row and column generation (module docstring)."""
+    m = model.n_responses
+    repeats = ties == "uniform"
+    size = k if repeats else min(k, m)
+    ranking = isinstance(model, RankingPopulation)
+    game = _OpponentGame(model, ties)
+    spent = [0.0]  # seconds of pricing and opponent searches
+    searches = [0]
+
+    def worst(policy: MultisetPolicy) -> OpponentSearch:
+        start = Clock()
+        # the policy about to be returned gets a search even when the budget is spent
+        # (a short one: its bounds say whether it finished)
+        search = opponent_search(model, policy, None, opponent_k, ties, max(time_limit - spent[0], 1e-3))
+        spent[0] += start()
+        searches[0] += 1
+        return search
+
+    def result(policy: MultisetPolicy, search: OpponentSearch, upper: float, iterations: int,
+               history: List[float], pricing_exact: bool, label: str, rows: int) -> OpponentCommitteeResult:
+        cert = certify(model, policy, k, ties=ties, tol=tol)
+        if upper < search.lower_bound - 1e-7:
+            raise RuntimeError(f"committee: upper bound {upper!r} below the certified level {search.lower_bound!r}")
+        upper = max(upper, search.lower_bound)  # solver rounding only (checked above)
+        gap = upper - search.lower_bound
+        return OpponentCommitteeResult(
+            policy=policy, robust_level=search.level, exploitability=None, iterations=iterations,
+            wall_time=clock(), converged=gap <= max(tol, 1e-9) and search.exact, certificate=cert,
+            method=f"row and column generation ({label} pricing, {search.method} opponents)", k=k, ties=ties,
+            evaluations=game.calls + searches[0], history=tuple(history), upper_bound=upper, gap=gap,
+            exact=pricing_exact and search.exact, pricing=label, opponent_k=opponent_k, opponent=search.opponent,
+            lower_bound=search.lower_bound, opponents_generated=rows)
+
+    if not repeats and k >= m:
+        # all responses maximise every P[S ≻ Y] at once, so for the worst Y found no
+        # committee policy beats P[all ≻ Y]: that value bounds the optimum
+        policy = MultisetPolicy([list(_padded(tuple(range(m)), k))], [1.0])
+        search = worst(policy)
+        return result(policy, search, search.level, 0, [search.level - search.lower_bound], True, "closed form", 0)
+
+    everything: List[Tuple[int, ...]] = []
+    if pricing == "exact" and not ranking:
+        combine = itertools.combinations_with_replacement if repeats else itertools.combinations
+        everything = list(combine(range(m), size))
+    core = _core_loader.core()
+
+    def price(q: Array, rows: List[Tuple[int, ...]], t: float) -> Tuple[List[Tuple[Tuple[int, ...], float]],
+                                                                          float, bool]:
+        """((committee, P[S ≻ X_q]) for the best committees found, a bound on
+        ``max_S P[S ≻ X_q]``, whether it is exact), ``X_q`` drawing row ``Y`` with
+        probability ``q_Y``."""
+        support = q > 0
+        mixture = MultisetPolicy([list(Y) for Y, kept in zip(rows, support) if kept], normalised(q[support]))
+        start = Clock()
+        if pricing == "exact" and ranking:
+            found, values, bound, finished, _ = core.price_opponent(
+                model._store, as_operand(mixture, m, "opponent").parts(), game.code, k, np.zeros(0, dtype=np.int64),
+                _PRICING_COLUMNS, _MAX_NODES, max(time_limit - spent[0], 0.0), t + tol / 2)
+            out = [(_padded(tuple(int(z) for z in S), k), float(v)) for S, v in zip(found, values)]
+            outcome = out, float(bound), bool(finished)
+        elif pricing == "exact":
+            table = game.matrix(everything, rows) @ q
+            order = np.argsort(table)[::-1][:_PRICING_COLUMNS]
+            outcome = [(_padded(everything[j], k), float(table[j])) for j in order], float(table[order[0]]), True
+        else:
+            S = _greedy_generic(lambda S: game.against(S, mixture), size, m, repeats)
+            value = game.against(S, mixture)
+            factor = 1.0 - (1.0 - 1.0 / size) ** size
+            outcome = [(_padded(S, k), value)], min(1.0, value / factor), False
+        spent[0] += start()
+        return outcome
+
+    columns: List[Tuple[int, ...]] = [(y,) * k for y in range(m)] if repeats else \
+        [_padded((y,), k) for y in range(m)]
+    # one response repeated: outside "uniform" ties, the single-response opponent y
+    rows: List[Tuple[int, ...]] = [(y,) * opponent_k for y in range(m)]
+    best: Optional[Tuple[MultisetPolicy, OpponentSearch]] = None
+    upper, pricing_exact, stopped = 1.0, False, False
+    history: List[float] = []
+    iterations = 0
+    while iterations < max_iter:
+        iterations += 1
+        rho, t, q = _master(game.matrix(columns, rows))
+        keep = rho > 1e-15
+        policy = MultisetPolicy([list(S) for S, kept in zip(columns, keep) if kept], normalised(rho[keep]))
+        search = worst(policy)
+        if best is None or search.lower_bound > best[1].lower_bound:
+            best = policy, search
+        if spent[0] >= time_limit or not search.exact:
+            stopped = True
+            break
+        if search.level < t - _IMPROVES and search.opponent not in rows:
+            rows.append(search.opponent)  # the rows so far overrate the policy
+            continue
+        found, bound, pricing_exact = price(q, rows, t)
+        upper = min(upper, bound)
+        history.append(upper - best[1].lower_bound)
+        if upper - best[1].lower_bound <= tol:
+            break
+        if spent[0] >= time_limit:
+            stopped = True
+            break
+        new = [S for S, value in found if value > t + _IMPROVES and S not in columns]
+        if not new:
+            break
+        columns.extend(new)
+    assert best is not None  # max_iter >= 1
+    label = "greedy" if pricing == "greedy" else "branch and bound" if ranking else "enumeration"
+    if stopped:
+        label += " (stopped by the time limit)"
+    return result(best[0], best[1], upper, iterations, history, pricing_exact, label, len(rows))

@@ -5,11 +5,13 @@ skew-symmetric and the maximal lottery is the symmetric equilibrium of the
 zero-sum game ``A``: ``pi >= 0``, ``sum pi = 1``, ``A pi <= 0`` (then
 ``(A pi)_y = 0`` on the support). Two exact methods:
 
-* ``"ipm"`` (default): a Mehrotra predictor–corrector interior-point method on
-  this monotone complementarity problem, using that the game is its own dual (one
-  dense ``m x m`` factorisation per iteration, single precision while far from
-  the solution), with a crossover to the exact support solve
-  ``A_SS pi_S = 0, sum pi_S = 1`` once the support has settled.
+* ``"ipm"`` (default): a double oracle (:func:`maximal_lotteries`) whose restricted
+  games on growing sets of best responses are solved by a Mehrotra
+  predictor–corrector interior-point method on this monotone complementarity
+  problem, using that the game is its own dual (one dense factorisation per
+  iteration, single precision while far from the solution), with a crossover to
+  the exact support solve ``A_SS pi_S = 0, sum pi_S = 1`` once the support has
+  settled.
 * ``"lp"``: scipy's HiGHS on ``max v s.t. Mᵀ pi >= v, pi in the simplex``.
 
 Under ``"strict"``/``"weak"`` ties the k = 1 maxmin ``max_pi min_z P[pi ≻ z]`` is
@@ -19,7 +21,8 @@ The maximal lottery need not be unique (e.g. an even number of voters split on a
 pair). The optimal policies form a polytope, ``NLHFResult.lotteries``
 (:class:`MaximalLotterySet`): its affine hull comes from the supports of a
 strictly complementary pair of the LP (every optimal policy lives on the policy
-side's support and ties every response the optimal opponents play), its vertices
+side's support and ties every response the optimal opponents play; under
+symmetric ties the analytic centre of the equilibria is one), its vertices
 from enumerating the bases of the remaining inequalities. What NLHF guarantees at
 ``k`` samples then depends on which maximal lottery is returned;
 :func:`nlhf_level_range` gives the range of ``f(pi, k)`` over the whole set.
@@ -29,14 +32,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._validate import as_choice, as_count, as_tolerance, mirror_ties, tie_code
 from ..batch import PromptBatch, masked_max
-from ._common import Array, Clock, checked_model, cut_lower_bound, linprog, minimax_lp, normalised
+from ._common import Array, Clock, checked_model, linprog, normalised
 from .certify import certificates
 from .results import MaximalLotterySet, NLHFLevelRange, NLHFResult
 
@@ -68,10 +71,16 @@ def _crossover(A: Array, support: NDArray[np.bool_]) -> Tuple[Array, NDArray[np.
     B[:, np.arange(depth), np.arange(depth)] += ~valid  # identity on the padding
     rhs = np.zeros((count, depth + 1, 1))
     rhs[:, depth, 0] = 1.0
-    try:
-        x = np.linalg.solve(B, rhs)[:, :, 0]
-    except np.linalg.LinAlgError:  # some system is singular: least squares for each
-        x = np.stack([np.linalg.lstsq(B[j], rhs[j, :, 0], rcond=None)[0] for j in range(count)])
+    # the systems LU finds singular by least squares (the minimum-norm solution, with
+    # numpy.linalg.lstsq's cutoff for singular values); the others by LU
+    singular = np.linalg.slogdet(B)[0] == 0
+    x = np.zeros((count, depth + 1))
+    x[~singular] = np.linalg.solve(B[~singular], rhs[~singular])[:, :, 0]
+    if singular.any():
+        U, sigma, Vt = np.linalg.svd(B[singular])
+        kept = sigma > np.finfo(np.float64).eps * (depth + 1) * sigma[:, :1]
+        coefficients = np.where(kept, U[:, depth, :] / np.where(kept, sigma, 1.0), 0.0)   # Uᵀ e_depth / sigma
+        x[singular] = np.einsum("pk,pkj->pj", coefficients, Vt)
     members = np.where(valid, x[:, :depth], 0.0)
     ok = np.isfinite(x).all(axis=1) & (members.min(axis=1, initial=0.0) >= -1e-12) & (sizes > 0)
     pi = np.zeros((count, width))
@@ -85,11 +94,22 @@ def _crossover(A: Array, support: NDArray[np.bool_]) -> Tuple[Array, NDArray[np.
 def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: int = 200
                       ) -> List[Tuple[Array, float, int, bool, List[float]]]:
     """The maximal lottery of each pairwise matrix (``M + Mᵀ = 1``; sizes may differ)
-    by the interior-point method with crossover, all matrices advancing together
-    (one batched factorisation per iteration).
+    by a double oracle over the interior-point method, all matrices advancing together.
+
+    Maximal lotteries have small supports, so each game is solved on a growing set
+    ``S`` of responses: the restricted games ``A_SS`` (``A = M - 1/2``) of all
+    matrices are solved exactly together (:func:`_interior_point`, one batched
+    factorisation of the small padded games per iteration), then every response
+    ``y`` outside ``S`` with ``(A pi)_y > tol`` is a best response against the
+    restricted solution ``pi``; up to ``|S|`` of the best of them join ``S`` (once
+    ``S`` would hold more than half of the responses, all of them do). When none is
+    left, ``pi`` is a maximal lottery of the whole game. ``S`` starts at the
+    response beating the uniform lottery by the most.
 
     Returns, per matrix, ``(pi, exploitability, iterations, converged, history)``
-    where the exploitability ``max_y (M pi)_y - 1/2`` is evaluated in float64 on the matrix.
+    where the exploitability ``max_y (M pi)_y - 1/2`` is evaluated in float64 on the
+    matrix, ``iterations`` counts the interior-point iterations of all rounds (each
+    at most ``max_iter``) and ``history`` holds the exploitability after each round.
     """
     sizes = np.array([np.shape(M)[0] for M in pairwise], dtype=np.int64)
     count, width = sizes.size, int(sizes.max())
@@ -97,6 +117,62 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
     A = np.zeros((count, width, width))
     for j, M in enumerate(pairwise):
         A[j, :sizes[j], :sizes[j]] = np.asarray(M, dtype=np.float64) - 0.5
+    rows = np.arange(count)
+    members = np.zeros((count, width), dtype=bool)
+    members[rows, _argmax(A.sum(axis=2), valid)] = True
+    pi = members.astype(np.float64)
+    iterations = np.zeros(count, dtype=np.int64)
+    histories: List[List[float]] = [[] for _ in range(count)]
+    open_ = np.ones(count, dtype=bool)
+    while True:
+        o = np.flatnonzero(open_)
+        # (A pi) of every game (no copy of the open games' matrices), kept for the open ones
+        value = np.where(valid, np.einsum("pyz,pz->py", A, pi), -np.inf)[o]
+        for j, p in enumerate(o.tolist()):
+            histories[p].append(float(value[j].max()))
+        # the best responses outside S, up to |S| of them per game
+        outside = np.where(members[o], -np.inf, value)
+        ranked = np.argsort(-outside, axis=1, kind="stable")
+        budget = members[o].sum(axis=1)
+        joining = (np.take_along_axis(outside, ranked, axis=1) > tol) & (np.arange(width)[None, :] < budget[:, None])
+        grow = joining.any(axis=1)
+        open_[o[~grow]] = False
+        o, ranked, joining = o[grow], ranked[grow], joining[grow]
+        if not o.size:
+            break
+        added = np.zeros((o.size, width), dtype=bool)
+        np.put_along_axis(added, ranked, joining, axis=1)
+        members[o] |= added
+        # past half of a game the restricted games cost about what the whole game does
+        # (and the whole game's interior-point solution is exactly central): solve that
+        whole = o[2 * members[o].sum(axis=1) > sizes[o]]
+        members[whole] = valid[whole]
+        # the restricted games, members first
+        depth = int(members[o].sum(axis=1).max())
+        order = np.argsort(~members[o], axis=1, kind="stable")[:, :depth]
+        restricted = A[o[:, None, None], order[:, :, None], order[:, None, :]]
+        inside = np.take_along_axis(members[o], order, axis=1)
+        restricted *= inside[:, :, None] & inside[:, None, :]
+        solved, its = _interior_point(restricted, inside.sum(axis=1), tol, max_iter)
+        iterations[o] += its
+        block = np.zeros((o.size, width))
+        np.put_along_axis(block, order, np.where(inside, solved, 0.0), axis=1)
+        pi[o] = block
+    exploitability = np.where(valid, np.einsum("pyz,pz->py", A, pi), -np.inf).max(axis=1)
+    return [(pi[j, :sizes[j]].copy(), float(exploitability[j]), int(iterations[j]), bool(exploitability[j] <= tol),
+             histories[j]) for j in range(count)]
+
+
+def _interior_point(A: Array, sizes: NDArray[np.int64], tol: float, max_iter: int, crossover: bool = True
+                    ) -> Tuple[Array, NDArray[np.int64]]:
+    """The symmetric equilibria of the skew-symmetric games ``A[j]`` (the leading
+    ``sizes[j]`` responses; zero padding) by the interior-point method, all games
+    advancing together (one batched factorisation per iteration). With
+    ``crossover``, the exact support solve once the support has settled; without,
+    the path is followed to its end, near the analytic centre of the equilibria
+    (strictly complementary). Returns the policies (padded) and the iterations of each."""
+    count, width = A.shape[0], A.shape[1]
+    valid = np.arange(width)[None, :] < sizes[:, None]
     e = valid.astype(np.float64)
     mixed = width >= _MIXED_PRECISION_FROM
 
@@ -106,7 +182,6 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
     pi = e / sizes[:, None]
     Api = product(pi)
     best_pi, best_ex = pi.copy(), _masked_max(Api, valid)
-    histories: List[List[float]] = [[float(x)] for x in best_ex]
     iterations = np.zeros(count, dtype=np.int64)
     active = best_ex > tol
     v = _masked_max(-Api, valid) - 1.0          # s = -A pi - v >= 1 at the start
@@ -162,7 +237,7 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
         support = va & (pa > -Api[a] - v[a, None])
         settled = have_previous[a] & (support == previous_support[a]).all(axis=1)
         previous_support[a], have_previous[a] = support, True
-        cross = settled & (dtype == np.float64) & (crossovers[a] < 8) & ((m < 200) | (mu < 1e-9))
+        cross = crossover & settled & (dtype == np.float64) & (crossovers[a] < 8) & ((m < 200) | (mu < 1e-9))
         done = np.zeros(a.size, dtype=bool)
         if cross.any():
             c = np.flatnonzero(cross)
@@ -184,11 +259,8 @@ def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: i
                     value = float(np.where(valid[p], A[p] @ candidate, -np.inf).max())
                     if value <= max(tol, float(best_ex[p])):
                         best_pi[p], best_ex[p] = candidate, value
-        for p in a.tolist():
-            histories[p].append(float(best_ex[p]))
         active[a[done | finished | (mu < 1e-16)]] = False
-    return [(best_pi[j, :sizes[j]].copy(), float(best_ex[j]), int(iterations[j]), bool(best_ex[j] <= tol),
-             histories[j]) for j in range(count)]
+    return best_pi, iterations
 
 
 def maximal_lottery(pairwise: Array, tol: float = 1e-10, max_iter: int = 200
@@ -216,9 +288,9 @@ def _maxmin_lp(P: Array) -> Tuple[Array, Optional[Array]]:
 
 def solve_nlhf_batch(models: Sequence[Any], ties: str = "uniform", method: str = "auto", tol: float = 1e-10,
                      max_iter: int = 200) -> List[NLHFResult]:
-    """:func:`solve_nlhf` for many prompts: the interior-point method advances all
-    prompts' games together (``"ipm"``); ``"lp"`` solves them one by one. One result
-    per prompt, in order, each with its own certificate."""
+    """:func:`solve_nlhf` for many prompts: the double oracle and its interior-point
+    method advance all prompts' games together (``"ipm"``); ``"lp"`` solves them one
+    by one. One result per prompt, in order, each with its own certificate."""
     clock = Clock()
     if not len(models):
         raise ValueError("models: needs at least one prompt")
@@ -245,9 +317,9 @@ def solve_nlhf_batch(models: Sequence[Any], ties: str = "uniform", method: str =
     padded = batch.normalised(batch.padded([pi for pi, _, _, _, _ in solved], batch.all), "policy")
     certs = certificates(batch, padded, 1, ties, tol)
     results = []
-    for p, ((_, iterations, history, upper, q), P, cert) in enumerate(zip(solved, matrices, certs)):
-        pi = padded[p, :batch.sizes[p]].copy()
-        lotteries = _lottery_set(P, ties, symmetric, pi, q)
+    policies = [padded[p, :m].copy() for p, m in enumerate(batch.sizes.tolist())]
+    sets = _lottery_sets(matrices, ties, symmetric, policies, [q for _, _, _, _, q in solved])
+    for (_, iterations, history, upper, _), P, cert, pi, lotteries in zip(solved, matrices, certs, policies, sets):
         value = float((P.T @ pi).min())
         if symmetric:
             expl = cert.exploitability
@@ -335,11 +407,15 @@ def _distinct(points: Array) -> Array:
 
 def _vertices(G: Array, h: Array, directions: Array) -> Tuple[Array, bool]:
     """Vertices of the bounded, full-dimensional polytope ``{t in R^d : G t <= h}``
-    (unit rows) and whether they are all of them. Every d-subset of constraints is
-    solved and kept when feasible; past ``_VERTEX_BUDGET`` subsets, the vertices are
-    instead the optima of the linear programs minimising and maximising ``c·t`` for
-    every row ``c`` of ``directions`` (a subset, containing every coordinate extreme)."""
+    (unit rows) and whether they are all of them. An interval (``d = 1``) has its
+    ends; otherwise every d-subset of constraints is solved and kept when feasible;
+    past ``_VERTEX_BUDGET`` subsets, the vertices are instead the optima of the linear
+    programs minimising and maximising ``c·t`` for every row ``c`` of ``directions``
+    (a subset, containing every coordinate extreme)."""
     n, d = G.shape
+    if d == 1:  # an interval (unit rows are +-1): its ends
+        ends = np.array([[float((-h[G[:, 0] < 0]).max())], [float(h[G[:, 0] > 0].min())]])
+        return (ends if ends[1, 0] - ends[0, 0] > _VERTEX_TOL else ends[:1]), True
     if math.comb(n, d) > _VERTEX_BUDGET:
         optima = []
         for c in np.concatenate([directions, -directions]):
@@ -362,36 +438,122 @@ def _vertices(G: Array, h: Array, directions: Array) -> Tuple[Array, bool]:
     return _distinct(np.array(found).reshape(-1, d)), True
 
 
-def _lottery_set(P: Array, ties: str, symmetric: bool, p: Array, q: Optional[Array]) -> MaximalLotterySet:
-    """The set of optimal policies of ``max_pi min_z (Pᵀ pi)_z`` around the optimal
-    pair ``(p, q)`` of a solver (``q``: an optimal opponent, or None).
+def _lottery_sets(matrices: Sequence[Array], ties: str, symmetric: bool, policies: Sequence[Array],
+                  opponents: Sequence[Optional[Array]]) -> List[MaximalLotterySet]:
+    """The set of optimal policies of ``max_pi min_z (Pᵀ pi)_z`` for every matrix,
+    around the optimal pair ``(p, q)`` of a solver (``q``: an optimal opponent, or
+    None; under symmetric ties ``p`` is its own opponent).
 
-    With ``Y`` the responses some optimal policy plays and ``Z`` those some optimal
-    opponent plays, complementary slackness makes the set exactly
-    ``{x >= 0 on Y, 0 off Y : (Pᵀx)_z = v on Z, (Pᵀx)_z >= v off Z, sum x = 1}``
-    (``v`` is then the value), and a strictly complementary point satisfies every
-    inequality strictly: the set's dimension is that of the equations."""
-    m = P.shape[0]
-    if symmetric:
-        q, low, high = p, 0.5, 0.5   # the game is its own dual; its value is 1/2
-    else:
-        if q is None:
-            q = _maxmin_lp(-P.T)[0]
-        low, high = float((P.T @ p).min()), float((P @ q).max())
-    pair = _supports_of_pair(P, p, q, low, high)
-    if pair is None:
-        played = _largest_support(P, low)
-        opposed = played if symmetric else _largest_support(-P.T, -high)
-    else:
-        played, opposed = pair
-    support = np.flatnonzero(played)
-    s = support.size
-    # unknowns w = (x on the support, v)
+    The supports of all optimal policies and opponents are read off a strictly
+    complementary pair (:func:`_supports_of_pair`). When the solver's pair is not
+    one (a vertex of the set, say), under symmetric ties the analytic centre of the
+    equilibria of restricted games gives them (:func:`_central_supports`).
+    Otherwise linear programs find the largest supports (:func:`_largest_support`)."""
+    brackets: List[Tuple[float, float]] = []
+    pairs: List[Optional[Tuple[Mask, Mask]]] = []
+    for P, p, q in zip(matrices, policies, opponents):
+        if symmetric:
+            q, low, high = p, 0.5, 0.5   # the game is its own dual; its value is 1/2
+        else:
+            if q is None:
+                q = _maxmin_lp(-P.T)[0]
+            low, high = float((P.T @ p).min()), float((P @ q).max())
+        brackets.append((low, high))
+        pairs.append(_supports_of_pair(P, p, q, low, high))
+    retry = [j for j, pair in enumerate(pairs) if pair is None] if symmetric else []
+    if retry:
+        for j, pair in zip(retry, _central_supports([matrices[j] for j in retry], [policies[j] for j in retry])):
+            pairs[j] = pair
+    supports: List[Tuple[Mask, Mask]] = []
+    for P, pair, (low, high) in zip(matrices, pairs, brackets):
+        if pair is None:
+            played = _largest_support(P, low)
+            pair = played, (played if symmetric else _largest_support(-P.T, -high))
+        supports.append(pair)
+    # the equations of every set's affine hull; one batched SVD per shape
+    equations = [_hull_equations(P, played, opposed) for P, (played, opposed) in zip(matrices, supports)]
+    svds: List[Tuple[Array, Array]] = [(np.zeros(0), np.zeros(0))] * len(matrices)
+    by_shape: Dict[Tuple[int, ...], List[int]] = {}
+    for j, B in enumerate(equations):
+        by_shape.setdefault(B.shape, []).append(j)
+    for group in by_shape.values():
+        _, sigma, Vt = np.linalg.svd(np.stack([equations[j] for j in group]))
+        for i, j in enumerate(group):
+            svds[j] = sigma[i], Vt[i]
+    return [_lottery_set(P, ties, p, played, opposed, low, B, sigma, Vt)
+            for P, p, (played, opposed), (low, _), B, (sigma, Vt)
+            in zip(matrices, policies, supports, brackets, equations, svds)]
+
+
+def _central_supports(matrices: Sequence[Array], policies: Sequence[Array]) -> List[Optional[Tuple[Mask, Mask]]]:
+    """The supports of all maximal lotteries (played = opposed) of each pairwise
+    matrix (``M + Mᵀ = 1``) from the maximal lottery ``p``, read off the analytic
+    centre of the equilibria; None where not found.
+
+    Every maximal lottery plays only responses ``y`` with ``(M p)_y = 1/2``. The game
+    restricted to a set ``T`` of responses containing them has more equilibria, not
+    fewer, so the end of its interior-point path (near the analytic centre of its
+    equilibria) plays every response some maximal lottery plays; when that point is
+    also optimal and strictly complementary in the whole game
+    (:func:`_supports_of_pair`), its supports are the answer. Otherwise the responses
+    it does not beat by ``_MARGIN`` join ``T`` and the restricted games are solved
+    again, all matrices together; ``T`` starts at ``{y : (M p)_y >= 1/2 - _MARGIN}``."""
+    count = len(matrices)
+    members = [P @ p - 0.5 >= -_MARGIN for P, p in zip(matrices, policies)]
+    found: List[Optional[Tuple[Mask, Mask]]] = [None] * count
+    open_ = list(range(count))
+    while open_:
+        sizes = np.array([int(members[j].sum()) for j in open_], dtype=np.int64)
+        depth = int(sizes.max())
+        A = np.zeros((len(open_), depth, depth))
+        for i, j in enumerate(open_):
+            A[i, :sizes[i], :sizes[i]] = matrices[j][np.ix_(members[j], members[j])] - 0.5
+        restricted, _ = _interior_point(A, sizes, _CENTRE_TOL, _CENTRE_MAX_ITER, crossover=False)
+        still = []
+        for i, j in enumerate(open_):
+            centre = np.zeros(members[j].size)
+            centre[members[j]] = restricted[i, :sizes[i]]
+            found[j] = _supports_of_pair(matrices[j], centre, centre, 0.5, 0.5)
+            joining = (matrices[j] @ centre - 0.5 >= -_MARGIN) & ~members[j]
+            if found[j] is None and joining.any():
+                members[j] |= joining
+                still.append(j)
+        open_ = still
+    return found
+
+
+#: The interior-point paths of :func:`_central_supports`: their tolerance and steps.
+_CENTRE_TOL = 1e-13
+_CENTRE_MAX_ITER = 200
+
+
+def _hull_equations(P: Array, played: Mask, opposed: Mask) -> Array:
+    """The equations ``B w = e`` on ``w = (x on the support, v)`` of the affine hull of
+    the optimal policies (:func:`_lottery_set`): ``(Pᵀx)_z = v`` for every opposed
+    ``z``, and ``sum x = 1`` (the last row)."""
+    s = int(played.sum())
     B = np.zeros((int(opposed.sum()) + 1, s + 1))
     B[:-1, :s] = P[np.ix_(played, opposed)].T
     B[:-1, s] = -1.0
     B[-1, :s] = 1.0
-    _, sigma, Vt = np.linalg.svd(B)
+    return B
+
+
+def _lottery_set(P: Array, ties: str, p: Array, played: Mask, opposed: Mask, value: float, B: Array,
+                 sigma: Array, Vt: Array) -> MaximalLotterySet:
+    """The set of optimal policies of ``max_pi min_z (Pᵀ pi)_z`` (of value ``value``;
+    ``p`` one of them) from the responses ``played`` by some optimal policy and
+    ``opposed`` by some optimal opponent; ``B``: :func:`_hull_equations`, and its
+    singular values ``sigma`` and right singular vectors ``Vt``.
+
+    Complementary slackness makes the set exactly
+    ``{x >= 0 on Y, 0 off Y : (Pᵀx)_z = v on Z, (Pᵀx)_z >= v off Z, sum x = 1}``
+    (``Y`` played, ``Z`` opposed, ``v`` the value), and a strictly complementary
+    point satisfies every inequality strictly: the set's dimension is that of the
+    equations."""
+    m = P.shape[0]
+    support = np.flatnonzero(played)
+    s = support.size
     relative = sigma / sigma[0]
     rank = int((relative > RANK_TOLERANCE).sum())
     rank_gap = (float(relative[rank]) if rank < relative.size else 0.0, float(relative[rank - 1]))
@@ -417,7 +579,7 @@ def _lottery_set(P: Array, ties: str, symmetric: bool, p: Array, q: Optional[Arr
         vertices = np.zeros((t.shape[0], m))
         vertices[:, support] = W[:, :s]
         vertices = np.array([normalised(v) for v in vertices])
-    return MaximalLotterySet(ties=ties, value=low, unique=dimension == 0, dimension=dimension,
+    return MaximalLotterySet(ties=ties, value=value, unique=dimension == 0, dimension=dimension,
                              support=support.astype(np.int64), vertices=vertices, complete=complete,
                              lower=vertices.min(axis=0), upper=vertices.max(axis=0), rank_gap=rank_gap)
 
@@ -445,8 +607,10 @@ def solve_nlhf(model: Any, ties: str = "uniform", method: str = "auto", tol: flo
 
 # -- what NLHF guarantees at k samples ---------------------------------------------
 
-#: Cutting planes are added for this many responses of highest utility per point.
-_CUT_ROWS = 32
+#: Cutting planes are added for this many responses of highest utility per point
+#: (at least one more than the hull has vertices: as many as can meet at a kink of
+#: ``F`` in general position).
+_CUT_ROWS = 8
 #: Default gap allowed between the largest level found and its bound, and steps of the search.
 _RANGE_TOL = 1e-9
 _RANGE_MAX_ITER = 200
@@ -502,9 +666,11 @@ def level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySet], k: in
                                       k, ties, tol, max_iter)
         for p, span in zip(segments, found):
             out[p] = span
-    for p, lotteries in enumerate(sets):
-        if out[p] is None:
-            out[p] = _hull_level_range(models[p], k, ties, lotteries, tol, max_iter)
+    hulls = [p for p, span in enumerate(out) if span is None]
+    if hulls:
+        found = _hull_level_ranges([models[p] for p in hulls], [sets[p] for p in hulls], k, ties, tol, max_iter)
+        for p, span in zip(hulls, found):
+            out[p] = span
     return [span for span in out if span is not None]
 
 
@@ -718,54 +884,195 @@ def _lines_bound(intercepts: Array, slopes: Array) -> Array:
     return upper.min(axis=1)  # type: ignore[no-any-return]
 
 
-def _hull_level_range(model: Any, k: int, ties: str, lotteries: MaximalLotterySet, tol: float,
-                      max_iter: int) -> NLHFLevelRange:
-    """:func:`nlhf_level_range` by Kelley's cutting planes over the convex hull of the
-    vertices (a single vertex: its level)."""
+class _CutModels:
+    """Kelley's linear programs over the cuts of many hulls (``dims[j]`` coordinates
+    each): ``min t`` over ``lam`` in the simplex subject to ``o_c + g_c·lam <= t``
+    for every cut ``c`` of hull ``j``, solved exactly through their duals
+    ``max o·w + s`` subject to ``s <= (Gᵀw)_i`` and ``w`` in the simplex, by a revised
+    primal simplex on the dense ``(d + 1)``-row programs, all advancing together
+    (one batched inverse per pivot). The cuts are the duals' columns, so the optimal
+    bases after one round of cuts are feasible starts for the next (a few pivots
+    each round). The optimal duals are ``(lam, t)``; the optimal ``w`` is a
+    distribution over the cuts, and every such ``w`` bounds ``min F`` from below by
+    ``o·w + min_i (Gᵀw)_i`` (each cut lies below ``F``), whatever the rounding of
+    the simplex.
+
+    The programs share one padded layout: ``D = max dims`` coordinate rows and the
+    row of ``sum w = 1``; columns: the free ``s`` (always basic), one slack per
+    coordinate, then the cuts. A hull with fewer coordinates has, in each row past
+    its own, only that row's slack (basic at zero, so it never moves); columns past
+    its cuts never enter."""
+
+    def __init__(self, dims: NDArray[np.int64]) -> None:
+        n, D = dims.size, int(dims.max())
+        self.dims, self.D = dims, D
+        self.coordinates = np.arange(D)[None, :] < dims[:, None]
+        self.columns = np.zeros((n, D + 1, 1 + D))
+        self.columns[:, :D, 0] = self.coordinates
+        self.columns[:, :D, 1:] = np.eye(D)
+        self.cost = np.zeros((n, 1 + D))
+        self.cost[:, 0] = 1.0
+        self.used = np.full(n, 1 + D, dtype=np.int64)     # columns filled per program
+        self.basis = np.zeros((n, D + 1), dtype=np.intp)
+        self.started = np.zeros(n, dtype=bool)
+
+    def add(self, j: int, offsets: Array, grads: Array) -> None:
+        """Cuts ``o_c + g_c·lam`` of program ``j`` (``grads``: one row per cut)."""
+        start, count = int(self.used[j]), offsets.size
+        if start + count > self.columns.shape[2]:       # room for at least as many again
+            extra = max(start + count, 2 * self.columns.shape[2]) - self.columns.shape[2]
+            self.columns = np.concatenate([self.columns, np.zeros(self.columns.shape[:2] + (extra,))], axis=2)
+            self.cost = np.concatenate([self.cost, np.zeros((self.cost.shape[0], extra))], axis=1)
+        d = int(self.dims[j])
+        self.columns[j, :d, start:start + count] = -grads.T
+        self.columns[j, self.D, start:start + count] = 1.0
+        self.cost[j, start:start + count] = offsets
+        self.used[j] = start + count
+        if not self.started[j]:  # w on the first cut, s = its smallest coefficient
+            low = int(np.argmin(grads[0]))
+            self.basis[j] = [0, start] + [1 + i for i in range(self.D) if i != low]
+            self.started[j] = True
+
+    def solve(self, rows: NDArray[np.intp]) -> Tuple[Array, Array]:
+        """The optimal ``lam`` (padded to ``D``) and the certified lower bound
+        ``o·w + min_i (Gᵀw)_i`` of the optimal cut weights ``w`` of the programs
+        ``rows``. Nearly parallel cuts can make rounding pivot back and forth between
+        equally good bases: after ``_PIVOT_BUDGET`` pivots the last basis is returned
+        (its ``w`` bounds all the same, and ``lam`` is only the next point to evaluate)."""
+        width = int(self.used[rows].max())
+        A, c, D = self.columns[rows, :, :width], self.cost[rows, :width], self.D
+        basis = self.basis[rows]
+        scale = np.maximum(1.0, np.maximum(np.abs(A).max(axis=(1, 2)), np.abs(c).max(axis=1)))
+        usable = np.arange(width)[None, :] < self.used[rows, None]
+        bounded = np.arange(D + 1) > 0                  # s, at position 0, is free: never leaves
+        active = np.ones(rows.size, dtype=bool)
+        for pivot in range(_PIVOT_BUDGET):
+            a = np.flatnonzero(active)
+            if not a.size:
+                break
+            inverse = np.linalg.inv(np.take_along_axis(A[a], basis[a, None, :], axis=2))
+            y = np.einsum("pr,prs->ps", np.take_along_axis(c[a], basis[a], axis=1), inverse)
+            reduced = c[a] - np.einsum("pr,prc->pc", y, A[a])
+            np.put_along_axis(reduced, basis[a], 0.0, axis=1)
+            improving = usable[a] & (reduced > _REDUCED_COST_TOL * scale[a, None])
+            active[a[~improving.any(axis=1)]] = False
+            keep = improving.any(axis=1)
+            a, inverse, reduced, improving = a[keep], inverse[keep], reduced[keep], improving[keep]
+            if not a.size:
+                break
+            # Dantzig's rule, then Bland's (no cycling) once pivots run long
+            j = (np.argmax(np.where(improving, reduced, -np.inf), axis=1) if pivot < _DANTZIG_PIVOTS
+                 else np.argmax(improving, axis=1))
+            direction = np.einsum("prs,ps->pr", inverse, A[a, :, j])
+            size = np.maximum(1.0, np.abs(direction).max(axis=1))
+            rising = bounded[None, :] & (direction > _PIVOT_TOL * size[:, None])
+            ray = ~rising.any(axis=1)                   # an improving ray of a bounded program: rounding
+            usable[a[ray], j[ray]] = False
+            x = np.maximum(inverse[:, :, D], 0.0)       # the basic solutions (the right-hand side is e_D)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = np.where(rising, x / np.where(rising, direction, 1.0), np.inf)
+            ties = ratios <= ratios.min(axis=1, keepdims=True)
+            leaving = np.argmin(np.where(ties, basis[a], np.iinfo(np.intp).max), axis=1)
+            step = ~ray
+            basis[a[step], leaving[step]] = j[step]
+        self.basis[rows] = basis
+        inverse = np.linalg.inv(np.take_along_axis(A, basis[:, None, :], axis=2))
+        lam = np.einsum("pr,prs->ps", np.take_along_axis(c, basis, axis=1), inverse)[:, :D]
+        w = np.zeros((rows.size, width))
+        np.put_along_axis(w, basis, np.maximum(inverse[:, :, D], 0.0), axis=1)
+        w[:, :1 + D] = 0.0
+        w /= w.sum(axis=1, keepdims=True)
+        coefficients = np.where(self.coordinates[rows], -np.einsum("pic,pc->pi", A[:, :D], w), np.inf)
+        return lam, np.einsum("pc,pc->p", w, c) + coefficients.min(axis=1)
+
+
+#: The simplex of :class:`_CutModels`: reduced costs above this (relative to the
+#: program's largest entry) improve, pivots below this (relative to the column) are
+#: not taken, after this many pivots Bland's rule replaces Dantzig's, and at most
+#: this many pivots are taken in one solve.
+_REDUCED_COST_TOL = 1e-12
+_PIVOT_TOL = 1e-9
+_DANTZIG_PIVOTS = 50
+_PIVOT_BUDGET = 200
+
+
+def _hull_level_ranges(models: Sequence[Any], sets: Sequence[MaximalLotterySet], k: int, ties: str, tol: float,
+                       max_iter: int) -> List[NLHFLevelRange]:
+    """:func:`nlhf_level_range` by Kelley's cutting planes over the convex hulls of
+    the vertices (a single vertex: its level), all prompts advancing together.
+
+    In the coordinates ``lam`` of a hull (``pi = lamᵀ V``), every utility is convex,
+    so its tangent at any point is a cut below ``F(lam) = max_y u_y``; each point
+    evaluated adds the cuts of its highest utilities (``_CUT_ROWS``). The next point
+    is the minimiser of the cuts' maximum (:class:`_CutModels`), whose dual weights
+    certify the bound. One batched utility and Jacobian pass per step."""
     code = tie_code(mirror_ties(ties))
-    batch = PromptBatch([model])
-    one = batch.all
-    V = lotteries.vertices
-    values: List[float] = []
-    grads: List[Array] = []
-    points: List[Array] = []
+    batch = PromptBatch(models)
+    n = len(models)
+    counts = np.array([lotteries.vertices.shape[0] for lotteries in sets], dtype=np.int64)
+    programs = _CutModels(counts)
 
-    def evaluate(p: Array, lam: Array) -> float:
-        """``max_y u_y(p)``, adding the cuts of the highest utilities in the
-        coordinates ``lam`` of the hull (``p = lamᵀ V``)."""
-        u = batch.utilities(p[None, :], k, code, one)[0]
-        if V.shape[0] > 1:
-            selected = np.zeros((1, u.size), dtype=bool)
-            selected[0, np.argsort(-u, kind="stable")[:_CUT_ROWS]] = True
-            J = batch.jacobian(p[None, :], k, code, one, selected)[0]   # ascending responses
-            values.extend(u[selected[0]])
-            grads.extend(J @ V.T)
-            points.extend([lam] * J.shape[0])
-        return float(u.max())
+    def evaluate(rows: Rows, points: List[Array], lams: List[Array]) -> Array:
+        """``max_y u_y`` at the policies ``points`` (``lamᵀ V``) of the prompts ``rows``,
+        adding the cuts."""
+        policies = batch.padded(points, rows)
+        u = batch.utilities(policies, k, code, rows)
+        F = masked_max(u, batch.mask[rows])
+        hulls = np.flatnonzero(counts[rows] > 1)
+        if hulls.size:
+            h = rows[hulls]
+            ranked = np.where(batch.mask[h], u[hulls], -np.inf)
+            order = np.argsort(-ranked, axis=1, kind="stable")
+            top = np.arange(order.shape[1])[None, :] < np.maximum(_CUT_ROWS, counts[h] + 1)[:, None]
+            selected = np.zeros_like(batch.mask[h])
+            np.put_along_axis(selected, order, top & np.take_along_axis(batch.mask[h], order, axis=1), axis=1)
+            J = batch.jacobian(policies[hulls], k, code, h, selected)   # ascending responses
+            for j, p in enumerate(h.tolist()):
+                m, c = int(batch.sizes[p]), int(selected[j].sum())
+                values = u[hulls[j], :m][selected[j, :m]]
+                grads = J[j, :c, :m] @ sets[p].vertices.T
+                programs.add(p, values - grads @ lams[hulls[j]], grads)
+        return F
 
-    at_vertices = [evaluate(v, np.eye(V.shape[0])[i]) for i, v in enumerate(V)]
-    worst, best = int(np.argmax(at_vertices)), int(np.argmin(at_vertices))
-    best_F, best_policy = at_vertices[best], V[best]
-    bound = best_F if V.shape[0] == 1 else -math.inf
-    iterations = 0
-    while best_F - bound > tol and iterations < max_iter:
-        cut_values, cut_grads, cut_points = np.array(values), np.array(grads), np.array(points)
-        lam, weights = minimax_lp(cut_values, cut_grads, cut_points)
-        if lam is None or weights is None:
+    at_vertices = np.full((n, int(counts.max())), -np.inf)
+    for i in range(int(counts.max())):
+        rows = np.flatnonzero(counts > i)
+        at_vertices[rows, i] = evaluate(rows, [sets[p].vertices[i] for p in rows.tolist()],
+                                        [np.eye(counts[p])[i] for p in rows.tolist()])
+    worst = np.argmax(at_vertices, axis=1)
+    best = np.argmin(np.where(np.isfinite(at_vertices), at_vertices, np.inf), axis=1)
+    best_F = at_vertices[np.arange(n), best]
+    best_policies = [sets[p].vertices[best[p]] for p in range(n)]
+    bound = np.where(counts == 1, best_F, -np.inf)
+    iterations = np.zeros(n, dtype=np.int64)
+    active = best_F - bound > tol
+    while True:
+        open_ = np.flatnonzero(active & (iterations < max_iter))
+        if not open_.size:
             break
-        bound = max(bound, cut_lower_bound(cut_values, cut_grads, cut_points, weights))
-        if best_F - bound <= tol:
+        lams, cut_bounds = programs.solve(open_)
+        bound[open_] = np.maximum(bound[open_], cut_bounds)
+        closed = best_F[open_] - bound[open_] <= tol
+        active[open_[closed]] = False
+        stepping, lams = open_[~closed], lams[~closed]
+        if not stepping.size:
             break
-        iterations += 1
-        p = normalised(lam @ V)
-        F = evaluate(p, lam)
-        if F < best_F:
-            best_F, best_policy = F, p
-    max_level = 1.0 - best_F
-    # the bound is computed in floating point: never below a level attained
-    max_level_bound = max(max_level, min(1.0, 1.0 - bound))
-    return NLHFLevelRange(k=k, ties=ties, unique=lotteries.unique, min_level=1.0 - at_vertices[worst],
-                          max_level=max_level, max_level_bound=max_level_bound,
-                          exact=lotteries.complete and max_level_bound - max_level <= tol,
-                          min_policy=V[worst], max_policy=best_policy, iterations=iterations,
-                          evaluations=int(batch.passes[0]))
+        iterations[stepping] += 1
+        proposals = [normalised(lam[:counts[p]]) for p, lam in zip(stepping.tolist(), lams)]
+        points = [normalised(lam @ sets[p].vertices) for p, lam in zip(stepping.tolist(), proposals)]
+        F = evaluate(stepping, points, proposals)
+        for j, p in enumerate(stepping.tolist()):
+            if F[j] < best_F[p]:
+                best_F[p], best_policies[p] = F[j], points[j]
+    out = []
+    for p, lotteries in enumerate(sets):
+        max_level = 1.0 - float(best_F[p])
+        # the bound is computed in floating point: never below a level attained
+        max_level_bound = max(max_level, min(1.0, 1.0 - float(bound[p])))
+        out.append(NLHFLevelRange(k=k, ties=ties, unique=lotteries.unique,
+                                  min_level=1.0 - float(at_vertices[p, worst[p]]), max_level=max_level,
+                                  max_level_bound=max_level_bound,
+                                  exact=lotteries.complete and max_level_bound - max_level <= tol,
+                                  min_policy=lotteries.vertices[worst[p]], max_policy=best_policies[p],
+                                  iterations=int(iterations[p]), evaluations=int(batch.passes[p])))
+    return out

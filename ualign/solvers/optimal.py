@@ -1,6 +1,6 @@
 """The best single-output policy for k samples: ``argmax_pi f(pi, k)``, i.e.
 ``argmin_pi F(pi)``, ``F(pi) = max_y u'_y(pi)`` with ``u'`` the utilities under the
-mirrored convention (SPEC.md §3). Each ``u'_y`` is convex (an average of k-th
+mirrored convention (strict <-> weak). Each ``u'_y`` is convex (an average of k-th
 powers of nonnegative linear forms, or integrals of them), so this is a convex
 minimax problem and every answer comes with a certified lower bound on ``F``:
 for any distribution ``q`` over responses and any point ``x``,
@@ -21,17 +21,30 @@ cutting planes) bounds ``F`` from below; a linear program picks the best one.
   (scipy's SLSQP on the epigraph form with exact Jacobians) with Kelley's LP as
   the certificate; for pools too large for Jacobians, extragradient on the
   saddle ``min_pi max_q q·u'(pi)``, certified the same way.
+
+With ``groups`` (one label per voter) the objective is the worst group's level,
+``max_pi min_g min_y P_g[pi^{⊗k} ≻' y]``, i.e. ``min_pi max_{g,y} u'_{g,y}(pi)``:
+still a convex minimax, now over ``(group, response)`` rows. The same machinery
+runs on the stacked utilities (:class:`_StackedKernels`), starting from the pooled
+population's equilibrium; every linearisation of every row is a valid cut, so the
+certificate is unchanged. Uniform ties give no shortcut there: each group's
+optimum is ``k/(k+1)`` but at different policies.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
-from .._validate import as_count, as_tolerance, mirror_ties, tie_code
+from .. import _core_loader
+from .._validate import as_count, as_positive_real, as_tolerance, mirror_ties, tie_code
+from ..game import OPPONENT_TIME_LIMIT, opponent_search
 from ..model import PreferenceModel
+from ..ranking import RankingPopulation
 from ._common import (
     Array,
     Clock,
@@ -39,20 +52,61 @@ from ._common import (
     checked_model,
     cut_lower_bound,
     dual_lower_bound,
+    linprog,
     minimax_lp,
     normalised,
     project_simplex,
 )
 from .certify import certify
-from .mpne import solve_mpne_batch
+from .mpne import solve_mpne, solve_mpne_batch
 from .nlhf import _maxmin_lp
-from .results import MPNEResult, OptimalResult
+from .results import MPNEResult, OpponentOptimalResult, OptimalResult
 
 
-def _jacobian_affordable(kern: Kernels, rows: int, repeats: int = 1, seconds: float = 0.05) -> bool:
+def _jacobian_affordable(kern: _StackedKernels, rows: int, repeats: int = 1, seconds: float = 0.05) -> bool:
     """``repeats`` Jacobians of ``rows`` VJP rows each cost at most ``seconds``
     (measured cost per VJP), or are tiny."""
     return rows * repeats <= 40 or rows * repeats * kern.seconds_per_vjp() <= seconds
+
+
+class _StackedKernels:
+    """The utilities of several models over the same responses stacked into one
+    vector: row ``g * m + y`` is ``u_y`` of model ``g``. Offers what the solver uses
+    of :class:`Kernels`; with one model it makes exactly that model's calls."""
+
+    def __init__(self, models: Sequence[PreferenceModel], k: int, ties: str) -> None:
+        self.parts = [Kernels(model, k, ties) for model in models]
+        self.m = self.parts[0].m
+        self.n_rows = len(self.parts) * self.m
+
+    def u(self, pi: Array) -> Array:
+        return np.concatenate([part.u(pi) for part in self.parts])
+
+    def u_vjp(self, pi: Array, q: Array) -> Tuple[Array, Array]:
+        u = np.empty(self.n_rows)
+        g = np.zeros(self.m)
+        for j, part in enumerate(self.parts):
+            block = slice(j * self.m, (j + 1) * self.m)
+            u[block], g_part = part.u_vjp(pi, q[block])
+            g += g_part
+        return u, g
+
+    def jacobian(self, pi: Array, rows: Any) -> Tuple[Array, Array]:
+        """``(u, J[rows, :])``: one VJP per row, of the row's model."""
+        rows = np.asarray(list(rows), dtype=np.int64)
+        J = np.empty((rows.size, self.m))
+        u = np.empty(self.n_rows)
+        for j, part in enumerate(self.parts):
+            mine = np.flatnonzero(rows // self.m == j)
+            u[j * self.m:(j + 1) * self.m], J[mine] = part.jacobian(pi, rows[mine] - j * self.m)
+        return u, J
+
+    def seconds_per_vjp(self) -> float:
+        return float(np.mean([part.seconds_per_vjp() for part in self.parts]))
+
+    @property
+    def passes(self) -> int:
+        return sum(part.passes for part in self.parts)
 
 
 class _Cuts:
@@ -85,7 +139,7 @@ class _Cuts:
         return cut_lower_bound(V, G, P, weights), pi
 
 
-def _gmres_dual(kern: Kernels, x: Array, active: Any, support: Any, tol: float) -> Optional[Array]:
+def _gmres_dual(kern: _StackedKernels, x: Array, active: Any, support: Any, tol: float) -> Optional[Array]:
     """Solve ``J_ASᵀ q_A = μ 1_S, sum q_A = 1`` with matrix-free GMRES (one VJP per
     product) when ``|A| = |S|``; None when it is not square or does not converge."""
     from scipy.sparse.linalg import LinearOperator, gmres  # type: ignore[import-untyped]
@@ -94,7 +148,7 @@ def _gmres_dual(kern: Kernels, x: Array, active: Any, support: Any, tol: float) 
     if A.size != S.size or A.size == 0:
         return None
     s = A.size
-    q = np.zeros(kern.m)
+    q = np.zeros(kern.n_rows)
 
     def matvec(v: Array) -> Array:
         q[:] = 0.0
@@ -111,18 +165,19 @@ def _gmres_dual(kern: Kernels, x: Array, active: Any, support: Any, tol: float) 
         sol, _ = gmres(op, rhs, tol=1e-13, atol=0.0, restart=min(s + 1, 60), maxiter=2)
     if not np.isfinite(sol).all():
         return None
-    out = np.zeros(kern.m)
+    out = np.zeros(kern.n_rows)
     out[A] = sol[:s]
     if out[A].min() < 0 and out[A].min() < -1e-8 * np.abs(out).max():
         return None
     return normalised(out)
 
 
-def _certify_point(kern: Kernels, x: Array, u: Array, cuts: _Cuts, tol: float) -> float:
+def _certify_point(kern: _StackedKernels, x: Array, u: Array, cuts: _Cuts, tol: float) -> float:
     """A certified lower bound on ``min F`` from linearisations at ``x`` (active rows),
     by an explicit LP when the rows are affordable, else by GMRES on the dual system."""
     F = float(u.max())
-    spread = max(1e-10, 10.0 * (F - float(np.dot(x, u))))
+    # rows within ten exploitabilities of the top (with groups: the widest margin of any group)
+    spread = max(1e-10, 10.0 * (F - float((u.reshape(-1, kern.m) @ x).min())))
     active = u >= F - spread
     support = x > 0
     rows = np.flatnonzero(active)
@@ -135,16 +190,16 @@ def _certify_point(kern: Kernels, x: Array, u: Array, cuts: _Cuts, tol: float) -
     q = _gmres_dual(kern, x, active, support, tol)
     if q is None:
         return -math.inf
-    bound, _, _ = dual_lower_bound(kern, x, q)
+    bound, _, _ = dual_lower_bound(kern, x, q)  # type: ignore[arg-type]
     return bound
 
 
-def _slsqp(kern: Kernels, x0: Array, cuts: _Cuts, max_iter: int) -> Tuple[Array, float, int]:
+def _slsqp(kern: _StackedKernels, x0: Array, cuts: _Cuts, max_iter: int) -> Tuple[Array, float, int]:
     """SQP on ``min t s.t. u_y(pi) <= t, pi in the simplex`` with exact Jacobians;
     every evaluation adds its linearisations to ``cuts``. Returns the best point."""
     from scipy.optimize import minimize  # type: ignore[import-untyped]
 
-    m = kern.m
+    m, rows = kern.m, kern.n_rows
     values: Dict[bytes, Array] = {}
     jacobians: Dict[bytes, Array] = {}
     best: List[Any] = [x0, float(kern.u(x0).max())]
@@ -164,8 +219,8 @@ def _slsqp(kern: Kernels, x0: Array, cuts: _Cuts, max_iter: int) -> Tuple[Array,
         key = z[:m].tobytes()
         if key not in jacobians:
             x = normalised(z[:m])
-            u, J = kern.jacobian(x, range(m))
-            cuts.add(x, u, J, range(m))
+            u, J = kern.jacobian(x, range(rows))
+            cuts.add(x, u, J, range(rows))
             jacobians.clear()
             jacobians[key] = J
         return jacobians[key]
@@ -175,7 +230,7 @@ def _slsqp(kern: Kernels, x0: Array, cuts: _Cuts, max_iter: int) -> Tuple[Array,
     sum_row = np.concatenate([np.ones(m), [0.0]])[None, :]
     constraints = [
         {"type": "ineq", "fun": lambda z: z[m] - value(z),
-         "jac": lambda z: np.hstack([-jacobian(z), np.ones((m, 1))])},
+         "jac": lambda z: np.hstack([-jacobian(z), np.ones((rows, 1))])},
         {"type": "eq", "fun": lambda z: np.array([z[:m].sum() - 1.0]), "jac": lambda z: sum_row},
     ]
     z0 = np.concatenate([x0, [best[1]]])
@@ -185,7 +240,7 @@ def _slsqp(kern: Kernels, x0: Array, cuts: _Cuts, max_iter: int) -> Tuple[Array,
     return best[0], best[1], int(res.nit)
 
 
-def _saddle_extragradient(kern: Kernels, x: Array, tol: float, max_iter: int, history: List[float],
+def _saddle_extragradient(kern: _StackedKernels, x: Array, tol: float, max_iter: int, history: List[float],
                           best: List[Any]) -> int:
     """Extragradient on ``min_pi max_q q·u(pi)`` (two VJPs per iteration), the
     lower bound ``dual_lower_bound`` tracked at every extrapolated point."""
@@ -245,11 +300,19 @@ def solve_optimal_batch(models: Sequence[Any], k: int, ties: str = "uniform", to
     # an equilibrium to start from (and, for the weak level, often the optimum)
     start_game = "strict" if ties == "weak" else "uniform"
     starts = solve_mpne_batch(checked, k, start_game, tol=min(tol, 1e-10), init=init)
-    return [_optimise_from(model, mp, k, ties, tol, max_iter, clock) for model, mp in zip(checked, starts)]
+    results = []
+    for model, mp in zip(checked, starts):
+        def finish(pi: Array, upper: float, method: str, iterations: int, passes: int, history: List[float],
+                   model: PreferenceModel = model) -> OptimalResult:
+            return _finish(model, pi, k, ties, tol, upper, method, iterations, passes, history, clock)
+
+        results.append(_optimise_from([model], mp, k, ties, tol, max_iter, finish))
+    return results
 
 
 def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
-                  max_iter: int = 200) -> OptimalResult:
+                  max_iter: int = 200, groups: Any = None, opponent_k: int = 1,
+                  time_limit: float = OPPONENT_TIME_LIMIT) -> OptimalResult:
     """The single-output policy with the highest robust level ``f(pi, k)`` under
     ``ties`` (the paper's is ``"weak"``), with a certified optimality gap.
 
@@ -258,12 +321,177 @@ def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
     on the instance and can beat the MPNE. ``result.upper_bound`` bounds every
     single-output policy's level; ``result.gap = upper_bound - robust_level``;
     ``converged`` means ``gap <= tol``. The batch of one of :func:`solve_optimal_batch`.
+
+    ``opponent_k = ℓ >= 2`` (ranking populations): the best policy against
+    opponents answering with ``ℓ`` responses, ``max_pi f_ℓ(pi, k)`` with
+    ``f_ℓ(pi, k) = min_{|Y| = ℓ} P[pi^{⊗k} ≻ Y]``, by a level method with exact
+    cutting planes (:func:`_solve_against_opponents`); returns an
+    :class:`~ualign.solvers.results.OpponentOptimalResult`. ``time_limit`` bounds
+    each search for the worst opponent (:func:`ualign.opponent_search`).
+
+    ``groups`` (one label per voter; per type for a Plackett–Luce mixture): maximise
+    the worst group's level ``min_g min_y P_g[pi^{⊗k} ≻ y]`` instead, ``P_g`` the
+    preference of group ``g`` alone. The result is a :class:`GroupOptimalResult`:
+    ``robust_level`` is the worst group's level, ``upper_bound`` bounds it for every
+    single-output policy, and ``group_levels`` lists every group's level.
+    Only one of ``groups`` and ``opponent_k > 1`` at a time.
     """
-    return solve_optimal_batch([model], k, ties, tol, max_iter)[0]
+    several = as_count(opponent_k, "opponent_k") > 1
+    if groups is not None and several:
+        raise ValueError("opponent_k: the group-robust policy is against single-response opponents; "
+                         "give groups or opponent_k > 1, not both")
+    if several:
+        return _solve_against_opponents(model, k, ties, tol, max_iter, opponent_k, time_limit)
+    if groups is None:
+        return solve_optimal_batch([model], k, ties, tol, max_iter)[0]
+    return _solve_group_optimal(model, k, ties, tol, max_iter, groups)
+
+
+@dataclass(frozen=True, repr=False)
+class GroupOptimalResult(OptimalResult):
+    """:func:`solve_optimal` with ``groups``: the policy maximising the worst group's
+    robust level. ``robust_level`` is that level, ``certificate`` the worst group's."""
+
+    #: The distinct group labels (sorted) and each one's robust level.
+    groups: NDArray[Any]
+    group_levels: NDArray[np.float64]
+    #: The label of the group with the lowest level (the first on ties).
+    worst_group: Any
+
+    def _extra(self) -> str:
+        return f"{super()._extra()}, worst_group={self.worst_group!r}"
+
+
+def _solve_group_optimal(model: Any, k: int, ties: str, tol: float, max_iter: int, groups: Any) -> OptimalResult:
+    from ..groups import group_models
+
+    clock = Clock()
+    model = checked_model(model)
+    k = as_count(k, "k")
+    tie_code(ties)
+    tol = as_tolerance(tol)
+    max_iter = as_count(max_iter, "max_iter")
+    labels, models = group_models(model, groups)
+    start_game = "strict" if ties == "weak" else "uniform"
+    start = solve_mpne_batch([model], k, start_game, tol=min(tol, 1e-10))[0]
+
+    def finish(pi: Array, upper: float, method: str, iterations: int, passes: int,
+               history: List[float]) -> OptimalResult:
+        certs = [certify(group, pi, k, ties=ties, tol=tol) for group in models]
+        levels = np.array([cert.robust_level for cert in certs])
+        worst = int(np.argmin(levels))
+        upper = max(upper, float(levels[worst]))
+        gap = upper - float(levels[worst])
+        return GroupOptimalResult(policy=pi, robust_level=float(levels[worst]),
+                                  exploitability=certs[worst].exploitability, iterations=iterations,
+                                  wall_time=clock(), converged=gap <= tol, certificate=certs[worst], method=method,
+                                  k=k, ties=ties, evaluations=passes + len(models), history=tuple(history) or (gap,),
+                                  upper_bound=upper, gap=gap, groups=labels, group_levels=levels,
+                                  worst_group=labels[worst])
+
+    return _optimise_from(models, start, k, ties, tol, max_iter, finish)
+
+
+def _solve_against_opponents(model: Any, k: int, ties: str, tol: float, max_iter: int, opponent_k: int,
+                             time_limit: float) -> OpponentOptimalResult:
+    """``max_pi f_ℓ(pi, k)``, i.e. ``min_pi F(pi)`` with ``F(pi) = max_{|Y| = ℓ} G_Y(pi)``
+    and ``G_Y(pi) = P[Y ≻' pi^{⊗k}]`` (mirrored convention).
+
+    **Convexity.** Voter by voter, with ``W`` and ``A`` the policy mass strictly worse
+    than ``Y``'s best member and tied with it, ``G_Y`` is ``W^k`` (strict), ``(W + A)^k``
+    (weak), their mean (half) or ``∫_0^1 c t^{c-1} (W + A t)^k dt`` (uniform, ``c``
+    members of ``Y`` at that level): powers of nonnegative linear forms, averaged
+    with nonnegative weights, hence convex in ``pi`` (extended off the simplex as
+    polynomials). So ``F`` is convex and ``f_ℓ = 1 - F`` concave, and any worst ``Y``
+    at a point ``x`` gives the cut ``F(pi) >= G_Y(x) + ∇G_Y(x)·(pi - x)`` (one pass,
+    ``opponent_gradient``).
+
+    **Level method.** The cuts' LP (Kelley) bounds ``min F`` from below
+    (:func:`cut_lower_bound`: ``upper_bound = 1 - that``); the exact search at each
+    iterate bounds it from above (the best iterate's level). The next iterate is the
+    point closest (in l1) to the best one where every cut stays below the level
+    ``lower + (best - lower) / 2``, another LP; stops when the gap is at most
+    ``tol`` or after ``max_iter`` iterations. Starts from the equilibrium of the
+    single-response game (Thm D.6: it already guarantees ``(k + 1 - ℓ)/(k + 1)``).
+    """
+    clock = Clock()
+    model = checked_model(model)
+    if not isinstance(model, RankingPopulation):
+        raise TypeError(f"model: opponent_k >= 2 is solved on ranking populations, got {type(model).__name__}")
+    k = as_count(k, "k")
+    game = mirror_ties(ties)
+    tol = as_tolerance(tol)
+    max_iter = as_count(max_iter, "max_iter")
+    time_limit = as_positive_real(time_limit, "time_limit")
+    m = model.n_responses
+    core = _core_loader.core()
+    code = tie_code(game)
+    start_game = "strict" if ties == "weak" else "uniform"
+    mp = solve_mpne(model, k, start_game, tol=min(tol, 1e-10))
+    values: List[float] = []
+    grads: List[Array] = []
+    points: List[Array] = []
+    history: List[float] = []
+    best: List[Any] = [None, -math.inf, None]  # policy, level, search
+
+    def visit(x: Array) -> None:
+        search = opponent_search(model, x, k, opponent_k, ties, time_limit)
+        if search.level > best[1]:
+            best[0], best[1], best[2] = x, search.level, search
+        value, grad = core.opponent_gradient(model._store, np.asarray(search.opponent, dtype=np.int64), x, k, code)
+        values.append(float(value))
+        grads.append(np.asarray(grad, dtype=np.float64))
+        points.append(x)
+
+    for x0 in (normalised(np.asarray(mp.policy)), np.full(m, 1.0 / m)):
+        visit(x0)
+    lower = -math.inf  # certified lower bound on min F
+    iterations = 0
+    while iterations < max_iter:
+        iterations += 1
+        V, G, P = np.array(values), np.array(grads), np.array(points)
+        lp_point, weights = minimax_lp(V, G, P)
+        if weights is not None:
+            lower = max(lower, cut_lower_bound(V, G, P, weights))
+        history.append((1.0 - lower) - best[1])
+        if (1.0 - lower) - best[1] <= tol or lp_point is None:
+            break
+        target = lower + 0.5 * ((1.0 - best[1]) - lower)
+        x = _level_projection(V, G, P, best[0], target)
+        visit(normalised(x) if x is not None else lp_point)
+    pi, level, search = best
+    cert = certify(model, pi, k, ties=ties, tol=tol)
+    # certified: no policy beats upper, and the policy's level is at least lower_bound
+    upper = max(1.0 - lower, search.lower_bound)
+    gap = upper - search.lower_bound
+    return OpponentOptimalResult(
+        policy=pi, robust_level=level, exploitability=None, iterations=iterations, wall_time=clock(),
+        converged=gap <= tol and search.exact, certificate=cert,
+        method=f"level method (exact cutting planes, {search.method} opponents)", k=k, ties=ties,
+        evaluations=mp.evaluations + 2 * len(values), history=tuple(history), upper_bound=upper, gap=gap,
+        opponent_k=opponent_k, opponent=search.opponent, lower_bound=search.lower_bound, exact=search.exact)
+
+
+def _level_projection(values: Array, grads: Array, points: Array, center: Array, target: float) -> Optional[Array]:
+    """``argmin ||pi - center||_1`` over the simplex subject to every cut ``<= target``
+    (None when HiGHS finds no such point)."""
+    n_cuts, m = grads.shape
+    offsets = values - np.einsum("cz,cz->c", grads, points)
+    eye = np.eye(m)
+    A_ub = np.vstack([np.hstack([eye, -eye]), np.hstack([-eye, -eye]), np.hstack([grads, np.zeros((n_cuts, m))])])
+    b_ub = np.concatenate([center, -center, target - offsets])
+    A_eq = np.concatenate([np.ones(m), np.zeros(m)])[None, :]
+    res = linprog(np.concatenate([np.zeros(m), np.ones(m)]), A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=np.ones(1),
+                  bounds=[(0.0, None)] * (2 * m))
+    if res.status != 0:
+        return None
+    out: Array = res.x[:m]
+    return out
 
 
 def _finish(model: PreferenceModel, pi: Array, k: int, ties: str, tol: float, upper: float, method: str,
             iterations: int, passes: int, history: List[float], clock: Clock) -> OptimalResult:
+    """The result for ``pi``, re-checked by :func:`certify`; ``upper`` bounds every level."""
     cert = certify(model, pi, k, ties=ties, tol=tol)
     upper = max(upper, cert.robust_level)
     gap = upper - cert.robust_level
@@ -281,13 +509,15 @@ def _matrix_game(model: PreferenceModel, ties: str, tol: float, clock: Clock) ->
     return _finish(model, pi, 1, ties, tol, upper, "lp (k = 1 matrix game)", 1, 1, [], clock)
 
 
-def _optimise_from(model: PreferenceModel, mp: MPNEResult, k: int, ties: str, tol: float, max_iter: int,
-                   clock: Clock) -> OptimalResult:
+def _optimise_from(models: Sequence[PreferenceModel], mp: MPNEResult, k: int, ties: str, tol: float, max_iter: int,
+                   finish: Callable[..., OptimalResult]) -> OptimalResult:
     """Certify the equilibrium ``mp`` through the dual system and, if the gap is not
-    closed, minimise ``max_y u'_y`` by SQP with Kelley's certificate (or by saddle
-    extragradient on pools too large for Jacobians)."""
-    m = model.n_responses
-    kern = Kernels(model, k, mirror_ties(ties))
+    closed, minimise ``max_y u'_y`` (the maximum over the rows of all ``models``) by
+    SQP with Kelley's certificate (or by saddle extragradient on pools too large for
+    Jacobians). ``finish(pi, upper, method, iterations, passes, history)`` makes the
+    result of the best point ``pi``, ``upper`` bounding every policy's level."""
+    kern = _StackedKernels(models, k, mirror_ties(ties))
+    m, rows = kern.m, kern.n_rows
     history: List[float] = []
     passes = mp.evaluations
     x = normalised(np.asarray(mp.policy))
@@ -299,7 +529,7 @@ def _optimise_from(model: PreferenceModel, mp: MPNEResult, k: int, ties: str, to
     method = f"{mp.ties} MPNE + dual certificate"
     iterations = mp.iterations
     if best[1] - best[2] > tol:
-        if _jacobian_affordable(kern, m, repeats=20, seconds=20.0):
+        if _jacobian_affordable(kern, rows, repeats=20, seconds=20.0):
             method = "SQP (SLSQP) + Kelley certificate"
             for _ in range(6):
                 xb, Fb, nit = _slsqp(kern, best[0], cuts, max_iter)
@@ -312,12 +542,12 @@ def _optimise_from(model: PreferenceModel, mp: MPNEResult, k: int, ties: str, to
                 if best[1] - best[2] <= tol or lp_point is None:
                     break
                 # Kelley's step: evaluate at the LP's point (tightens the model where it is loose)
-                ul, J = kern.jacobian(lp_point, range(m))
-                cuts.add(lp_point, ul, J, range(m))
+                ul, J = kern.jacobian(lp_point, range(rows))
+                cuts.add(lp_point, ul, J, range(rows))
                 if ul.max() < best[1]:
                     best[0], best[1] = lp_point, float(ul.max())
         else:
             method = "saddle extragradient + dual certificate"
             iterations += _saddle_extragradient(kern, best[0], tol, max_iter, history, best)
     passes += kern.passes
-    return _finish(model, normalised(best[0]), k, ties, tol, 1.0 - best[2], method, iterations, passes, history, clock)
+    return finish(normalised(best[0]), 1.0 - best[2], method, iterations, passes, history)

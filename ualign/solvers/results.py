@@ -167,6 +167,26 @@ class OptimalResult(SolverResult):
 
 
 @dataclass(frozen=True, repr=False)
+class OpponentOptimalResult(OptimalResult):
+    """:func:`ualign.solve_optimal` with ``opponent_k = ℓ >= 2``: the best single-output
+    policy against opponents answering with ``ℓ`` responses. ``robust_level`` is
+    ``f_ℓ(policy, k)`` (:func:`ualign.robust_level` with ``opponent_k``),
+    ``upper_bound`` bounds ``f_ℓ`` of every single-output policy, and ``certificate``
+    is the ordinary (single-response) re-check of the policy."""
+
+    opponent_k: int = 2
+    #: A worst ``ℓ``-multiset against ``policy``.
+    opponent: Tuple[int, ...] = ()
+    #: Certified lower bound on ``f_ℓ(policy, k)``: equal to ``robust_level`` when
+    #: the last search for the worst opponent finished (``exact``).
+    lower_bound: float = 0.0
+    exact: bool = True
+
+    def _extra(self) -> str:
+        return f", opponent_k={self.opponent_k}, gap={self.gap:.3e}, exact={self.exact}"
+
+
+@dataclass(frozen=True, repr=False)
 class CommitteeResult(SolverResult):
     """:func:`ualign.solve_committee`: the multi-output optimum of Theorem 3.1."""
 
@@ -184,6 +204,29 @@ class CommitteeResult(SolverResult):
 
     def _extra(self) -> str:
         return f", gap={self.gap:.3e}, exact={self.exact}, pricing={self.pricing!r}"
+
+
+@dataclass(frozen=True, repr=False)
+class OpponentCommitteeResult(CommitteeResult):
+    """:func:`ualign.solve_committee` with ``opponent_k = ℓ >= 2``: the best k-multiset
+    policy against opponents answering with ``ℓ`` responses. ``robust_level`` is
+    ``f_ℓ`` of the policy (the exact search for its worst opponent), ``upper_bound``
+    bounds ``max_rho min_{|Y| = ℓ} P[rho ≻ Y]`` over all k-multiset policies,
+    ``gap = upper_bound - lower_bound``, ``exact`` says that both the last pricing
+    and the last opponent search finished, and ``certificate`` is the ordinary
+    (single-response) re-check of the policy."""
+
+    opponent_k: int = 2
+    #: A worst ``ℓ``-multiset against ``policy``.
+    opponent: Tuple[int, ...] = ()
+    #: Certified lower bound on ``f_ℓ(policy)``: equal to ``robust_level`` when the
+    #: last search for the worst opponent finished.
+    lower_bound: float = 0.0
+    #: Opponent multisets in the master LP when the solver stopped (its rows).
+    opponents_generated: int = 0
+
+    def _extra(self) -> str:
+        return f", opponent_k={self.opponent_k}" + super()._extra()
 
 
 @dataclass(frozen=True, repr=False)
