@@ -1,7 +1,7 @@
 // CPU dispatch, one mechanism for every kernel source.
 //
-// CMake compiles the kernel sources (level_kernels.cpp, batch_levels.cpp,
-// pl_simd.cpp, pairwise_rows.cpp) once per instruction set, each time into its own
+// CMake compiles the kernel sources (level_kernels.cpp, pl_simd.cpp,
+// pairwise_rows.cpp) once per instruction set, each time into its own
 // namespace named by UALIGN_ISA: isa_baseline, and isa_avx2 (-mavx2 -mpopcnt, built
 // where UALIGN_HAS_AVX2 is defined: GCC or Clang on x86-64, not macOS or MSVC).
 // Callers use the plain names (UALIGN_DISPATCHED), which forward to the set chosen

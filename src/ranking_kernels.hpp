@@ -142,13 +142,8 @@ void multi_k_range(const RankingView<Level>& data, const double* pi, const std::
   const int64_t m = data.m, n_ks = static_cast<int64_t>(ks.size());
   int64_t i = begin;
   for (; i + kGroup <= end; i += kGroup) {
-    int64_t levels = 0;
-    bool strict_rows = true;
-    for (int64_t v = 0; v < kGroup; ++v) {
-      levels = std::max<int64_t>(levels, data.n_levels[i + v]);
-      strict_rows = strict_rows && data.n_levels[i + v] == m;
-    }
-    product_levels_x4(data.row(i), m, padded_levels(levels), strict_rows, pi, ks.data(), n_ks, schedule.first_at.data(),
+    const auto [size, strict_rows] = group_levels(data, i);
+    product_levels_x4(data.row(i), m, size, strict_rows, pi, ks.data(), n_ks, schedule.first_at.data(),
                       schedule.next.data(), data.weights + i, ties, values, values);
     gather_add_x4(data.row(i), m, n_ks, values, acc);
   }

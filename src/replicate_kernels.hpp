@@ -82,16 +82,11 @@ void voter_values(const RankingView<Level>& data, int64_t first, int64_t count, 
   const int64_t n_fused = static_cast<int64_t>(s.fused_ks.size());
   if (n_fused > 0) {
     const std::array<double, kGroup> ones{1.0, 1.0, 1.0, 1.0};
-    int64_t levels = 0;
-    bool strict_rows = true;
-    for (int64_t v = 0; v < kGroup; ++v) {
-      levels = std::max<int64_t>(levels, data.n_levels[first + v]);
-      strict_rows = strict_rows && data.n_levels[first + v] == m;
-    }
+    const auto [size, strict_rows] = group_levels(data, first);
     s.schedule.assign(s.fused_ks);
     s.values.resize(static_cast<size_t>(n_fused * kGroup) * level_size);
     for (int64_t c = 0; c < cols.n_conventions; ++c) {
-      product_levels_x4(data.row(first), m, padded_levels(levels), strict_rows, pi, s.fused_ks.data(), n_fused,
+      product_levels_x4(data.row(first), m, size, strict_rows, pi, s.fused_ks.data(), n_fused,
                         s.schedule.first_at.data(), s.schedule.next.data(), ones.data(),
                         cols.conventions[static_cast<size_t>(c)], s.values.data(), s.values.data());
       // values[4 * (r * n_fused + f) + v]: voter v's value at level r for fused_ks[f].
