@@ -56,8 +56,10 @@ void strictly_better_matrix_tiled(const RankingView<Level>& data, double* out) {
         }
       }
     }
+    // A pair costs a few mask operations per tile: a team pays off from about
+    // 64 * kParallelMinWork pair-voter comparisons (m = 64 alone runs serially).
 #ifdef UALIGN_HAS_OPENMP
-#pragma omp parallel for schedule(dynamic, 8) if (m * m >= kParallelMinWork / 16)
+#pragma omp parallel for schedule(dynamic, 8) if (m * m * count >= 64 * kParallelMinWork)
 #endif
     for (int64_t y = 0; y < m; ++y) {
       add_less_row(tile, y, tie_free ? y + 1 : 0, out + y * m, comp.data() + y * m);
