@@ -479,7 +479,11 @@ def test_cli_many_prompts_show_the_mean_worst_group_level(tmp_path: Path, capsys
     assert code == 0 and "voter groups on 2 of 3 prompts" in out
     lines = out.splitlines()
     at = lines.index("mean worst-group level f_g(pi, k) over the 2 prompts with groups by method:")
-    expected = np.mean([min(oracle_level(view["ranks"][view["groups"] == label], view["weights"][view["groups"] == label],
-                                         np.full(len(view["responses"]), 1 / len(view["responses"])), 1, "uniform")
-                            for label in set(view["groups"].tolist())) for view in views.values()])
+
+    def worst(view: dict[str, Any]) -> float:
+        uniform = np.full(len(view["responses"]), 1 / len(view["responses"]))
+        return min(oracle_level(view["ranks"][view["groups"] == label], view["weights"][view["groups"] == label],
+                                uniform, 1, "uniform") for label in set(view["groups"].tolist()))
+
+    expected = np.mean([worst(view) for view in views.values()])
     assert lines[at + 2].split() == ["1", f"{expected:.6f}"]
