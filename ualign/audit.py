@@ -58,8 +58,9 @@ COLUMNS = ("prompt", "method", "k", "robust_level", "level_low", "level_high", "
 #: the point estimate's.
 BOOTSTRAP_COLUMNS = ("level_ci_low", "level_ci_high", "exploitability_ci_low", "exploitability_ci_high",
                      "best_response_freq")
-#: Columns added by ``groups``: the group with the lowest robust level and that level.
-GROUP_COLUMNS = ("worst_group", "worst_group_level")
+#: Columns added by ``groups``: the group with the lowest robust level, that level,
+#: and every group's level (a dict from group label to level).
+GROUP_COLUMNS = ("worst_group", "worst_group_level", "group_levels")
 
 _FIELDS = ("robust_level", "opponent", "best_response", "best_utility", "exploitability")
 #: The range of robust levels over a method's set of optimal policies: they differ
@@ -125,8 +126,11 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
         Voter groups: one label per voter (per type for a Plackett–Luce mixture)
         for every prompt, a sequence aligned with ``models`` or a mapping with the
         same keys (an entry may be None). Adds the columns :data:`GROUP_COLUMNS`:
-        the group whose robust level is lowest for the row's policy, and that
-        level (:func:`ualign.group_levels` gives every group's).
+        the group whose robust level is lowest for the row's policy, that level,
+        and ``group_levels``, every group's level as ``{label: level}`` (those of
+        :func:`ualign.group_levels`). Default: the groups a
+        :class:`ualign.io.Dataset` carries (``dataset.groups``), else none;
+        ``False`` audits without groups even then.
     labels:
         Response labels per prompt (a mapping like ``models``, or a sequence
         aligned with it; an entry may be ``None``); default: a
@@ -236,7 +240,11 @@ def audit_columns(models: Any, policies: Any = None, ks: Any = range(1, 9), meth
                 raise TypeError(f"n_boot: models[{label!r}] is a {type(model).__name__}; bootstrap replicates "
                                 "need a RankingPopulation or a PlackettLuceMixture")
         options["bootstrap"] = plan
-    if groups is not None:
+    if groups is None:
+        from .io import Dataset
+
+        groups = models.groups if isinstance(models, Dataset) and models.groups else False
+    if groups is not False:
         options["groups"] = _collect_groups(groups, keys, model_list)
     k_values = as_ks(ks)
     present = [method for method, rows in policy_sets.items() if any(p is not None for p in rows)]
@@ -422,20 +430,20 @@ def _add_group_columns(block: Dict[str, NDArray[Any]], chosen: List[Any], mask: 
     n_prompts, n_ks = len(models), ks.shape[0]
     block["worst_group"] = np.full((n_prompts, n_ks), None, dtype=object)
     block["worst_group_level"] = np.full((n_prompts, n_ks), np.nan)
+    block["group_levels"] = np.full((n_prompts, n_ks), None, dtype=object)
     for p in np.flatnonzero(mask).tolist():
         if groups[p] is None:
             continue
         labels, inverse = groups[p]
         voters = labels[inverse]
-        if isinstance(chosen[p], list):  # one policy per k
-            for j in range(n_ks):
-                result = group_levels(models[p], chosen[p][j], ks[j:j + 1], voters, ties)
-                block["worst_group"][p, j] = result.worst_group[0]
-                block["worst_group_level"][p, j] = result.worst_level[0]
-        else:
-            result = group_levels(models[p], chosen[p], ks, voters, ties)
-            block["worst_group"][p] = result.worst_group
-            block["worst_group_level"][p] = result.worst_level
+        # one policy per k, or one for all k
+        for columns, policy in ([(slice(j, j + 1), chosen[p][j]) for j in range(n_ks)]
+                                if isinstance(chosen[p], list) else [(slice(0, n_ks), chosen[p])]):
+            result = group_levels(models[p], policy, ks[columns], voters, ties)
+            block["worst_group"][p, columns] = result.worst_group
+            block["worst_group_level"][p, columns] = result.worst_level
+            for j, level in zip(range(n_ks)[columns], result.levels.T.tolist()):
+                block["group_levels"][p, j] = dict(zip(result.groups.tolist(), level))
 
 
 def _add_bootstrap_columns(block: Dict[str, NDArray[Any]], method: str, fixed: bool, chosen: List[Any],

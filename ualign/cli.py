@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__
 from ._validate import TIES, as_positive_real, mirror_ties, parse_decimal
-from .io import MODELS
+from .io import GROUP_BY, GROUP_COLUMN, MODELS, PREFLIB_SUFFIXES
 from .plot import PLOT_FORMATS, plot_format, response_name
 
 _AUDIT_HELP = """\
@@ -59,6 +59,18 @@ INPUT files (several may be given; each prompt keeps its name):
                        several --policy tables, or a policy column, audit several
                        named policies (methods policy:NAME; NAME is the policy
                        column's value, else the table's file name)
+
+VOTER GROUPS (optional): a long table's group column (default 'group', another
+by --groups COLUMN) gives each voter (rater, with --model plackett-luce) a
+group, the same on all of the voter's rows. PrefLib files carry no voter
+attributes: --groups FILE labels the voters of one PrefLib input (a text file
+with one label per line: one per order line, or one per voter with each line's
+count voters in turn), and --group-by file pools several PrefLib files of one
+election (the same alternatives) into one prompt, each file's voters a group.
+With groups, the report adds the worst group and its level f_g(pi, k) for every
+method and k, and --json/--csv rows carry worst_group, worst_group_level and
+group_levels (every group's level, labels as text). With --bootstrap the group
+levels are point estimates; the intervals are the whole population's.
 
 With no INPUT it runs on the built-in default population
 (ualign.datasets.default_population: 12 responses, 120 voters in three groups).
@@ -129,6 +141,9 @@ def _load_inputs(args: argparse.Namespace) -> Any:
     if not args.input:
         if args.policy is not None:
             raise ValueError("--policy: needs an input table")
+        for given, option in ((args.groups, "--groups"), (args.group_by, "--group-by")):
+            if given is not None:
+                raise ValueError(f"{option}: needs input files")
         if args.model != "rankings":
             raise ValueError(f"--model: {args.model} needs an input table")
         from .datasets import default_population
@@ -136,8 +151,19 @@ def _load_inputs(args: argparse.Namespace) -> Any:
         model = default_population()
         return Dataset({"default": model}, responses={"default": list(range(model.n_responses))})
     scores = args.model == "plackett-luce"
+    group_column, group_labels = GROUP_COLUMN, None
+    if args.groups is not None:
+        preflib = [path for path in args.input if Path(path).suffix.lower() in PREFLIB_SUFFIXES]
+        if not preflib:
+            group_column = args.groups  # long tables: a column name
+        elif len(args.input) == 1 and args.group_by is None:
+            group_labels = args.groups  # one PrefLib file: a labels file
+        else:
+            raise ValueError("--groups: with PrefLib input it names a labels file for a single PrefLib file (files "
+                             "of one election are grouped by file with --group-by file)")
     return load(args.input, policy=args.policy, model=args.model, temperature=args.temperature,
-                standardize=args.standardize if scores else None)
+                standardize=args.standardize if scores else None, group_column=group_column,
+                group_by=args.group_by, group_labels=group_labels)
 
 
 #: Longest file name or path the header and the plot title show in full.
@@ -177,7 +203,7 @@ def _connect(address: str | None) -> Any:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit import BOOTSTRAP_COLUMNS, COLUMNS, audit_columns, policy_method
+    from .audit import BOOTSTRAP_COLUMNS, COLUMNS, GROUP_COLUMNS, audit_columns, policy_method
 
     if args.plot is not None:
         try:
@@ -198,7 +224,7 @@ def _audit(args: argparse.Namespace) -> int:
     client = _connect(args.scheduler)
     start = time.perf_counter()
     try:
-        columns, _ = audit_columns(dataset.models, audited, ks, methods, client,
+        columns, _ = audit_columns(dataset, audited, ks, methods, client,
                                    ties=args.ties, progress=progress, rlhf_beta=args.rlhf_beta,
                                    n_boot=args.bootstrap, seed=args.seed)
     finally:
@@ -216,11 +242,17 @@ def _audit(args: argparse.Namespace) -> int:
     else:
         print(f"ualign audit: {source}: {len(prompts)} prompts, {responses}, {voters}; "
               f"{sum(p is not None for p in policies)} given policies; ties: {args.ties}")
+    if dataset.groups:
+        print(_describe_groups(dataset, prompts))
     if note is not None and notes:
         print(f"note: {note}")
     _print_levels(columns, methods, ks, len(prompts))
+    if dataset.groups:
+        _print_worst_groups(columns, methods, ks, len(prompts), len(dataset.groups))
     if args.bootstrap is not None:
         _print_intervals(columns, methods, ks, len(prompts), args.bootstrap)
+        if dataset.groups and notes:
+            print("note: the intervals are of the whole population's level; the group levels are point estimates")
     if notes:
         _print_nlhf_ranges(columns)
     audited = "given" if "given" in methods else "uniform" if "uniform" in methods else None
@@ -228,7 +260,8 @@ def _audit(args: argparse.Namespace) -> int:
         _print_policy(columns, audited, ks, args.ties, dataset.responses.get(prompts[0]))
     print(f"({len(prompts)} prompt{'s' if len(prompts) != 1 else ''} x {len(methods)} methods x {len(ks)} k "
           f"in {elapsed:.2f} s{' on ' + args.scheduler if args.scheduler else ''})")
-    records = _records(columns, dataset, COLUMNS + (BOOTSTRAP_COLUMNS if args.bootstrap is not None else ()))
+    records = _records(columns, dataset, COLUMNS + (BOOTSTRAP_COLUMNS if args.bootstrap is not None else ())
+                       + (GROUP_COLUMNS if dataset.groups else ()))
     if args.json is not None:
         _write_records(args.json, records, {"source": source, "inputs": list(args.input), "ties": args.ties,
                                             "ks": ks, "methods": list(methods), "prompts": len(prompts)})
@@ -241,6 +274,45 @@ def _audit(args: argparse.Namespace) -> int:
         plot_levels(columns, args.plot, title=title, ties=args.ties, audited=audited,
                     labels=dataset.responses.get(prompts[0]) if len(prompts) == 1 else None)
     return 0
+
+
+def _describe_groups(dataset: Any, prompts: list[Any]) -> str:
+    """The voter groups in a line: their labels for one prompt, else how many prompts have groups."""
+    if len(prompts) == 1:
+        labels = [str(label) for label in np.unique(dataset.groups[prompts[0]]).tolist()]
+        shown = ", ".join(_shorten(label, _LABEL_WIDTH) for label in labels[:8])
+        return f"voter groups: {len(labels)} ({shown}{', …' if len(labels) > 8 else ''})"
+    return f"voter groups on {len(dataset.groups)} of {len(prompts)} prompts"
+
+
+#: Longest group label the worst-group table shows in full.
+_LABEL_WIDTH = 16
+
+
+def _print_worst_groups(columns: dict[str, np.ndarray], methods: Sequence[str], ks: list[int], n_prompts: int,
+                        n_grouped: int) -> None:
+    """The worst group and its level per method and k (one prompt), or the mean of
+    the worst groups' levels over the prompts with groups."""
+    levels = columns["worst_group_level"]
+    if n_prompts == 1:
+        print("worst group and its robust level f_g(pi, k) by method:")
+        names = [_shorten(str(label), _LABEL_WIDTH) for label in columns["worst_group"]]
+        width = max(9, *(len(name) + 9 for name in names))
+
+        def cell(rows: np.ndarray) -> str:
+            j = int(np.flatnonzero(rows)[0])
+            return f"{names[j]} {levels[j]:.6f}"
+    else:
+        print(f"mean worst-group level f_g(pi, k) over the {n_grouped} prompt{'s' if n_grouped != 1 else ''} "
+              "with groups by method:")
+        grouped = ~np.isnan(levels.astype(np.float64))
+        width = 9
+
+        def cell(rows: np.ndarray) -> str:
+            return f"{float(np.mean(levels[rows & grouped])):.6f}" if (rows & grouped).any() else "-"
+    print(f"{'k':>3}" + "".join(f"  {method:>{width}}" for method in methods))
+    for k, line in zip(ks, _cells_by_k(columns, methods, ks, width, cell)):
+        print(f"{k:>3}" + line)
 
 
 def _objects(values: list[Any]) -> np.ndarray:
@@ -334,6 +406,10 @@ def _records(columns: dict[str, np.ndarray], dataset: Any, names: Sequence[str])
             elif isinstance(value, np.str_):
                 value = str(value)
             record[name] = value
+        if "worst_group" in record:  # group labels as text
+            worst, levels = record["worst_group"], record["group_levels"]
+            record["worst_group"] = None if worst is None else str(_plain(worst))
+            record["group_levels"] = None if levels is None else {str(label): level for label, level in levels.items()}
         labels = dataset.responses.get(record["prompt"])
         if labels is not None:
             record["opponent_label"] = _plain(labels[record["opponent"]])
@@ -365,6 +441,7 @@ def _write_csv(path: str, records: list[dict[str, Any]]) -> None:
         writer.writerow(names)
         for record in records:
             writer.writerow(["" if record[name] is None else repr(record[name]) if isinstance(record[name], float)
+                             else json.dumps(record[name]) if isinstance(record[name], dict)
                              else record[name] for name in names])
 
 
@@ -421,6 +498,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --model plackett-luce: utilities are score / T (default 1)")
     audit.add_argument("--standardize", action="store_true",
                        help="with --model plackett-luce: z-score each rater's scores within each prompt first")
+    audit.add_argument("--groups", metavar="COLUMN|FILE",
+                       help=f"voter groups: the group column of long tables (default {GROUP_COLUMN!r}, used where "
+                            "present), or for one PrefLib input a labels file (one label per order line or per voter)")
+    audit.add_argument("--group-by", choices=GROUP_BY,
+                       help="file: pool PrefLib files of one election (the same alternatives) into one prompt, "
+                            "each file's voters a group")
     audit.add_argument("--k", type=_sample_count, default=8,
                        help=f"largest number of samples K, an integer from 1 to {K_MAX} (default 8)")
     audit.add_argument("--methods", metavar="M,M,...",

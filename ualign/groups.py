@@ -47,7 +47,7 @@ def as_group_labels(groups: Any, model: PreferenceModel, name: str = "groups") -
     mass = np.bincount(inverse.reshape(-1), weights=weights, minlength=labels.shape[0])
     empty = np.flatnonzero(~(mass > 0))
     if empty.size:
-        raise ValueError(f"{name}: group {labels[empty[0]]!r} has zero total weight")
+        raise ValueError(f"{name}: group {labels[empty[0]].item()!r} has zero total weight")
     return labels, inverse.reshape(-1)
 
 

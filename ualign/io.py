@@ -34,6 +34,13 @@ column; a file that cannot be opened raises the usual ``OSError``.
 * Choices (:func:`load_choices`, :func:`fit_choices`): a chosen response out of
   a shown set, or chosen/rejected pairs, fitted as a Plackett–Luce mixture.
 
+Voter groups (``dataset.groups``, used by :func:`ualign.audit_many`): an
+optional ``group`` column of a long table (one label per voter, or per rater of
+a score table; any other column by ``group_column``); for PrefLib, which carries
+no per-voter attributes, a labels file or array (:func:`load_preflib`) or several
+files of one election pooled with the files as groups (``load(...,
+group_by="file")``). Choice tables cannot carry groups (see :func:`load_choices`).
+
 Every table loader also takes a pandas DataFrame or a pyarrow Table; its
 errors name the argument and the row instead of a file and a line.
 """
@@ -55,6 +62,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import as_choice, as_distribution, as_flag, as_positive_real, parse_decimal
+from .groups import as_group_labels
 from .model import PreferenceModel
 from .plackett_luce import Choices, PlackettLuceFit, PlackettLuceMixture, fit_plackett_luce
 from .ranking import RankingPopulation
@@ -76,18 +84,22 @@ class Dataset(Mapping):  # type: ignore[type-arg]
     is the label of response ``y``; ``voters[prompt]`` is the number of voters
     the data stands for where its voter weights are counts (whole numbers): a
     PrefLib file's counts added up, not its number of distinct orders (the
-    model's ``n_voters``).
+    model's ``n_voters``). ``groups[prompt]`` holds the group label of each of
+    the model's voters (of each type of a Plackett–Luce mixture), aligned with its
+    rows, for the prompts whose data names groups (absent elsewhere);
+    :func:`ualign.audit_many` audits every group of them unless told not to.
     """
 
     def __init__(self, models: dict[Any, PreferenceModel], policies: dict[Any, NDArray[np.float64]] | None = None,
                  responses: dict[Any, list[Any]] | None = None,
                  policy_sets: dict[Any, dict[Any, NDArray[np.float64]]] | None = None,
-                 voters: dict[Any, int] | None = None) -> None:
+                 voters: dict[Any, int] | None = None, groups: dict[Any, NDArray[Any]] | None = None) -> None:
         self.models = dict(models)
         self.policies = dict(policies or {})
         self.responses = dict(responses or {})
         self.policy_sets = dict(policy_sets or {})
         self.voters = dict(voters or {})
+        self.groups = dict(groups or {})
 
     def __getitem__(self, prompt: Any) -> PreferenceModel:
         model: PreferenceModel = self.models[prompt]
@@ -112,7 +124,8 @@ class Dataset(Mapping):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         named = f", <{len(self.policy_sets)} named policies>" if self.policy_sets else ""
-        return f"Dataset(<{len(self)} prompts>, <{len(self.policies)} policies>{named})"
+        grouped = f", <groups on {len(self.groups)} prompts>" if self.groups else ""
+        return f"Dataset(<{len(self)} prompts>, <{len(self.policies)} policies>{named}{grouped})"
 
 
 def merge(datasets: Sequence[Dataset]) -> Dataset:
@@ -121,6 +134,7 @@ def merge(datasets: Sequence[Dataset]) -> Dataset:
     policies: dict[Any, NDArray[np.float64]] = {}
     responses: dict[Any, list[Any]] = {}
     voters: dict[Any, int] = {}
+    groups: dict[Any, NDArray[Any]] = {}
     policy_sets: dict[Any, dict[Any, NDArray[np.float64]]] = {}
     for dataset in datasets:
         for prompt in dataset:
@@ -132,7 +146,8 @@ def merge(datasets: Sequence[Dataset]) -> Dataset:
         for name, rows in dataset.policy_sets.items():
             policy_sets.setdefault(name, {}).update(rows)
         voters.update(dataset.voters)
-    return Dataset(models, policies, responses, policy_sets, voters)
+        groups.update(dataset.groups)
+    return Dataset(models, policies, responses, policy_sets, voters, groups)
 
 
 def _voter_count(prompt: Any, weights: ArrayLike | None, n: int) -> dict[Any, int]:
@@ -150,9 +165,18 @@ def _voter_count(prompt: Any, weights: ArrayLike | None, n: int) -> dict[Any, in
 #: Plackett–Luce utilities, :func:`load_scores`).
 MODELS = ("rankings", "plackett-luce")
 
+#: How :func:`load` can derive voter groups from the inputs themselves:
+#: ``"file"`` pools PrefLib files of one election into one prompt, each file a group.
+GROUP_BY = ("file",)
+
+#: The column of a long table that holds each voter's group unless ``group_column`` names another.
+GROUP_COLUMN = "group"
+
 
 def load(paths: TableSource | Sequence[TableSource], policy: TableSource | Sequence[TableSource] | None = None,
-         model: str = "rankings", temperature: float | None = None, standardize: bool | None = None) -> Dataset:
+         model: str = "rankings", temperature: float | None = None, standardize: bool | None = None, *,
+         group_column: str = GROUP_COLUMN, group_by: str | None = None,
+         group_labels: PathLike | Sequence[Any] | None = None) -> Dataset:
     """Load one or several inputs into one :class:`Dataset`: files by suffix, and
     long tables also as pandas DataFrames or pyarrow Tables.
 
@@ -171,7 +195,17 @@ def load(paths: TableSource | Sequence[TableSource], policy: TableSource | Seque
     several of them share a stem (say a ``.soi`` and a ``.toc`` of one election)
     each is named by its file name with the extension instead, and where even
     those coincide (files of one name in different folders), by its path as given.
-    Long tables name their prompts in their ``prompt`` column."""
+    Long tables name their prompts in their ``prompt`` column.
+
+    Voter groups (``dataset.groups``): long tables read them from the column
+    ``group_column`` (default ``"group"``, used where a table has it; a column
+    named otherwise must be in every table). PrefLib files carry no voter
+    attributes, so their groups come from outside the orders:
+    ``group_by="file"`` pools several PrefLib files of one election (the same
+    alternatives, with the same names) into one prompt whose voters are grouped
+    by file — each group is named as the file's prompt would be, the prompt by
+    the groups joined with ``+`` — and ``group_labels`` gives the labels of the
+    voters of a single PrefLib input (see :func:`load_preflib`)."""
     kind = as_choice(model, MODELS, "model")
     if kind == "rankings":
         if temperature is not None:
@@ -180,34 +214,31 @@ def load(paths: TableSource | Sequence[TableSource], policy: TableSource | Seque
             raise ValueError("standardize: only for model='plackett-luce'")
     tau = as_positive_real(1.0 if temperature is None else temperature, "temperature")
     standardise = as_flag(False if standardize is None else standardize, "standardize")
+    group = _as_group_column(group_column)
     sources = _sources(paths, "paths")
     if not sources:
         raise ValueError("paths: no input files")
-    datasets = []
-    tables = 0
     names = _file_prompt_names([source for source in sources if not _in_memory(source)
                                 and Path(source).suffix.lower() in PREFLIB_SUFFIXES + (".npz",)])
-    for j, source in enumerate(sources):
-        suffix = "" if _in_memory(source) else Path(source).suffix.lower()
-        if _in_memory(source) or suffix in TABLE_SUFFIXES:
-            tables += 1
-            name = f"paths[{j}]"
-            if kind == "plackett-luce":
-                datasets.append(_scores_dataset(_read_table(source, name, _SCORE_COLUMNS), tau, standardise))
-                continue
-            table = _read_table(source, name, _RANKING_COLUMNS + _WEAK_ORDER_COLUMNS)
-            if "ranking" in table.columns and "response" not in table.columns:
-                datasets.append(_weak_orders_dataset(table, source, None))
-            else:
-                datasets.append(_rankings_dataset(table))
-        elif suffix not in PREFLIB_SUFFIXES + (".npz",):
-            raise ValueError(f"{source}: unknown file type {suffix!r}; expected one of "
-                             f"{PREFLIB_SUFFIXES + ('.npz',) + TABLE_SUFFIXES}")
-        elif kind == "plackett-luce":
-            raise ValueError(f"model: 'plackett-luce' reads long tables of scores; {source} is not one")
-        else:
-            load_file = load_preflib if suffix in PREFLIB_SUFFIXES else load_npz
-            datasets.append(load_file(source, names[source]))
+    preflib = [source for source in sources if _is_preflib(source)]
+    if group_labels is not None and (len(sources) != 1 or not preflib):
+        raise ValueError(f"group_labels: labels go with a single PrefLib input, got {len(sources)} input(s) of "
+                         f"which {len(preflib)} PrefLib (long tables hold groups in a column)")
+    if group_by is not None:
+        as_choice(group_by, GROUP_BY, "group_by")
+        if group_labels is not None:
+            raise ValueError("group_labels: not with group_by='file' (the files are the groups)")
+        if len(preflib) < len(sources):
+            other = next(source for source in sources if not _is_preflib(source))
+            shown = "a table in memory" if _in_memory(other) else other
+            raise ValueError(f"group_by: 'file' pools PrefLib files (.soc, .soi, .toc, .toi); {shown} is not one")
+        if kind == "plackett-luce":
+            raise ValueError(f"model: 'plackett-luce' reads long tables of scores; {sources[0]} is not one")
+        datasets = [_pooled_preflib(sources, names)]
+    else:
+        datasets = [_load_one(source, j, kind, tau, standardise, group, names, group_labels)
+                    for j, source in enumerate(sources)]
+    tables = sum(bool(_in_memory(source)) or Path(source).suffix.lower() in TABLE_SUFFIXES for source in sources)
     dataset = merge(datasets)
     if policy is not None:
         policies = _sources(policy, "policy")
@@ -218,6 +249,33 @@ def load(paths: TableSource | Sequence[TableSource], policy: TableSource | Seque
             raise ValueError("policy: the inputs already hold policies (an .npz); give all policies as tables")
         _add_policies(dataset, policies, "policy")
     return dataset
+
+
+def _load_one(source: TableSource, j: int, kind: str, temperature: float, standardize: bool, group: str,
+              names: dict[PathLike, str], group_labels: PathLike | Sequence[Any] | None) -> Dataset:
+    """One input of :func:`load` (``j``: its position in ``paths``)."""
+    suffix = "" if _in_memory(source) else Path(source).suffix.lower()
+    if _in_memory(source) or suffix in TABLE_SUFFIXES:
+        name = f"paths[{j}]"
+        if kind == "plackett-luce":
+            return _scores_dataset(_read_table(source, name, _SCORE_COLUMNS + (group,)), temperature, standardize,
+                                   group)
+        table = _read_table(source, name, _RANKING_COLUMNS + _WEAK_ORDER_COLUMNS + (group,))
+        if "ranking" in table.columns and "response" not in table.columns:
+            return _weak_orders_dataset(table, source, None, group)
+        return _rankings_dataset(table, group)
+    if suffix not in PREFLIB_SUFFIXES + (".npz",):
+        raise ValueError(f"{source}: unknown file type {suffix!r}; expected one of "
+                         f"{PREFLIB_SUFFIXES + ('.npz',) + TABLE_SUFFIXES}")
+    if kind == "plackett-luce":
+        raise ValueError(f"model: 'plackett-luce' reads long tables of scores; {source} is not one")
+    if suffix == ".npz":
+        return load_npz(source, names[source])
+    return _preflib_dataset(source, names[source], group_labels, "group_labels")
+
+
+def _is_preflib(source: TableSource) -> bool:
+    return not _in_memory(source) and Path(source).suffix.lower() in PREFLIB_SUFFIXES
 
 
 def _file_prompt_names(paths: Sequence[PathLike]) -> dict[PathLike, str]:
@@ -247,13 +305,109 @@ def _error(path: PathLike, line: int, column: int | None, message: str) -> Value
 _HEADER = re.compile(r"#\s*([^:]+?)\s*:\s*(.*?)\s*$")
 
 
-def load_preflib(path: PathLike, prompt: Any = None) -> Dataset:
+def load_preflib(path: PathLike, prompt: Any = None, groups: PathLike | Sequence[Any] | None = None) -> Dataset:
     """A PrefLib ordinal file (``.soc``, ``.soi``, ``.toc``, ``.toi``) as one prompt
-    (named ``prompt``, default the file's stem)."""
+    (named ``prompt``, default the file's stem).
+
+    A PrefLib file carries no attribute of its voters: its header describes the
+    election (title, data type, the numbers of alternatives, voters and unique
+    orders, the alternatives' names, related files) and each order line
+    ``count: ...`` merges ``count`` voters who cast the same order, in no
+    particular voter order. ``groups`` supplies their groups from outside: a
+    sequence of labels, or the path of a UTF-8 text file with one label per line
+    (spaces around a label ignored; blank lines only at the end), holding either
+    one label per order line (for all ``count`` voters of that line) or one label
+    per voter, the voters of each line in turn (``count`` labels per line, in the
+    file's line order; a line whose voters fall in several groups becomes one
+    voter per group, weighted by how many of its voters the group has)."""
+    return _preflib_dataset(path, Path(path).stem if prompt is None else prompt, groups, "groups")
+
+
+def _preflib_dataset(path: PathLike, name: Any, groups: PathLike | Sequence[Any] | None, argument: str) -> Dataset:
+    """:func:`load_preflib`; ``argument`` names ``groups`` in messages."""
     ranks, counts, names = parse_preflib(_read_text(path), path)
-    name = Path(path).stem if prompt is None else prompt
+    voters = int(counts.sum())
+    if groups is None:
+        return Dataset({name: RankingPopulation(ranks, weights=counts)}, responses={name: names},
+                       voters={name: voters})
+    ranks, counts, labels = _voter_groups(ranks, counts, _read_labels(groups, argument), path, argument)
     model = RankingPopulation(ranks, weights=counts)
-    return Dataset({name: model}, responses={name: names}, voters={name: int(counts.sum())})
+    return Dataset({name: model}, responses={name: names}, voters={name: voters},
+                   groups={name: _checked_groups(labels, model, argument)})
+
+
+def _read_labels(labels: PathLike | Sequence[Any], argument: str) -> list[Any]:
+    """Group labels as a list: those of a sequence, or the lines of a labels file."""
+    if isinstance(labels, (str, os.PathLike)):
+        lines = [line.strip() for line in _read_text(labels).splitlines()]
+        while lines and not lines[-1]:
+            lines.pop()
+        if "" in lines:
+            raise ValueError(f"{labels}: line {lines.index('') + 1}: empty label")
+        if not lines:
+            raise ValueError(f"{labels}: no labels")
+        return lines
+    if isinstance(labels, bytes) or not hasattr(labels, "__len__"):
+        raise TypeError(f"{argument}: expected a sequence of labels or the path of a labels file, "
+                        f"got {type(labels).__name__}")
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ValueError(f"{argument}: expected one label per voter (a flat sequence), got shape {array.shape}")
+    return list(array.tolist())
+
+
+def _voter_groups(ranks: NDArray[np.int64], counts: NDArray[np.float64], labels: list[Any], path: PathLike,
+                  argument: str) -> tuple[NDArray[np.int64], NDArray[np.float64], list[Any]]:
+    """``(ranks, counts, labels)`` with one label per row: ``labels`` as given where
+    there is one per order line, else (one per voter) each line split by group."""
+    lines, voters = counts.shape[0], int(counts.sum())
+    if len(labels) == lines:
+        return ranks, counts, labels
+    if len(labels) != voters:
+        raise ValueError(f"{argument}: expected one label per order line ({lines}) or per voter ({voters}) of "
+                         f"{path}, got {len(labels)}")
+    rows: list[int] = []
+    shares: list[int] = []
+    groups: list[Any] = []
+    start = 0
+    for row, count in enumerate(counts.astype(np.int64).tolist()):
+        for label, share in Counter(labels[start:start + count]).items():  # first appearance first
+            rows.append(row)
+            shares.append(share)
+            groups.append(label)
+        start += count
+    return ranks[rows], np.array(shares, dtype=np.float64), groups
+
+
+def _checked_groups(labels: Sequence[Any] | NDArray[Any], model: PreferenceModel, where: str) -> NDArray[Any]:
+    """One group label per voter of ``model`` as an array, checked as audits check
+    groups (one label per voter, comparable labels, every group of positive weight)."""
+    array = np.asarray(labels)
+    as_group_labels(array, model, where)
+    return array
+
+
+def _pooled_preflib(paths: Sequence[PathLike], names: dict[PathLike, str]) -> Dataset:
+    """PrefLib files of one election as one prompt, each file's voters a group
+    named as the file's prompt would be (``load(..., group_by="file")``)."""
+    parsed = [parse_preflib(_read_text(path), path) for path in paths]
+    alternatives = parsed[0][2]
+    for path, (_, _, other) in zip(paths[1:], parsed[1:]):
+        if other != alternatives:
+            if len(other) != len(alternatives):
+                why = f"{len(alternatives)} and {len(other)} alternatives"
+            else:
+                j = next(j for j, (a, b) in enumerate(zip(alternatives, other)) if a != b)
+                why = f"alternative {j + 1} is {alternatives[j]!r} in one and {other[j]!r} in the other"
+            raise ValueError(f"group_by: {paths[0]} and {path} do not hold the same alternatives ({why}); "
+                             "only files of one election can be pooled")
+    labels = [names[path] for path in paths]
+    prompt = "+".join(labels)
+    counts = np.concatenate([counts for _, counts, _ in parsed])
+    model = RankingPopulation(np.concatenate([ranks for ranks, _, _ in parsed]), weights=counts)
+    groups = np.repeat(np.array(labels), [ranks.shape[0] for ranks, _, _ in parsed])
+    return Dataset({prompt: model}, responses={prompt: alternatives}, voters={prompt: int(counts.sum())},
+                   groups={prompt: _checked_groups(groups, model, "group_by")})
 
 
 def _read_text(path: PathLike) -> str:
@@ -753,6 +907,45 @@ def _weight(table: _Table, j: int) -> float:
     return weight
 
 
+def _group_label(table: _Table, j: int, column: str) -> Any:
+    """A voter's group: text or a number (labels are sorted and compared)."""
+    value = _label(table, j, column)
+    if not isinstance(value, (str, int, float)):
+        raise table.error(j, column, f"expected a group label (text or a number), got {type(value).__name__}",
+                          TypeError)
+    return value
+
+
+def _as_group_column(name: Any) -> str:
+    """``group_column``: the name of a column that no loader reads as anything else."""
+    if not isinstance(name, str):
+        raise TypeError(f"group_column: expected a column name, got {type(name).__name__}")
+    if not name or name in _RANKING_COLUMNS + _SCORE_COLUMNS + _WEAK_ORDER_COLUMNS:
+        raise ValueError(f"group_column: {name!r} cannot hold groups (it is empty or a column the loaders read "
+                         "otherwise)")
+    return name
+
+
+def _group_of(table: _Table, name: str) -> str | None:
+    """The group column of a table read with ``group_column=name``: ``name`` if the
+    table has it, None if it lacks the default one; naming a column it lacks is an error."""
+    if name in table.columns:
+        return name
+    if name != GROUP_COLUMN:
+        raise ValueError(f"group_column: {table.source} has no column {name!r} (columns: {table.header})")
+    return None
+
+
+def _same_per_voter(table: _Table, j: int, column: str, seen: dict[int, tuple[Any, int]], v: int, value: Any,
+                    voter: str, prompt: Any) -> None:
+    """A value that belongs to a voter, not to a row: the voter's first row sets it
+    (``seen[v] = (value, row)``) and every later row must repeat it."""
+    first = seen.setdefault(v, (value, j))
+    if first[0] != value:
+        raise table.error(j, column, f"{voter} of prompt {prompt!r} has {column} {first[0]!r} at "
+                          f"{table.unit} {table.rows[first[1]]} and {value!r} here")
+
+
 class _Grid:
     """One prompt of a long table of (voter, response, value) rows: voters and
     responses numbered in order of first appearance, the row of each cell and
@@ -763,6 +956,7 @@ class _Grid:
         self.responses: dict[Any, int] = {}
         self.cells: dict[tuple[int, int], int] = {}
         self.weights: dict[int, tuple[float, int]] = {}
+        self.groups: dict[int, tuple[Any, int]] = {}
 
     def voter_weights(self, table: _Table, prompt: Any) -> NDArray[np.float64] | None:
         """The voters' weights (None without a ``weight`` column)."""
@@ -773,11 +967,20 @@ class _Grid:
             raise ValueError(f"{table.source}: prompt {prompt!r}: all voter weights are zero")
         return weights
 
+    def voter_groups(self, table: _Table, group: str | None, prompt: Any,
+                     model: PreferenceModel) -> dict[Any, NDArray[Any]]:
+        """``{prompt: each voter's group}``, or nothing without a group column."""
+        if group is None:
+            return {}
+        labels = [self.groups[v][0] for v in range(len(self.voters))]
+        return {prompt: _checked_groups(labels, model, f"{table.source}: prompt {prompt!r}: column {group!r}")}
 
-def _grids(table: _Table, voter_column: str, value_column: str) -> tuple[dict[Any, _Grid], NDArray[np.float64]]:
-    """The prompts of a table of (prompt, voter, response, value [, weight]) rows,
-    and the value of every row; a repeated (voter, response) pair of a prompt, or
-    a voter whose weight changes, is an error naming both rows."""
+
+def _grids(table: _Table, voter_column: str, value_column: str,
+           group: str | None) -> tuple[dict[Any, _Grid], NDArray[np.float64]]:
+    """The prompts of a table of (prompt, voter, response, value [, weight] [, group])
+    rows, and the value of every row; a repeated (voter, response) pair of a prompt,
+    or a voter whose weight or group changes, is an error naming both rows."""
     grids: dict[Any, _Grid] = {}
     values = np.empty(len(table), dtype=np.float64)
     has_weight = "weight" in table.columns
@@ -794,12 +997,11 @@ def _grids(table: _Table, voter_column: str, value_column: str) -> tuple[dict[An
                               f"{prompt!r} ({table.unit} {table.rows[previous]})")
         grid.cells[(v, y)] = j
         values[j] = _number(table, j, value_column)
+        who = f"{voter_column} {voter!r}"
         if has_weight:
-            weight = _weight(table, j)
-            first = grid.weights.setdefault(v, (weight, j))
-            if first[0] != weight:
-                raise table.error(j, "weight", f"{voter_column} {voter!r} of prompt {prompt!r} has weight {first[0]!r} "
-                                  f"at {table.unit} {table.rows[first[1]]} and {weight!r} here")
+            _same_per_voter(table, j, "weight", grid.weights, v, _weight(table, j), who, prompt)
+        if group is not None:
+            _same_per_voter(table, j, group, grid.groups, v, _group_label(table, j, group), who, prompt)
     if not grids:
         raise ValueError(f"{table.source}: no data rows")
     return grids, values
@@ -809,24 +1011,32 @@ def _grids(table: _Table, voter_column: str, value_column: str) -> tuple[dict[An
 _RANKING_COLUMNS = ("prompt", "voter", "response", "score", "rank", "weight")
 
 
-def load_table(source: TableSource, policy: TableSource | None = None) -> Dataset:
-    """A long table of (prompt, voter, response, score or rank [, weight]) rows —
-    a CSV or Parquet path, a pandas DataFrame or a pyarrow Table — as one
+def load_table(source: TableSource, policy: TableSource | None = None, group_column: str = GROUP_COLUMN) -> Dataset:
+    """A long table of (prompt, voter, response, score or rank [, weight] [, group])
+    rows — a CSV or Parquet path, a pandas DataFrame or a pyarrow Table — as one
     population of rankings per distinct ``prompt``; ``policy`` is an optional
-    policy table (see :func:`load_policy_table`)."""
-    dataset = _rankings_dataset(_read_table(source, "source", _RANKING_COLUMNS))
+    policy table (see :func:`load_policy_table`).
+
+    The column ``group_column`` (default ``"group"``, optional under that name)
+    holds each voter's group, the same on every row of the voter (a voter whose
+    rows disagree is an error naming the column, the prompt and the voter):
+    ``dataset.groups[prompt]`` has one label per voter, in the model's voter order."""
+    group = _as_group_column(group_column)
+    dataset = _rankings_dataset(_read_table(source, "source", _RANKING_COLUMNS + (group,)), group)
     if policy is not None:
         _add_policies(dataset, [policy], "policy")
     return dataset
 
 
-def _rankings_dataset(table: _Table) -> Dataset:
+def _rankings_dataset(table: _Table, group_column: str) -> Dataset:
     table.require("prompt", "voter", "response")
     kind = table.one_of("score", "rank")
-    grids, values = _grids(table, "voter", kind)
+    group = _group_of(table, group_column)
+    grids, values = _grids(table, "voter", kind, group)
     models: dict[Any, PreferenceModel] = {}
     labels: dict[Any, list[Any]] = {}
     counts: dict[Any, int] = {}
+    groups: dict[Any, NDArray[Any]] = {}
     for prompt, grid in grids.items():
         n, m = len(grid.voters), len(grid.responses)
         keys = np.full((n, m), np.nan)
@@ -844,7 +1054,8 @@ def _rankings_dataset(table: _Table) -> Dataset:
         models[prompt] = RankingPopulation(keys, weights=weights)
         labels[prompt] = list(grid.responses)
         counts.update(_voter_count(prompt, weights, n))
-    return Dataset(models, responses=labels, voters=counts)
+        groups.update(grid.voter_groups(table, group, prompt, models[prompt]))
+    return Dataset(models, responses=labels, voters=counts, groups=groups)
 
 
 # -- reward-model scores -------------------------------------------------------------------------------
@@ -852,7 +1063,8 @@ def _rankings_dataset(table: _Table) -> Dataset:
 _SCORE_COLUMNS = ("prompt", "rater", "voter", "response", "score", "weight")
 
 
-def load_scores(source: TableSource, temperature: float = 1.0, standardize: bool = False) -> Dataset:
+def load_scores(source: TableSource, temperature: float = 1.0, standardize: bool = False,
+                group_column: str = GROUP_COLUMN) -> Dataset:
     """Reward-model (or human) scores as one Plackett–Luce mixture per prompt.
 
     ``source`` is a long table — CSV or Parquet path, pandas DataFrame or
@@ -875,19 +1087,27 @@ def load_scores(source: TableSource, temperature: float = 1.0, standardize: bool
     different scales count alike. A rater whose scores for the prompt are all
     equal has no scale: their z-scores are all 0, a type indifferent between the
     responses (the same type the equal raw scores give without standardising).
+
+    The column ``group_column`` (default ``"group"``, optional under that name)
+    groups the raters — here the types — with one label per rater and prompt, the
+    same on all of the rater's rows: ``dataset.groups[prompt]`` has one label per
+    type of the mixture.
     """
     tau = as_positive_real(temperature, "temperature")
     standardise = as_flag(standardize, "standardize")
-    table = _read_table(source, "source", _SCORE_COLUMNS)
-    return _scores_dataset(table, tau, standardise)
+    group = _as_group_column(group_column)
+    table = _read_table(source, "source", _SCORE_COLUMNS + (group,))
+    return _scores_dataset(table, tau, standardise, group)
 
 
-def _scores_dataset(table: _Table, temperature: float, standardize: bool) -> Dataset:
+def _scores_dataset(table: _Table, temperature: float, standardize: bool, group_column: str) -> Dataset:
     table.require("prompt", "response", "score")
     rater = table.one_of("rater", "voter")
-    grids, values = _grids(table, rater, "score")
+    group = _group_of(table, group_column)
+    grids, values = _grids(table, rater, "score", group)
     models: dict[Any, PreferenceModel] = {}
     labels: dict[Any, list[Any]] = {}
+    groups: dict[Any, NDArray[Any]] = {}
     for prompt, grid in grids.items():
         n, m = len(grid.voters), len(grid.responses)
         scores = np.full((n, m), np.nan)
@@ -906,7 +1126,8 @@ def _scores_dataset(table: _Table, temperature: float, standardize: bool) -> Dat
         except ValueError as error:
             raise ValueError(f"{error} (prompt {prompt!r})") from None
         labels[prompt] = list(grid.responses)
-    return Dataset(models, responses=labels)
+        groups.update(grid.voter_groups(table, group, prompt, models[prompt]))
+    return Dataset(models, responses=labels, groups=groups)
 
 
 def _z_scores(scores: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -1030,19 +1251,23 @@ def parse_weak_orders(strings: Sequence[str], labels: Sequence[Any] | None = Non
 _WEAK_ORDER_COLUMNS = ("prompt", "ranking", "weight")
 
 
-def load_weak_orders(source: TableSource, prompt: Any = None) -> Dataset:
+def load_weak_orders(source: TableSource, prompt: Any = None, group_column: str = GROUP_COLUMN) -> Dataset:
     """A table with one weak order per row (column ``ranking``, e.g. ``"A>B=C>D"``
     as in :func:`parse_weak_orders`), optionally ``prompt`` and ``weight`` (per
     row); a CSV or Parquet path, a pandas DataFrame or a pyarrow Table. Each
     prompt's responses are the names its rows use, in order of first appearance;
     those a row does not name are tied at its bottom. Without a ``prompt`` column
     all rows are one prompt named ``prompt`` (default: the file's stem, or
-    ``"rankings"`` for a table in memory)."""
-    return _weak_orders_dataset(_read_table(source, "source", _WEAK_ORDER_COLUMNS), source, prompt)
+    ``"rankings"`` for a table in memory). Each row is one annotator; the column
+    ``group_column`` (default ``"group"``, optional under that name) holds the
+    annotator's group (``dataset.groups[prompt]``, one label per row of the prompt)."""
+    group = _as_group_column(group_column)
+    return _weak_orders_dataset(_read_table(source, "source", _WEAK_ORDER_COLUMNS + (group,)), source, prompt, group)
 
 
-def _weak_orders_dataset(table: _Table, source: TableSource, prompt: Any) -> Dataset:
+def _weak_orders_dataset(table: _Table, source: TableSource, prompt: Any, group_column: str) -> Dataset:
     table.require("ranking")
+    group = _group_of(table, group_column)
     single = _default_prompt(source, "rankings") if prompt is None else prompt
     rows: dict[Any, list[int]] = {}
     parsed: list[_Groups] = []
@@ -1062,6 +1287,7 @@ def _weak_orders_dataset(table: _Table, source: TableSource, prompt: Any) -> Dat
         raise ValueError(f"{table.source}: no data rows")
     models: dict[Any, PreferenceModel] = {}
     labels: dict[Any, list[Any]] = {}
+    groups: dict[Any, NDArray[Any]] = {}
     for key, members in rows.items():
         ranks, names = _weak_order_ranks(
             [parsed[j] for j in members], None,
@@ -1074,7 +1300,10 @@ def _weak_orders_dataset(table: _Table, source: TableSource, prompt: Any) -> Dat
                 raise ValueError(f"{table.source}: prompt {key!r}: all weights are zero")
         models[key] = RankingPopulation(ranks, weights)
         labels[key] = names
-    return Dataset(models, responses=labels)
+        if group is not None:
+            groups[key] = _checked_groups([_group_label(table, j, group) for j in members], models[key],
+                                          f"{table.source}: prompt {key!r}: column {group!r}")
+    return Dataset(models, responses=labels, groups=groups)
 
 
 # -- choices -------------------------------------------------------------------------------------------
@@ -1093,8 +1322,16 @@ def load_choices(source: TableSource, prompt: Any = None) -> dict[Any, Choices]:
     file's stem or ``"choices"``), ``voter`` (rows of one voter share a type of
     a mixture; without it every row is its own voter) and ``weight`` (per voter,
     or per row without a ``voter`` column). Responses are numbered in order of
-    first appearance within their prompt; ``choices.labels`` names them."""
+    first appearance within their prompt; ``choices.labels`` names them.
+
+    A ``group`` column is an error: the types of the mixture fitted to choices
+    are latent, not the annotators, so no label of an annotator names a type.
+    To audit groups, fit each group's rows on their own (one mixture per group)."""
     table = _read_table(source, "source", _CHOICE_COLUMNS)
+    if GROUP_COLUMN in table.header:
+        raise ValueError(f"{table.source}: {table.where}: column {GROUP_COLUMN!r}: choice data cannot carry voter "
+                         "groups (the fitted mixture's types are latent, not annotators); fit each group's rows "
+                         "on their own")
     table.require("chosen")
     shape = table.one_of("shown", "rejected")
     single = _default_prompt(source, "choices") if prompt is None else prompt
@@ -1130,7 +1367,7 @@ class _ChoiceRows:
         self.shown: list[list[int]] = []
         self.voter_of_row: list[int] = []
         self.voters: dict[Any, int] = {}
-        self.weights: list[tuple[float, int]] = []  # per voter: (weight, row that set it)
+        self.weights: dict[int, tuple[float, int]] = {}  # per voter: (weight, row that set it)
 
     def response(self, text: str, label: Any) -> int:
         if text not in self.index:
@@ -1143,20 +1380,13 @@ class _ChoiceRows:
         self.chosen.append(chosen)
         self.shown.append(shown)
         self.voter_of_row.append(v)
-        if "weight" not in table.columns:
-            return
-        weight = _weight(table, j)
-        if v == len(self.weights):
-            self.weights.append((weight, j))
-        elif self.weights[v][0] != weight:
-            first, row = self.weights[v]
-            raise table.error(j, "weight", f"voter {voter!r} of prompt {prompt!r} has weight {first!r} at "
-                              f"{table.unit} {table.rows[row]} and {weight!r} here")
+        if "weight" in table.columns:
+            _same_per_voter(table, j, "weight", self.weights, v, _weight(table, j), f"voter {voter!r}", prompt)
 
     def choices(self, table: _Table, prompt: Any) -> Choices:
         weights = None
         if self.weights:
-            weights = np.array([weight for weight, _ in self.weights])
+            weights = np.array([self.weights[v][0] for v in range(len(self.voters))])
             if not (weights > 0).any():
                 raise ValueError(f"{table.source}: prompt {prompt!r}: all weights are zero")
         return Choices(self.chosen, self.shown, len(self.labels), self.voter_of_row, weights, self.labels)
@@ -1339,6 +1569,8 @@ __all__ = [
     "MODELS",
     "PREFLIB_SUFFIXES",
     "TABLE_SUFFIXES",
+    "GROUP_BY",
+    "GROUP_COLUMN",
     "Dataset",
     "TableSource",
     "WeakOrders",
