@@ -24,8 +24,12 @@ def default_population() -> RankingPopulation:
     0, 1, …, 11, a minority (30%) ranking 6, …, 11, 0, …, 5 and a minority (20%)
     ranking 11, …, 0. Each voter of a group is the group's order with one adjacent
     pair swapped (voter j swaps positions j mod 11 and j mod 11 + 1), so every
-    group is a small cloud of nearby orders. Response 0 is a Condorcet winner,
-    so NLHF puts all its mass there, while k samples can serve the minorities.
+    group is a small cloud of nearby orders. No response is a Condorcet winner:
+    response 0 beats 1, …, 5 and 11 but ties 6, …, 10 at exactly 1/2, so the
+    maximal lotteries form a set (every lottery over 0 and 6, among others) and
+    NLHF's robust level at ``k >= 2`` is a range over that set: at ``k = 4`` from
+    1/2 (all mass on 0) to about 0.78 (0 and 6 mixed), which the audit reports as
+    ``level_low`` and ``level_high``. The minorities are what k samples can serve.
     Fully deterministic (no random numbers).
     """
     orders = []
