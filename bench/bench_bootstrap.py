@@ -75,32 +75,29 @@ def compare(label: str, shared: Callable[[], Any], separate: Callable[[], List[n
           f"(cpu {separate_cpu:7.3f})   ratio {separate_wall / shared_wall:6.1f}x   intervals within {gap:.1e}")
 
 
-def fixed_rankings(n: int, m: int, B: int) -> Tuple[Callable[[], Any], Callable[[], List[np.ndarray]]]:
-    rng = np.random.default_rng(0)
-    ranks = rng.integers(0, 10, size=(n, m))
-    model = ua.RankingPopulation(ranks)
-    pi = rng.dirichlet(np.ones(m))
+def fixed_policy(model: Any, fresh: Callable[[np.ndarray], Any], pi: np.ndarray,
+                 B: int) -> Tuple[Callable[[], Any], Callable[[], List[np.ndarray]]]:
+    """(shared, separate) for the given policy pi; fresh(counts) builds a replicate afresh."""
     counts = BootstrapPlan.create(B, SEED, 0.95).counts(model, 0)
 
     def separate() -> List[np.ndarray]:
-        return [ua.audit_many([ua.RankingPopulation(ranks, row)], [pi], KS, ["given"])["robust_level"].to_numpy()
-                for row in counts]
+        return [ua.audit_many([fresh(row)], [pi], KS, ["given"])["robust_level"].to_numpy() for row in counts]
 
     return lambda: ua.audit_many([model], [pi], KS, ["given"], n_boot=B, seed=SEED), separate
+
+
+def fixed_rankings(n: int, m: int, B: int) -> Tuple[Callable[[], Any], Callable[[], List[np.ndarray]]]:
+    rng = np.random.default_rng(0)
+    ranks = rng.integers(0, 10, size=(n, m))
+    return fixed_policy(ua.RankingPopulation(ranks), lambda row: ua.RankingPopulation(ranks, row),
+                        rng.dirichlet(np.ones(m)), B)
 
 
 def fixed_mixture(n_types: int, m: int, B: int) -> Tuple[Callable[[], Any], Callable[[], List[np.ndarray]]]:
     rng = np.random.default_rng(2)
     rewards = rng.normal(size=(n_types, m)) * 2.0
-    model = ua.PlackettLuceMixture(rewards)
-    pi = rng.dirichlet(np.ones(m))
-    counts = BootstrapPlan.create(B, SEED, 0.95).counts(model, 0)
-
-    def separate() -> List[np.ndarray]:
-        return [ua.audit_many([ua.PlackettLuceMixture(rewards, row)], [pi], KS, ["given"])["robust_level"].to_numpy()
-                for row in counts]
-
-    return lambda: ua.audit_many([model], [pi], KS, ["given"], n_boot=B, seed=SEED), separate
+    return fixed_policy(ua.PlackettLuceMixture(rewards), lambda row: ua.PlackettLuceMixture(rewards, row),
+                        rng.dirichlet(np.ones(m)), B)
 
 
 def solver_rankings(n: int, m: int, B: int) -> Tuple[Callable[[], Any], Callable[[], List[np.ndarray]]]:
