@@ -516,72 +516,102 @@ void sum_over_types(int64_t count, int64_t width, double* out, MakeWorker make_w
 // ---------------------------------------------------------------------------
 // beats: out[y] = sum_i w_i P_i[y > X]
 // ---------------------------------------------------------------------------
+// P_i[y > X] of single types, block by block: block b of `blocks` covers the
+// nodes [used * b / blocks, used * (b + 1) / blocks) of the type's lattice (block 0
+// also the closed-form multiset terms), so P_i[y > X] is the sum of its blocks. One
+// per thread: it owns the scratch and keeps the last type's lattice, so a type's
+// blocks taken in a row set it up once. `P` must outlive it.
+class TypeBeats {
+ public:
+  TypeBeats(const PLView& data, const Prepared& P, int64_t blocks)
+      : data_(&data),
+        P_(&P),
+        blocks_(blocks),
+        m4_(pad4(data.m)),
+        ratio_(std::exp(kStep)),
+        h_(std::log(ratio_)),
+        reach_(left_reach(static_cast<double>(P.k_max))),
+        local_(static_cast<size_t>(m4_)),
+        rel_(static_cast<size_t>(m4_)),
+        sweep_(m4_) {}
+
+  // Block b's share of P_i[y > X] for y < m (the padding after it is scratch).
+  const double* block(int64_t i, int64_t b) {
+    const PLView& data = *data_;
+    const Prepared& P = *P_;
+    const int64_t m = data.m;
+    if (type_ != i) {
+      type_ = i;
+      pad_row(data.row(i), m, m4_, xpad_);
+      used_ = 0;
+      if (P.has_products()) {
+        rates_.clear();
+        for (int64_t y : P.support) rates_.push_back(xpad_[static_cast<size_t>(y)]);
+        const double top = *std::max_element(rates_.begin(), rates_.end());
+        const double rA = product_rate(P, xpad_.data(), top);
+        // the responses' largest rate, in the frame of the top rate of X
+        lattice_.build(rates_, left_cut(safe_log(rA), data.top[i] - top), reach_, h_);
+        support_.setup(P, xpad_.data());
+        used_ =
+            lattice_.used([&](double anchor, double delta) { return support_.survival(P, anchor, delta) <= kTail; });
+      }
+    }
+    std::fill(local_.begin(), local_.end(), 0.0);
+    if (b == 0) {
+      // P[y > S] = e(y) / (e(y) + W(S)) = 1 / (1 + exp(offset - (r(y) - base)));
+      // everything beats the empty multiset.
+      P.log_weights(xpad_.data(), lw_, scratch_);
+      for (size_t j = 0; j < lw_.size(); ++j) {
+        for (int64_t y = 0; y < m4_; ++y) rel_[static_cast<size_t>(y)] = xpad_[static_cast<size_t>(y)] - lw_[j].base;
+        add_logistic(P.set_prob[j], rel_.data(), lw_[j].offset, m4_, local_.data());
+      }
+      for (int64_t y = 0; y < m; ++y) local_[static_cast<size_t>(y)] += P.empty;
+    }
+    if (P.has_products()) {
+      const int64_t j0 = used_ * b / blocks_, j1 = used_ * (b + 1) / blocks_;
+      sweep_.reset();
+      sums_.resize(2);
+      for (int64_t j = j0; j < j1; ++j) {
+        sweep_.at(lattice_, xpad_.data(), j, ratio_, P.pi(0), sums_.data());
+        double density = 0.0;  // t f_X(t): the measure in s
+        for (int64_t t = 0; t < P.terms(); ++t) {
+          double sums[2] = {sums_[0], sums_[1]};
+          if (t > 0) dot_pass(P.pi(t), sweep_.a(), sweep_.E(), m4_, sums);
+          const int64_t k = P.k[static_cast<size_t>(t)];
+          density += P.prob[static_cast<size_t>(t)] * static_cast<double>(k) * survival_pow(sums[0], k - 1) * sums[1];
+        }
+        add_scaled(h_ * density, sweep_.G(), m4_, local_.data());
+      }
+    }
+    return local_.data();
+  }
+
+ private:
+  const PLView* data_;
+  const Prepared* P_;
+  int64_t blocks_, m4_;
+  double ratio_, h_, reach_;
+  int64_t type_ = -1, used_ = 0;
+  std::vector<double> xpad_, local_, scratch_, sums_, rates_, rel_;
+  std::vector<LogWeight> lw_;
+  Lattice lattice_;
+  Sweep sweep_;
+  SupportEval support_;
+};
+
+// Work items are (type, block): enough of them for several lanes when there are
+// few but costly types.
 inline void beat_probabilities_kernel(const PLView& data, const Operand& op, double* out) {
-  const int64_t m = data.m, m4 = pad4(m);
+  const int64_t m = data.m;
   const Prepared P(op, m);
   const int64_t B = P.has_products() ? blocks_per_type(data.n, m) : 1;
-  const double ratio = std::exp(kStep), h = std::log(ratio);
-  const double reach = left_reach(static_cast<double>(P.k_max));
-
   sum_over_types(data.n * B, m, out, [&]() {
-    struct State {
-      int64_t type = -1, used = 0;
-      std::vector<double> xpad, local, scratch, sums, rates, rel;
-      std::vector<LogWeight> lw;
-      Lattice lattice;
-      Sweep sweep;
-      SupportEval support;
-      explicit State(int64_t m4_) : local(static_cast<size_t>(m4_)), rel(static_cast<size_t>(m4_)), sweep(m4_) {}
-    };
-    return [&, st = State(m4)](int64_t v, double* acc) mutable {
-      const int64_t i = v / B, b = v % B;
+    return [&, beats = TypeBeats(data, P, B)](int64_t v, double* acc) mutable {
+      const int64_t i = v / B;
       const double wi = data.weights[i];
       if (wi == 0.0) return;
-      if (st.type != i) {
-        st.type = i;
-        pad_row(data.row(i), m, m4, st.xpad);
-        st.used = 0;
-        if (P.has_products()) {
-          st.rates.clear();
-          for (int64_t y : P.support) st.rates.push_back(st.xpad[static_cast<size_t>(y)]);
-          const double top = *std::max_element(st.rates.begin(), st.rates.end());
-          const double rA = product_rate(P, st.xpad.data(), top);
-          // the responses' largest rate, in the frame of the top rate of X
-          st.lattice.build(st.rates, left_cut(safe_log(rA), data.top[i] - top), reach, h);
-          st.support.setup(P, st.xpad.data());
-          st.used = st.lattice.used(
-              [&](double anchor, double delta) { return st.support.survival(P, anchor, delta) <= kTail; });
-        }
-      }
-      std::fill(st.local.begin(), st.local.end(), 0.0);
-      if (b == 0) {
-        // P[y > S] = e(y) / (e(y) + W(S)) = 1 / (1 + exp(offset - (r(y) - base)));
-        // everything beats the empty multiset.
-        P.log_weights(st.xpad.data(), st.lw, st.scratch);
-        for (size_t j = 0; j < st.lw.size(); ++j) {
-          for (int64_t y = 0; y < m4; ++y)
-            st.rel[static_cast<size_t>(y)] = st.xpad[static_cast<size_t>(y)] - st.lw[j].base;
-          add_logistic(P.set_prob[j], st.rel.data(), st.lw[j].offset, m4, st.local.data());
-        }
-        for (int64_t y = 0; y < m; ++y) st.local[static_cast<size_t>(y)] += P.empty;
-      }
-      if (P.has_products()) {
-        const int64_t j0 = st.used * b / B, j1 = st.used * (b + 1) / B;
-        st.sweep.reset();
-        st.sums.resize(2);
-        for (int64_t j = j0; j < j1; ++j) {
-          st.sweep.at(st.lattice, st.xpad.data(), j, ratio, P.pi(0), st.sums.data());
-          double density = 0.0;  // t f_X(t): the measure in s
-          for (int64_t t = 0; t < P.terms(); ++t) {
-            double sums[2] = {st.sums[0], st.sums[1]};
-            if (t > 0) dot_pass(P.pi(t), st.sweep.a(), st.sweep.E(), m4, sums);
-            const int64_t k = P.k[static_cast<size_t>(t)];
-            density += P.prob[static_cast<size_t>(t)] * static_cast<double>(k) * survival_pow(sums[0], k - 1) * sums[1];
-          }
-          add_scaled(h * density, st.sweep.G(), m4, st.local.data());
-        }
-      }
-      for (int64_t y = 0; y < m; ++y) acc[y] += wi * st.local[static_cast<size_t>(y)];
+      const double* local = beats.block(i, v % B);
+      for (int64_t y = 0; y < m; ++y) acc[y] += wi * local[y];
     };
   });
 }

@@ -346,13 +346,26 @@ py::dict audit_packed(const py::array& levels, const array_of<int64_t>& shapes, 
   throw py::type_error("levels: expected uint8, uint16 or uint32 dense levels");
 }
 
-// Audits of one policy (None: uniform) on reweightings of one store: counts[b] are
-// replicate b's voter weights (finite, >= 0, not all zero), normalised as a store
-// normalises its weights. (n_boot, n_ks) result arrays, as audit_policies.
-py::dict audit_replicates(const std::shared_ptr<RankingStore>& model, const py::object& policy,
-                          const array_of<double>& counts, const array_of<int64_t>& ks, int ties) {
+// The views a replicate audit runs on: the dense levels of a store of rankings, or
+// the rewards of a Plackett-Luce store.
+template <class F>
+void with_view(const RankingStore& store, F&& f) {
+  store.visit(f);
+}
+template <class F>
+void with_view(const pl::PLStore& store, F&& f) {
+  f(store.view());
+}
+
+// Audits of one policy (None: uniform) on reweightings of one store (of rankings or
+// of Plackett-Luce types): counts[b] are replicate b's voter (type) weights (finite,
+// >= 0, not all zero), normalised as a store normalises its weights. (n_boot, n_ks)
+// result arrays, as audit_policies.
+template <class Store>
+py::dict audit_replicates(const std::shared_ptr<Store>& model, const py::object& policy, const array_of<double>& counts,
+                          const array_of<int64_t>& ks, int ties) {
   const Ties convention = ties_from_int(ties);
-  if (!model) throw py::type_error("model: expected a RankingStore");
+  if (!model) throw py::type_error("model: expected a RankingStore or a PLStore");
   const int64_t n = model->n(), m = model->m();
   require_ndim(counts, 2, "counts");
   if (counts.shape(1) != n) throw std::invalid_argument("counts: need one weight per voter in every row");
@@ -377,7 +390,7 @@ py::dict audit_replicates(const std::shared_ptr<RankingStore>& model, const py::
   const PolicyAuditOut out = arrays.out();
   {
     py::gil_scoped_release release;
-    model->visit([&](const auto& view) {
+    with_view(*model, [&](const auto& view) {
       ualign::audit_replicates(view, rows.rows[0], weights.data(), n_boot, k_values.data(),
                                static_cast<int64_t>(k_values.size()), convention, out);
     });
@@ -431,11 +444,14 @@ void register_batch(py::module_& m) {
         "Blocks of the Jacobian d u_y / d pi_z of every prompt: rows y given per prompt, columns z the\n"
         "same responses (square) or all of them; row-major, concatenated prompt by prompt.");
 
-  m.def("audit_replicates", &audit_replicates, py::arg("model"), py::arg("policy"), py::arg("counts"), py::arg("ks"),
-        py::arg("ties"),
-        "Audits of one single-output policy (None: uniform) on the reweightings counts[b] of one\n"
-        "RankingStore (bootstrap replicates), per-voter values computed once and summed per replicate:\n"
-        "a dict of (n_boot, n_ks) arrays as audit_policies.");
+  constexpr const char* replicates_doc =
+      "Audits of one single-output policy (None: uniform) on the reweightings counts[b] of one\n"
+      "RankingStore or PLStore (bootstrap replicates), per-voter (per-type) values computed once and\n"
+      "summed per replicate: a dict of (n_boot, n_ks) arrays as audit_policies.";
+  m.def("audit_replicates", &audit_replicates<RankingStore>, py::arg("model"), py::arg("policy"), py::arg("counts"),
+        py::arg("ks"), py::arg("ties"), replicates_doc);
+  m.def("audit_replicates", &audit_replicates<pl::PLStore>, py::arg("model"), py::arg("policy"), py::arg("counts"),
+        py::arg("ks"), py::arg("ties"), replicates_doc);
 
   m.def("audit_utilities", &audit_utilities, py::arg("u"), py::arg("loss"), py::arg("policy"),
         "(robust_level, opponent, best_response, best_utility, exploitability, mean_utility) of a policy\n"

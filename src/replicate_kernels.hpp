@@ -1,17 +1,24 @@
-// Audits of one fixed policy on many reweightings of one population of rankings
-// (the bootstrap replicates of a prompt), in one pass over the voters.
+// Audits of one fixed policy on many reweightings of one population (the
+// bootstrap replicates of a prompt), in one pass over its voters: the voters of a
+// population of rankings, or the types of a mixture of Plackett-Luce types.
 //
-// A replicate b gives voter i the weight W[b][i] and changes nothing else, and the
-// utility of response y is linear in those weights:
+// A replicate b gives voter (type) i the weight W[b][i] and changes nothing else,
+// and the utility of response y is linear in those weights:
 //
 //   u_b[y] = P_b[y > pi^(k)] = sum_i W[b][i] P_i[y > pi^(k)].
 //
 // So each voter's values P_i[y > pi^(k)] (and under the mirrored convention, where
-// it differs) are computed once per k, by the per-voter level kernels the
-// utilities use (product_levels_x4 / add_product_levels with weight 1, then a
-// gather), and the B replicates' utilities are the weighted sums U = W P; each
-// replicate's audit is then audit_from_utilities, as for a single prompt. The
-// level arithmetic runs once instead of B times.
+// it differs) are computed once per k and the B replicates' utilities are the
+// weighted sums U = W P; each replicate's audit is then audit_from_utilities, as
+// for a single prompt. The value arithmetic runs once instead of B times. A source
+// supplies the values, with the arithmetic of the utilities themselves:
+//   * RankingValues: the per-voter level kernels (product_levels_x4 /
+//     add_product_levels with weight 1, then a gather);
+//   * TypeValues: pl::TypeBeats, one type's P_i[y > pi^(k)] as the beats kernel
+//     forms it (each comparison is one choice by one type). The mixture has no
+//     ties, so every convention and its mirror give the same values: one set of
+//     columns serves both, as the per-replicate audits (which call the one kernel
+//     for utilities and losses) see them.
 //
 // Order of additions: voters in panels of at most kChunk, summed plainly within a
 // panel in voter order and folded into a Neumaier-compensated total panel by panel
@@ -30,12 +37,15 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "batch_kernels.hpp"
 #include "level_kernels.hpp"
+#include "operand.hpp"
 #include "parallel.hpp"
+#include "pl_kernels.hpp"
 #include "ranking_kernels.hpp"
 #include "ties.hpp"
 
@@ -124,6 +134,67 @@ void voter_values(const RankingView<Level>& data, int64_t first, int64_t count, 
   }
 }
 
+// The values of the voters of a population of rankings, kGroup at a time.
+template <class Level>
+struct RankingValues {
+  static constexpr int64_t kItem = kGroup;  // voters per call of fill
+  const RankingView<Level>& data;
+  const double* pi;
+  const ReplicateColumns& cols;
+
+  VoterValuesScratch scratch() const { return {}; }
+  void fill(VoterValuesScratch& s, int64_t first, int64_t count, double* rows) const {
+    voter_values(data, first, count, pi, cols, s, rows);
+  }
+};
+
+// The values of the types of a Plackett-Luce mixture, one type at a time: for the
+// j-th k, P_i[y > pi^(k)] from the beats kernel's own per-type evaluation (all nodes
+// in one block). Types that no replicate weighs are skipped (their rows are zeros,
+// never read: the sums skip zero weights). Holds pointers into itself: not copied.
+class TypeValues {
+ public:
+  static constexpr int64_t kItem = 1;
+
+  TypeValues(const pl::PLView& data, const double* pi, const ReplicateColumns& cols, const std::vector<char>& weighed)
+      : data_(data), cols_(cols), weighed_(weighed) {
+    const int64_t n_ks = static_cast<int64_t>(cols.ks.size());
+    operands_.reserve(static_cast<size_t>(n_ks));  // prepared_ points into it
+    prepared_.reserve(static_cast<size_t>(n_ks));
+    for (int64_t j = 0; j < n_ks; ++j) {
+      operands_.push_back(product_operand(data.m, pi, cols.ks.data() + j));
+      prepared_.emplace_back(operands_.back(), data.m);
+    }
+  }
+  TypeValues(const TypeValues&) = delete;
+  TypeValues& operator=(const TypeValues&) = delete;
+
+  std::vector<pl::TypeBeats> scratch() const {
+    std::vector<pl::TypeBeats> beats;
+    for (const pl::Prepared& P : prepared_) beats.emplace_back(data_, P, 1);
+    return beats;
+  }
+  void fill(std::vector<pl::TypeBeats>& beats, int64_t first, int64_t count, double* rows) const {
+    const int64_t m = data_.m, width = cols_.width();
+    for (int64_t v = 0; v < count; ++v) {
+      double* row = rows + v * width;
+      if (!weighed_[static_cast<size_t>(first + v)]) {
+        std::fill_n(row, width, 0.0);
+        continue;
+      }
+      for (size_t j = 0; j < beats.size(); ++j)
+        std::copy_n(beats[j].block(first + v, 0), m, row + static_cast<int64_t>(j) * m);
+    }
+  }
+
+ private:
+  const pl::PLView& data_;
+  const ReplicateColumns& cols_;
+  const std::vector<char>& weighed_;
+  std::vector<Operand> operands_;
+  std::vector<pl::Prepared> prepared_;
+};
+
 // The replicates [begin, end) of n_boot that thread `thread` of `threads` sums: a
 // static split (it decides only who adds, never in which order).
 inline std::pair<int64_t, int64_t> replicate_share(int64_t n_boot) {
@@ -136,13 +207,14 @@ inline std::pair<int64_t, int64_t> replicate_share(int64_t n_boot) {
 }
 
 // sums[b * width + column] (with Neumaier compensations comps) = sum_i weights[b * n + i]
-// * P_i[column] for the replicates b < n_boot: one pass over the voters, in panels
-// of voters whose values fit kPanelBudget (two barriers a panel), each replicate
-// summed plainly over kChunk voters at a time (while they are in cache) and folded.
-template <class Level>
-void replicate_sums(const RankingView<Level>& data, const double* pi, const double* weights, int64_t n_boot,
-                    const ReplicateColumns& cols, double* sums, double* comps) {
-  const int64_t n = data.n, width = cols.width();
+// * P_i[column] for the replicates b < n_boot, the n voters' values P_i from
+// `source`: one pass over the voters, in panels of voters whose values fit
+// kPanelBudget (two barriers a panel), each replicate summed plainly over kChunk
+// voters at a time (while they are in cache) and folded.
+template <class Source>
+void replicate_sums(const Source& source, int64_t n, const double* weights, int64_t n_boot, int64_t width, double* sums,
+                    double* comps) {
+  constexpr int64_t item = Source::kItem;
   const int64_t rows = std::max<int64_t>(kGroup, kPanelBudget / width / kGroup * kGroup);
   const int64_t fold = std::min(rows, kChunk), panel = rows / fold * fold;
   std::vector<double> values(static_cast<size_t>(std::min(panel, n) * width));
@@ -153,22 +225,24 @@ void replicate_sums(const RankingView<Level>& data, const double* pi, const doub
 #pragma omp parallel if (n * width * (n_boot + 1) >= kParallelMinWork && !in_parallel_region())
 #endif
   {
-    VoterValuesScratch scratch;
+    std::optional<decltype(source.scratch())> scratch;
     std::vector<double> acc;
-    trap.run([&] { acc.resize(static_cast<size_t>(width)); });
+    trap.run([&] {
+      scratch.emplace(source.scratch());
+      acc.resize(static_cast<size_t>(width));
+    });
     const auto [b_begin, b_end] = replicate_share(n_boot);
     for (int64_t begin = 0; begin < n; begin += panel) {
       const int64_t end = std::min(n, begin + panel);
-      const int64_t groups = (end - begin + kGroup - 1) / kGroup;
+      const int64_t items = (end - begin + item - 1) / item;
 #ifdef UALIGN_HAS_OPENMP
 #pragma omp for schedule(static)
 #endif
-      for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t g = 0; g < items; ++g) {
         if (trap.failed()) continue;
         trap.run([&] {
-          const int64_t first = begin + g * kGroup;
-          voter_values(data, first, std::min(kGroup, end - first), pi, cols, scratch,
-                       values.data() + (first - begin) * width);
+          const int64_t first = begin + g * item;
+          source.fill(*scratch, first, std::min(item, end - first), values.data() + (first - begin) * width);
         });
       }
       if (!trap.failed()) {
@@ -198,22 +272,23 @@ void replicate_sums(const RankingView<Level>& data, const double* pi, const doub
   trap.rethrow();
 }
 
-// Audits of pi (null: the uniform policy) on the replicates of `data` with normalised
-// voter weights weights[b * n + i], b < n_boot, for every k; out cells are b * n_ks + j.
-template <class Level>
-void audit_replicates(const RankingView<Level>& data, const double* pi, const double* weights, int64_t n_boot,
-                      const int64_t* ks, int64_t n_ks, Ties ties, const PolicyAuditOut& out) {
-  const int64_t m = data.m;
+// Audits of pi (null: the uniform policy) on the replicates of n voters and m
+// responses with normalised voter weights weights[b * n + i], b < n_boot, for every
+// k; out cells are b * n_ks + j. `make_source(cols, pi)` gives the voters' values
+// for the columns `cols` (conventions[0 .. n_conventions), a group of at most
+// max_group k).
+template <class MakeSource>
+void audit_replicate_columns(int64_t n, int64_t m, const double* pi, const double* weights, int64_t n_boot,
+                             const int64_t* ks, int64_t n_ks, std::array<Ties, 2> conventions, int64_t n_conventions,
+                             int64_t max_group, MakeSource make_source, const PolicyAuditOut& out) {
   std::vector<double> uniform;
   if (pi == nullptr) {
     uniform.assign(static_cast<size_t>(m), 1.0 / static_cast<double>(m));
     pi = uniform.data();
   }
-  const Ties mirror = mirror_of(ties);
-  ReplicateColumns cols{{ties, mirror}, mirror != ties ? 2 : 1, {}, m};
-  // k per group: at most what one call of the interleaved kernel fuses, and few
-  // enough that four voters' values fit in a panel.
-  const int64_t group = std::clamp<int64_t>(kPanelBudget / (kGroup * cols.n_conventions * m), 1, kMaxFusedKs);
+  ReplicateColumns cols{conventions, n_conventions, {}, m};
+  // k per group: few enough that four voters' values fit in a panel.
+  const int64_t group = std::clamp<int64_t>(kPanelBudget / (kGroup * n_conventions * m), 1, max_group);
   std::vector<double> sums, comps, u;
   std::vector<double> products, partials;
   for (int64_t j0 = 0; j0 < n_ks; j0 += group) {
@@ -224,14 +299,15 @@ void audit_replicates(const RankingView<Level>& data, const double* pi, const do
     sums.resize(static_cast<size_t>(block * width));
     comps.resize(sums.size());
     u.resize(static_cast<size_t>(width));
+    const auto source = make_source(cols, pi);
     for (int64_t b0 = 0; b0 < n_boot; b0 += block) {
       const int64_t count = std::min(block, n_boot - b0);
-      replicate_sums(data, pi, weights + b0 * data.n, count, cols, sums.data(), comps.data());
+      replicate_sums(source, n, weights + b0 * n, count, width, sums.data(), comps.data());
       for (int64_t b = 0; b < count; ++b) {
         for (int64_t col = 0; col < width; ++col) u[col] = sums[b * width + col] + comps[b * width + col];
         for (int64_t j = 0; j < n_group; ++j) {
           const double* utility = u.data() + j * m;
-          const double* loss = cols.n_conventions == 2 ? u.data() + (n_group + j) * m : utility;
+          const double* loss = n_conventions == 2 ? u.data() + (n_group + j) * m : utility;
           const PolicyAudit audit = audit_from_utilities(utility, loss, pi, m, products, partials);
           const int64_t cell = (b0 + b) * n_ks + j0 + j;
           out.robust_level[cell] = audit.robust_level;
@@ -243,6 +319,29 @@ void audit_replicates(const RankingView<Level>& data, const double* pi, const do
       }
     }
   }
+}
+
+// On a population of rankings: the game's convention and, where it differs, the
+// mirrored one; k in groups of at most what one call of the interleaved kernel fuses.
+template <class Level>
+void audit_replicates(const RankingView<Level>& data, const double* pi, const double* weights, int64_t n_boot,
+                      const int64_t* ks, int64_t n_ks, Ties ties, const PolicyAuditOut& out) {
+  const Ties mirror = mirror_of(ties);
+  audit_replicate_columns(
+      data.n, data.m, pi, weights, n_boot, ks, n_ks, {ties, mirror}, mirror != ties ? 2 : 1, kMaxFusedKs,
+      [&](const ReplicateColumns& cols, const double* p) { return RankingValues<Level>{data, p, cols}; }, out);
+}
+
+// On a mixture of Plackett-Luce types (no ties: one set of columns, see the top).
+inline void audit_replicates(const pl::PLView& data, const double* pi, const double* weights, int64_t n_boot,
+                             const int64_t* ks, int64_t n_ks, Ties ties, const PolicyAuditOut& out) {
+  std::vector<char> weighed(static_cast<size_t>(data.n), 0);
+  for (int64_t b = 0; b < n_boot; ++b)
+    for (int64_t i = 0; i < data.n; ++i)
+      if (weights[b * data.n + i] != 0.0) weighed[static_cast<size_t>(i)] = 1;
+  audit_replicate_columns(
+      data.n, data.m, pi, weights, n_boot, ks, n_ks, {ties, ties}, 1, n_ks,
+      [&](const ReplicateColumns& cols, const double* p) { return TypeValues(data, p, cols, weighed); }, out);
 }
 
 }  // namespace ualign

@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 import oracle
+import pl_oracle
 import pytest
-from helpers import outputs_by_thread_count, random_instance, random_policy
+from helpers import outputs_by_thread_count, random_instance, random_policy, random_weights
 
 import ualign as ua
 from ualign.audit import BOOTSTRAP_COLUMNS, _audit_fixed, audit_columns
@@ -134,7 +135,7 @@ def test_replicate_audit_arguments() -> None:
     population = ua.RankingPopulation([[0, 1, 1], [2, 0, 1]])
     counts = np.array([[1.0, 1.0]])
     with pytest.raises(TypeError, match="^model"):
-        audit_replicates(ua.PlackettLuceMixture(np.zeros((1, 3))), None, counts, [1])
+        audit_replicates(object(), None, counts, [1])
     with pytest.raises(ValueError, match="^policy"):
         audit_replicates(population, [0.5, 0.5], counts, [1])
     with pytest.raises(ValueError, match="^counts"):
@@ -153,6 +154,99 @@ def test_replicate_audit_arguments() -> None:
         audit_replicates(population, None, counts, [])
 
 
+# -- fixed policies on a Plackett–Luce mixture: every type's values, summed with the replicate's weights --
+
+def mixture_instance(seed: int, n_max: int = 4, m_max: int = 4):
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(1, n_max + 1)), int(rng.integers(2, m_max + 1))
+    rewards = rng.uniform(-6.0, 6.0, size=(n, m))
+    if seed % 3 == 0:
+        rewards[:, 1] = rewards[:, 0]  # equal rewards
+    return rng, rewards, random_weights(rng, n)  # weights with zeros
+
+
+def mixture_counts(rng: np.random.Generator, mixture, n_boot: int) -> np.ndarray:
+    """Multinomial type counts, one replicate of a single type and one that gives
+    every type with weight a count (types of weight zero stay at zero)."""
+    n = mixture.n_types
+    counts = rng.multinomial(n, mixture.weights, size=n_boot).astype(float)
+    counts[0] = 0.0
+    counts[0, int(np.argmax(mixture.weights))] = 3.0
+    counts[1] = (mixture.weights > 0) * rng.integers(1, 4, size=n)
+    return counts
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("ties", TIES)
+def test_mixture_replicate_audits_equal_brute_force(seed: int, ties: str) -> None:
+    rng, rewards, weights = mixture_instance(seed)
+    mixture = ua.PlackettLuceMixture(rewards, weights)
+    m = mixture.n_responses
+    policy = random_policy(rng, m) if seed % 3 else None  # zero-probability responses; None: uniform
+    pi = policy if policy is not None else np.full(m, 1.0 / m)
+    counts = mixture_counts(rng, mixture, 4)
+    ks = [3, 1, 2]
+    out = audit_replicates(mixture, policy, counts, ks, ties)
+    for b, row in enumerate(counts):
+        for j, k in enumerate(ks):
+            u = pl_oracle.utilities(rewards, row, pi, k)  # no ties: the loss is the utility
+            assert out["robust_level"][b, j] == pytest.approx(1.0 - u.max(), abs=1e-12)
+            assert u[out["opponent"][b, j]] == pytest.approx(u.max(), abs=1e-12)
+            assert u[out["best_response"][b, j]] == pytest.approx(u.max(), abs=1e-12)
+            assert out["best_utility"][b, j] == pytest.approx(u.max(), abs=1e-12)
+            assert out["exploitability"][b, j] == pytest.approx(u.max() - math.fsum(pi * u), abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", TIES)
+def test_mixture_replicate_audits_equal_the_per_replicate_audits(ties: str) -> None:
+    # enough types and responses for several lanes and node blocks per type in the
+    # per-replicate kernel; k from 1 to far beyond m
+    rng = np.random.default_rng(31)
+    n, m = 300, 40
+    rewards = rng.normal(size=(n, m)) * 3.0
+    mixture = ua.PlackettLuceMixture(rewards, rng.random(n) * (rng.random(n) < 0.8))
+    pi = random_policy(rng, m)
+    counts = mixture_counts(rng, mixture, 5)
+    ks = np.array([1, 2, 7, 64, 10**6])
+    new = audit_replicates(mixture, pi, counts, ks, ties)
+    old = _audit_fixed(replicate_models(mixture, counts), [pi] * 5, ks, ties, lambda count: None)
+    for field in ("robust_level", "best_utility", "exploitability"):
+        assert np.abs(new[field] - old[field]).max() <= 1e-12, field
+    for field in ("opponent", "best_response"):  # no near ties among these utilities
+        assert np.array_equal(new[field], old[field]), field
+
+
+def test_mixture_intervals_are_the_percentiles_of_the_replicates() -> None:
+    rng, rewards, weights = mixture_instance(5, n_max=6, m_max=5)
+    mixture = ua.PlackettLuceMixture(rewards, weights)
+    pi = random_policy(rng, mixture.n_responses)
+    ks, n_boot, ci = [1, 4], 11, 0.8
+    columns, _ = audit_columns([mixture], [pi], ks, ["given"], ties="weak", n_boot=n_boot, seed=4, ci=ci)
+    counts = BootstrapPlan.create(n_boot, 4, ci).counts(mixture, 0)
+    for j, k in enumerate(ks):
+        levels = [ua.robust_level(replicate, pi, k, "weak") for replicate in replicate_models(mixture, counts)]
+        low, high = np.quantile(levels, [0.1, 0.9])
+        assert columns["level_ci_low"][j] == pytest.approx(low, abs=1e-12)
+        assert columns["level_ci_high"][j] == pytest.approx(high, abs=1e-12)
+
+
+def test_mixture_replicate_audit_arguments() -> None:
+    mixture = ua.PlackettLuceMixture(np.zeros((2, 3)))
+    counts = np.array([[1.0, 1.0]])
+    with pytest.raises(ValueError, match="^policy"):
+        audit_replicates(mixture, [0.5, 0.5], counts, [1])
+    with pytest.raises(ValueError, match="^counts"):
+        audit_replicates(mixture, None, np.ones((1, 3)), [1])
+    with pytest.raises(ValueError, match="^counts"):
+        audit_replicates(mixture, None, np.array([[1.0, np.inf]]), [1])
+    with pytest.raises(ValueError, match="^counts"):
+        audit_replicates(mixture, None, np.zeros((1, 2)), [1])
+    with pytest.raises(ValueError, match="^ks"):
+        audit_replicates(mixture, None, counts, [0])
+    with pytest.raises(ValueError, match="^ties"):
+        audit_replicates(mixture, None, counts, [1], "ties")
+
+
 REPLICATES_SCRIPT = """
 import sys
 import numpy as np
@@ -163,12 +257,15 @@ model = ua.RankingPopulation(rng.integers(0, 12, size=(3001, 40)), rng.random(30
 counts = BootstrapPlan.create(30, 4, 0.9).counts(model, 0)
 pi = rng.dirichlet(np.ones(40))
 out = {}
-for ties in ("uniform", "strict"):
-    first = audit_replicates(model, pi, counts, [1, 2, 5, 8, 70], ties)
-    again = audit_replicates(model, pi, counts, [1, 2, 5, 8, 70], ties)
-    for name, values in first.items():
-        assert np.array_equal(values, again[name]), name
-        out[ties + name] = values
+mixture = ua.PlackettLuceMixture(rng.normal(size=(301, 40)) * 2, rng.random(301))
+mixture_counts = BootstrapPlan.create(30, 4, 0.9).counts(mixture, 0)
+for label, data, rows in (("rankings", model, counts), ("mixture", mixture, mixture_counts)):
+    for ties in ("uniform", "strict"):
+        first = audit_replicates(data, pi, rows, [1, 2, 5, 8, 70], ties)
+        again = audit_replicates(data, pi, rows, [1, 2, 5, 8, 70], ties)
+        for name, values in first.items():
+            assert np.array_equal(values, again[name]), name
+            out[label + ties + name] = values
 np.savez(sys.argv[1], **out)
 """
 

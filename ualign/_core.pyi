@@ -1,6 +1,6 @@
 """Type stubs for the compiled core (private; use the ualign package)."""
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,8 +70,8 @@ def audit_packed(levels: NDArray[Any], shapes: NDArray[np.int64], n_levels: NDAr
                  weights: NDArray[np.float64], policies: Optional[NDArray[np.float64]],
                  offsets: Optional[NDArray[np.int64]], ks: NDArray[np.int64],
                  ties: int) -> Dict[str, NDArray[Any]]: ...
-def audit_replicates(model: RankingStore, policy: Optional[NDArray[np.float64]], counts: NDArray[np.float64],
-                     ks: NDArray[np.int64], ties: int) -> Dict[str, NDArray[Any]]: ...
+def audit_replicates(model: Union[RankingStore, PLStore], policy: Optional[NDArray[np.float64]],
+                     counts: NDArray[np.float64], ks: NDArray[np.int64], ties: int) -> Dict[str, NDArray[Any]]: ...
 def exact_sums(x: NDArray[np.float64], offsets: NDArray[np.int64]) -> NDArray[np.float64]: ...
 def renormalise_rows(flat: NDArray[np.float64], offsets: NDArray[np.int64], totals: NDArray[np.float64]) -> None: ...
 def audit_utilities(u: NDArray[np.float64], loss: NDArray[np.float64],

@@ -118,10 +118,14 @@ def audit_many(models: Any, policies: Any = None, ks: Any = range(1, 9), methods
         columns :data:`BOOTSTRAP_COLUMNS`: central percentile intervals of mass
         ``ci`` of the robust level and of the exploitability, and the fraction of
         replicates whose best response is the row's. Fixed policies ("given",
-        "uniform") are re-audited on each replicate; the solvers' policies are
-        solved again on each replicate (MPNE and the optimal policy warm-started
-        from the point estimate's policy). The same ``seed`` gives the same bits
-        for any thread count, chunking or cluster.
+        "uniform") are audited on all replicates in one pass over the voters (the
+        types of a Plackett–Luce mixture): each voter's (type's) values
+        ``P_i[y ≻ pi^{⊗k}]`` are computed once per k and each replicate's utilities
+        are their sums weighted by its counts (:func:`ualign.bootstrap.audit_replicates`).
+        The solvers' policies are solved again on each replicate, the replicates
+        of a prompt as one batch sharing its rankings (MPNE and the optimal policy
+        warm-started from the point estimate's policy). The same ``seed`` gives the
+        same bits for any thread count, chunking or cluster.
     groups:
         Voter groups: one label per voter (per type for a Plackett–Luce mixture)
         for every prompt, a sequence aligned with ``models`` or a mapping with the
@@ -450,12 +454,10 @@ def _add_bootstrap_columns(block: Dict[str, NDArray[Any]], method: str, fixed: b
                            mask: NDArray[np.bool_], models: List[PreferenceModel], labels: List[Any],
                            ks: NDArray[np.int64], ties: str, options: Dict[str, Any], first: int) -> None:
     """Percentile intervals over the bootstrap replicates of every prompt. A fixed
-    policy (``fixed``: given, not solved) on a population of rankings is audited on
-    all B replicates in one pass over the voters (:func:`audit_replicates`); other
-    replicates share the prompt's rankings or types and are audited (or solved
-    again) as a batch of B prompts."""
-    from .ranking import RankingPopulation
-
+    policy (``fixed``: given, not solved) is audited on all B replicates in one pass
+    over the voters of a population of rankings or the types of a Plackett–Luce
+    mixture (:func:`audit_replicates`); a solver's replicates share the prompt's
+    rankings or types and are solved again as a batch of B prompts."""
     plan: BootstrapPlan = options["bootstrap"]
     n_prompts, n_ks = len(models), ks.shape[0]
     for name in BOOTSTRAP_COLUMNS:
@@ -463,10 +465,8 @@ def _add_bootstrap_columns(block: Dict[str, NDArray[Any]], method: str, fixed: b
     quiet: Callable[[int], None] = lambda n: None  # noqa: E731
     for p in np.flatnonzero(mask).tolist():
         counts = plan.counts(models[p], first + p)
-        if fixed and isinstance(models[p], RankingPopulation):
+        if fixed:
             values = audit_replicates(models[p], chosen[p], counts, ks, ties)
-        elif fixed:
-            values = _audit_fixed(replicate_models(models[p], counts), [chosen[p]] * plan.n_boot, ks, ties, quiet)
         else:
             values, _ = _audit_solver(method, replicate_models(models[p], counts), [labels[p]] * plan.n_boot, ks,
                                       ties, options, quiet,

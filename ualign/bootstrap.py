@@ -9,16 +9,29 @@ batched kernel takes the ``B`` replicates of one prompt as a batch of ``B``
 prompts. For a mixture of Plackett–Luce types the types are the resampled units
 (``n = n_types``); a replicate copies the rewards (``n_types x m`` doubles).
 
-A fixed policy on the replicates of a population of rankings needs less: the
-utility of a response is linear in the voter weights, ``u_b = sum_i c_bi P_i`` with
-``P_i[y] = P_i[y > pi^(k)]`` voter ``i``'s own value, so :func:`audit_replicates`
-computes every voter's values once per ``k`` and forms all ``B`` replicates' utilities
-as the weighted sums ``U = C P`` (chunked over voters, memory bounded whatever
-``n`` and ``B``), then audits each replicate as a single prompt. Its sums run in
-another order than a replicate audited alone, so the two agree to rounding (well
-within 1e-12), not bit for bit; the order is fixed, so repeats and thread counts
-give identical bits. Plackett–Luce replicates and solved (not fixed) policies are
-audited as a batch of replicate models.
+A fixed policy on the replicates needs less: the utility of a response is linear
+in the voter weights, ``u_b = sum_i c_bi P_i`` with ``P_i[y] = P_i[y > pi^(k)]``
+voter ``i``'s own value, so :func:`audit_replicates` computes every voter's values
+once per ``k`` and forms all ``B`` replicates' utilities as the weighted sums
+``U = C P`` (chunked over voters, memory bounded whatever ``n`` and ``B``), then
+audits each replicate as a single prompt. The same holds for a Plackett–Luce
+mixture, whose comparisons are each one choice by one type: ``P_i`` is type
+``i``'s value from the mixture's own kernel, computed once per ``k`` instead of
+once per replicate and ``k``. (The mixture has no ties, so every convention and its
+mirror give the same values, as in a replicate's own audit.) The sums run in another
+order than a replicate audited alone, so the two agree to rounding (well within
+1e-12), not bit for bit; the order is fixed, so repeats and thread counts give
+identical bits. What is shared, by model kind and policy:
+
+* fixed policy, :class:`~ualign.RankingPopulation`: the per-voter level values,
+  one pass over the voters per group of ``k`` for all ``B`` replicates;
+* fixed policy, :class:`~ualign.PlackettLuceMixture`: the per-type integrals, one
+  pass over the types per group of ``k`` for all ``B`` replicates;
+* solved policy (any model): only the storage — the ``B`` replicate models share
+  the rankings (a mixture's replicates copy its rewards) and are solved again as
+  one batch of ``B`` prompts, warm-started from the point estimate's policy where
+  the solver takes one (MPNE, the optimal policy); each replicate's solve makes its
+  own passes over the voters.
 
 Intervals are percentile intervals: the ``(1 - ci)/2`` and ``(1 + ci)/2``
 quantiles of the replicate values. The robust level is a minimum over responses
@@ -114,15 +127,18 @@ def replicate_models(model: PreferenceModel, counts: NDArray[np.float64]) -> Lis
 def audit_replicates(model: PreferenceModel, policy: Any, counts: Any, ks: Any,
                      ties: str = "uniform") -> Dict[str, NDArray[Any]]:
     """Audits of the fixed single-output ``policy`` (None: uniform) on the replicates
-    of the :class:`~ualign.RankingPopulation` ``model`` whose voter weights are the
-    rows of ``counts`` (``(B, n)``, each normalised): ``(B, len(ks))`` arrays
+    of ``model`` (a :class:`~ualign.RankingPopulation` or a
+    :class:`~ualign.PlackettLuceMixture`) whose voter (type) weights are the rows of
+    ``counts`` (``(B, n)``, each normalised): ``(B, len(ks))`` arrays
     ``robust_level``, ``opponent``, ``best_response``, ``best_utility`` and
     ``exploitability``, the audits of :func:`replicate_models` up to rounding
-    (another order of summation), computed in one pass over the voters."""
+    (another order of summation), computed in one pass over the voters (types):
+    each one's values ``P_i[y > pi^(k)]`` once per ``k``, summed per replicate."""
+    from .plackett_luce import PlackettLuceMixture
     from .ranking import RankingPopulation
 
-    if not isinstance(model, RankingPopulation):
-        raise TypeError(f"model: expected a RankingPopulation, got {type(model).__name__}")
+    if not isinstance(model, (RankingPopulation, PlackettLuceMixture)):
+        raise TypeError(f"model: expected a RankingPopulation or a PlackettLuceMixture, got {type(model).__name__}")
     pi = as_optional_distribution(policy, "policy", model.n_responses)
     weights = np.ascontiguousarray(_numeric_array(counts, "counts"), dtype=np.float64)
     core = _core_loader.core()
