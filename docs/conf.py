@@ -1,7 +1,7 @@
 """Sphinx configuration of the ualign documentation.
 
 Why these tools: the docstrings are numpy-style, so ``sphinx.ext.autodoc`` reads
-them from the *installed* package (``pip install ".[docs]"``; the source tree has
+them from the *installed* package (``pip install . --group docs``; the source tree has
 no compiled core, so it is deliberately not put on ``sys.path``) and
 ``sphinx.ext.napoleon`` renders their sections; MyST-Parser lets every page be
 Markdown, like the README, so ``.ci/doc_blocks.py`` runs the code blocks of both.

@@ -46,7 +46,7 @@ def test_readme_starts_with_the_two_commands() -> None:
     first_block = re.search(r"```bash\n(.*?)```", text, re.DOTALL)
     assert first_block is not None
     lines = [line.split("#")[0].strip() for line in first_block.group(1).strip().splitlines()]
-    assert lines == ['pip install . && ualign audit', 'pip install ".[test]" && pytest']
+    assert lines == ['pip install . && ualign audit', 'pip install --group test && pytest']
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
