@@ -152,6 +152,57 @@ def test_pricing_against_opponent_mixtures(ties: str) -> None:
                     assert abs(found_values[0] - best) <= 1e-12
 
 
+@pytest.mark.parametrize("ties", oracle.TIES)
+def test_pricing_relaxation_bound(ties: str) -> None:
+    """The bound of the pricing's LP relaxation: never below the brute-force optimum
+    (1e-12), equal to the relaxation's optimum (solved here without the duals), and
+    at most 1; None past the size budget."""
+    rng = np.random.default_rng(31 + len(ties))
+    repeats = ties == "uniform"
+    for seed in range(24):
+        model, ranks, weights = population(seed, n_max=7, m_max=8)
+        m, n = model.n_responses, model.n_voters
+        q = rng.random(m) * (rng.random(m) < 0.8)
+        q = q / q.sum() if q.sum() > 0 else np.full(m, 1.0 / m)
+        for k in (1, 2, 3):
+            if (not repeats and k > m) or math.comb(m + k - 1, k) > 300:
+                continue
+            best = max(pricing_values(ranks, weights, q, k, ties, repeats).values())
+            pricer = committee_module._RankingPricer(model, ties, k, repeats)
+            pricer.set_dual(q)
+            bound = pricer.relaxation_bound()
+            assert bound is not None and best - 1e-12 <= bound <= 1.0 + 1e-12
+            # the relaxation straight from its definition: serve[i, j] <= open[j], Σ_j serve[i, j] <= 1,
+            # Σ_j open[j] <= min(k, m), each voter worth its best level's q-mass below plus a tie share
+            share = {"uniform": k / (k + 1.0), "half": 0.5, "strict": 0.0, "weak": 1.0}[ties]
+            w = weights / weights.sum()
+            value = np.array([[w[i] * (q[ranks[i] > ranks[i, j]].sum() + share * q[ranks[i] == ranks[i, j]].sum())
+                               for j in range(m)] for i in range(n)])
+            rows = np.zeros((n + n * m + 1, n * m + m))
+            for i in range(n):
+                rows[i, i * m:(i + 1) * m] = 1.0
+                for j in range(m):
+                    rows[n + i * m + j, i * m + j], rows[n + i * m + j, n * m + j] = 1.0, -1.0
+            rows[-1, n * m:] = 1.0
+            limits = np.r_[np.ones(n), np.zeros(n * m), min(k, m)]
+            lp = linprog(np.r_[-value.ravel(), np.zeros(m)], A_ub=rows, b_ub=limits, bounds=(0, 1), method="highs")
+            assert lp.status == 0 and abs(-lp.fun - bound) <= 1e-9
+    big = ua.RankingPopulation(np.zeros((committee_module._RELAXATION_BUDGET // 10 + 1, 10), dtype=np.int64))
+    pricer = committee_module._RankingPricer(big, "uniform", 2, True)
+    pricer.set_dual(np.full(10, 0.1))
+    assert pricer.relaxation_bound() is None
+
+
+def test_stopped_search_reports_the_relaxation_bound() -> None:
+    """Where the branch and bound stops by its time limit, the committee's bound is
+    the smaller of its open nodes' bound and the relaxation's, and says so."""
+    rng = np.random.default_rng(5)
+    model = ua.RankingPopulation.from_orders(np.argsort(rng.random((60, 40)), axis=1))
+    result = ua.solve_committee(model, 7, tol=1e-9, time_limit=0.2)
+    assert not result.exact and result.pricing.endswith("bound of its LP relaxation)")
+    assert result.robust_level <= result.upper_bound < 1.0
+
+
 def test_branch_and_bound_budget_stop() -> None:
     """A pool too large to finish at once: stopped searches keep a bound above every
     committee the exact search finds, under every tie convention."""

@@ -195,11 +195,12 @@ class CommitteeResult(SolverResult):
     #: ``upper_bound - robust_level``.
     gap: float
     #: True when the last pricing problem was solved to proven optimality
-    #: (enumeration or MILP), so ``gap`` is the column generation's true gap; False
-    #: when the bound is a relaxation's (greedy ratio, MILP stopped by its time limit).
+    #: (enumeration, or a branch and bound that finished), so ``gap`` is the column
+    #: generation's true gap; False when the bound is a relaxation's (the greedy
+    #: ratio, or the open nodes of a branch and bound stopped by its time limit).
     exact: bool
-    #: How the bound was obtained: ``"enumeration"``, ``"milp"``, ``"milp (stopped
-    #: by the time limit)"``, ``"greedy"`` or ``"closed form"`` (all responses).
+    #: How the bound was obtained: ``"branch and bound"`` (rankings),
+    #: ``"enumeration"``, ``"greedy"`` or ``"closed form"`` (all responses).
     pricing: str
 
     def _extra(self) -> str:
