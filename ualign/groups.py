@@ -5,8 +5,10 @@ A group is a set of voters (of a :class:`~ualign.RankingPopulation`) or of types
 Group ``g``'s preference ``P_g`` is the population's restricted to its members,
 their weights renormalised within the group; its model is the population
 reweighted by ``w * 1[label = g]`` (:func:`ualign.bootstrap.reweighted`: the
-rankings are shared, not copied, and a kernel pass over a group still visits
-every voter, the others with weight 0).
+rankings are shared, not copied). A single-output policy's utilities are linear in
+the voter weights, so its levels in all groups come from one pass over the voters
+(:func:`ualign.bootstrap.audit_replicates` with the groups' weights as the rows),
+equal to auditing each group's model alone up to the order of summation.
 
 The group-robust level of a single-output policy is
 ``min_g f_g(pi, k) = min_g min_y P_g[pi^{⊗k} ≻ y]``; :func:`ualign.solve_optimal`
@@ -22,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validate import as_ks, tie_code
-from .bootstrap import reweighted
+from .bootstrap import audit_replicates, reweighted
 from .game import _check_model, as_k_sample_policy
 from .model import PreferenceModel
 
@@ -83,22 +85,27 @@ def group_levels(model: Any, policy: Any, k: Any, groups: Any, ties: str = "unif
     :class:`~ualign.MultisetPolicy` (then ``k`` is ignored for the operand but still
     labels the columns: pass the committee's size). ``groups`` holds one label per
     voter (per type for a :class:`~ualign.PlackettLuceMixture`)."""
-    from .audit import _audit_fixed, _audit_multiset
+    from .audit import _audit_multiset
     from .operands import MultisetPolicy
 
     model = _check_model(model)
     tie_code(ties)
     ks = as_ks(k, "k")
-    labels, models = group_models(model, groups)
     if isinstance(policy, MultisetPolicy):
         as_k_sample_policy(model, policy, None)
+        labels, models = group_models(model, groups)
         rows = [_audit_multiset(group, policy, ties) for group in models]
         levels = np.repeat(np.array([[row["robust_level"]] for row in rows]), ks.shape[0], axis=1)
         opponents = np.repeat(np.array([[row["opponent"]] for row in rows], dtype=np.int64), ks.shape[0], axis=1)
     else:
+        # a group is the population reweighted by w * 1[label = g], and a fixed policy's
+        # utilities are linear in the weights: every group in one pass over the voters
         pi = as_k_sample_policy(model, policy, int(ks[0])).policy
-        block = _audit_fixed(models, [pi] * len(models), ks, ties, lambda n: None)
-        levels, opponents = block["robust_level"], block["opponent"]
+        labels, inverse = as_group_labels(groups, model)
+        weights = np.asarray(model._store.weights)
+        members = np.where(inverse[None, :] == np.arange(labels.shape[0])[:, None], weights[None, :], 0.0)
+        values = audit_replicates(model, pi, members, ks, ties)
+        levels, opponents = values["robust_level"], values["opponent"]
     worst = np.argmin(levels, axis=0)
     return GroupLevels(groups=labels, ks=ks, levels=levels, opponents=opponents, worst_group=labels[worst],
                        worst_level=levels[worst, np.arange(ks.shape[0])])
