@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import oracle
 import pytest
 
 import ualign as ua
 from ualign import io
 from ualign.cli import COMMITTEE_DEFAULT_K_MAX, K_MAX, _methods, main
-from ualign.datasets import default_population
+from ualign.datasets import default_groups, default_population
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -72,6 +73,27 @@ def test_default_is_consistent(tmp_path: Path) -> None:
     for k, (level, opponent, win, _best, _expl) in policy_table(result.stdout).items():
         assert level + win == pytest.approx(1.0, abs=2e-6)
         assert ua.worst_case_opponent(population, uniform, k)[0] == int(opponent)
+
+
+def test_default_reports_its_groups(tmp_path: Path) -> None:
+    """The default audit's worst-group table: for the uniform policy, the group and
+    level the oracle finds on each group alone; the labels follow the voters' orders."""
+    population = default_population()
+    groups = default_groups()
+    orders = np.argsort(np.asarray(population.ranks), axis=1)
+    favourites = {label: set(orders[groups == label, 0].tolist()) for label in ("majority", "minority", "reversed")}
+    assert favourites == {"majority": {0, 1}, "minority": {6, 7}, "reversed": {11, 10}}
+    result = run_cli("audit", "--methods", "uniform", "--k", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "voter groups: 3 (majority, minority, reversed)" in result.stdout
+    lines = result.stdout.split("worst group and its robust level")[1].splitlines()[2:5]
+    ranks, weights = np.asarray(population.ranks), np.asarray(population.weights)
+    uniform = np.full(population.n_responses, 1.0 / population.n_responses)
+    for k, line in zip((1, 2, 3), lines):
+        levels = {label: oracle.robust_level(ranks[groups == label], weights[groups == label], uniform, k)
+                  for label in ("majority", "minority", "reversed")}
+        worst = min(levels, key=levels.get)
+        assert line.split() == [str(k), worst, f"{levels[worst]:.6f}"]
 
 
 def test_preflib_sample_with_outputs(tmp_path: Path) -> None:

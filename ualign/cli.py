@@ -146,10 +146,11 @@ def _load_inputs(args: argparse.Namespace) -> Any:
                 raise ValueError(f"{option}: needs input files")
         if args.model != "rankings":
             raise ValueError(f"--model: {args.model} needs an input table")
-        from .datasets import default_population
+        from .datasets import default_groups, default_population
 
         model = default_population()
-        return Dataset({"default": model}, responses={"default": list(range(model.n_responses))})
+        return Dataset({"default": model}, responses={"default": list(range(model.n_responses))},
+                       groups={"default": default_groups()})
     scores = args.model == "plackett-luce"
     group_column, group_labels = GROUP_COLUMN, None
     if args.groups is not None:
@@ -289,6 +290,12 @@ def _describe_groups(dataset: Any, prompts: list[Any]) -> str:
 _LABEL_WIDTH = 16
 
 
+def _level(value: Any) -> str:
+    """A level with six decimals; a rounding residue just below 0 (a level is a
+    probability) prints as 0.000000, not -0.000000."""
+    return f"{round(float(value), 6) + 0.0:.6f}"
+
+
 def _print_worst_groups(columns: dict[str, np.ndarray], methods: Sequence[str], ks: list[int], n_prompts: int,
                         n_grouped: int) -> None:
     """The worst group and its level per method and k (one prompt), or the mean of
@@ -301,7 +308,7 @@ def _print_worst_groups(columns: dict[str, np.ndarray], methods: Sequence[str], 
 
         def cell(rows: np.ndarray) -> str:
             j = int(np.flatnonzero(rows)[0])
-            return f"{names[j]} {levels[j]:.6f}"
+            return f"{names[j]} {_level(levels[j])}"
     else:
         print(f"mean worst-group level f_g(pi, k) over the {n_grouped} prompt{'s' if n_grouped != 1 else ''} "
               "with groups by method:")
@@ -309,7 +316,7 @@ def _print_worst_groups(columns: dict[str, np.ndarray], methods: Sequence[str], 
         width = 9
 
         def cell(rows: np.ndarray) -> str:
-            return f"{float(np.mean(levels[rows & grouped])):.6f}" if (rows & grouped).any() else "-"
+            return _level(np.mean(levels[rows & grouped])) if (rows & grouped).any() else "-"
     print(f"{'k':>3}" + "".join(f"  {method:>{width}}" for method in methods))
     for k, line in zip(ks, _cells_by_k(columns, methods, ks, width, cell)):
         print(f"{k:>3}" + line)
@@ -326,7 +333,7 @@ def _print_levels(columns: dict[str, np.ndarray], methods: Sequence[str], ks: li
     print(f"{what} by method:")
     print(f"{'k':>3}  {'k/(k+1)':>8}" + "".join(f"  {method:>9}" for method in methods))
     for k, cells in zip(ks, _cells_by_k(columns, methods, ks, 9,
-                                        lambda rows: f"{float(np.mean(columns['robust_level'][rows])):.6f}")):
+                                        lambda rows: _level(np.mean(columns["robust_level"][rows])))):
         print(f"{k:>3}  {k / (k + 1):>8.6f}" + cells)
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .ranking import RankingPopulation
 
 #: Responses in the default population.
 DEFAULT_RESPONSES = 12
-#: (share of the population, best-first order) of its three groups.
+#: (label, share of the population, best-first order) of its three groups.
 _DEFAULT_GROUPS = (
-    (0.5, list(range(12))),                      # majority: 0 is its favourite
-    (0.3, list(range(6, 12)) + list(range(6))),  # a minority that prefers 6..11
-    (0.2, list(range(11, -1, -1))),              # a minority with the reverse taste
+    ("majority", 0.5, list(range(12))),                  # 0 is its favourite
+    ("minority", 0.3, list(range(6, 12)) + list(range(6))),  # prefers 6..11
+    ("reversed", 0.2, list(range(11, -1, -1))),          # the reverse taste
 )
 _VOTERS_PER_GROUP = 40
 
@@ -34,7 +35,7 @@ def default_population() -> RankingPopulation:
     """
     orders = []
     weights = []
-    for share, order in _DEFAULT_GROUPS:
+    for _label, share, order in _DEFAULT_GROUPS:
         for j in range(_VOTERS_PER_GROUP):
             voter = list(order)
             p = j % (DEFAULT_RESPONSES - 1)
@@ -42,3 +43,10 @@ def default_population() -> RankingPopulation:
             orders.append(voter)
             weights.append(share / _VOTERS_PER_GROUP)
     return RankingPopulation.from_orders(np.array(orders, dtype=np.int64), weights=np.array(weights))
+
+
+def default_groups() -> NDArray[np.str_]:
+    """The group label of each voter of :func:`default_population`, in its voter
+    order: ``"majority"`` (50%), ``"minority"`` (30%, prefers 6…11) and
+    ``"reversed"`` (20%), 40 voters each. ``ualign audit`` without input reports the worst group's level with them."""
+    return np.repeat(np.array([label for label, _share, _order in _DEFAULT_GROUPS]), _VOTERS_PER_GROUP)
