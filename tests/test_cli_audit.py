@@ -16,7 +16,7 @@ import pytest
 
 import ualign as ua
 from ualign import io
-from ualign.cli import COMMITTEE_DEFAULT_K_MAX, K_MAX, _methods, main
+from ualign.cli import COMMITTEE_DEFAULT_K_MAX, COMMITTEE_DEFAULT_PROMPTS_MAX, K_MAX, _methods, main
 from ualign.datasets import default_groups, default_population
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -225,6 +225,25 @@ def test_default_methods_by_k() -> None:
     assert _methods(None, True, COMMITTEE_DEFAULT_K_MAX + 1)[0] == ("given", "nlhf", "rlhf", "mpne", "optimal",
                                                                     "uniform")
     assert _methods("committee,uniform", False, K_MAX) == (("committee", "uniform"), None)  # asked for: kept
+
+
+def test_default_methods_by_prompt_count(tmp_path: Path) -> None:
+    """Many prompts: the committee (up to seconds per prompt and k) leaves the default."""
+    several = _methods(None, False, 8, n_prompts=COMMITTEE_DEFAULT_PROMPTS_MAX)
+    assert several == (("nlhf", "rlhf", "mpne", "optimal", "committee", "uniform"), None)
+    many, note = _methods(None, False, 8, n_prompts=COMMITTEE_DEFAULT_PROMPTS_MAX + 1)
+    assert "committee" not in many and note is not None and f"{COMMITTEE_DEFAULT_PROMPTS_MAX} prompts" in note
+    assert _methods("committee", False, 8, n_prompts=10**4) == (("committee",), None)
+    rng = np.random.default_rng(3)
+    rows = ["prompt,voter,response,rank"] + [f"p{p},v{v},{y},{r}" for p in range(COMMITTEE_DEFAULT_PROMPTS_MAX + 1)
+                                             for v in range(3) for y, r in enumerate(rng.permutation(4))]
+    table = tmp_path / "many.csv"
+    table.write_text("\n".join(rows) + "\n")
+    result = run_cli("audit", str(table), "--k", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    methods, _ = level_table(result.stdout)
+    assert "committee" not in methods and "mpne" in methods
+    assert f"at most {COMMITTEE_DEFAULT_PROMPTS_MAX} prompts" in result.stdout
 
 
 def test_cli_reports_bad_file_location(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -97,17 +97,22 @@ K_MAX = 100
 #: Largest K for which the default method set includes the committee solver, whose
 #: cost grows fastest with k (seconds per k at k ~ 30 on the default population).
 COMMITTEE_DEFAULT_K_MAX = 16
+#: Most prompts for which the default method set includes the committee solver: one
+#: (prompt, k) takes from milliseconds to its certificate's time limit (5 s of pricing
+#: on a 64-response pool from k = 6 on), so a many-prompt audit would spend hours on it.
+COMMITTEE_DEFAULT_PROMPTS_MAX = 8
 
 _LIMITS_HELP = f"""
 LIMITS: K (--k) is an integer from 1 to {K_MAX}. The solvers' cost grows with k,
 the committee's fastest: the default method set includes committee only for
-K <= {COMMITTEE_DEFAULT_K_MAX} (name it in --methods to run it for larger K, which may take
-minutes).
+K <= {COMMITTEE_DEFAULT_K_MAX} and at most {COMMITTEE_DEFAULT_PROMPTS_MAX} prompts (name it in --methods to run it
+anyway: up to about 5 s per prompt and k of pricing on large pools, which may take
+minutes or hours).
 """
 
 
-def _methods(text: str | None, has_policy: bool, max_k: int,
-             named: Sequence[str] = ()) -> tuple[tuple[str, ...], str | None]:
+def _methods(text: str | None, has_policy: bool, max_k: int, named: Sequence[str] = (),
+             n_prompts: int = 1) -> tuple[tuple[str, ...], str | None]:
     """The methods to compare and, when the default leaves one out, a note saying
     so; ``named`` are the methods of named policies, for which 'given' stands."""
     from .audit import METHODS, resolve_methods
@@ -115,10 +120,11 @@ def _methods(text: str | None, has_policy: bool, max_k: int,
     note = None
     if text is None:
         methods = tuple(method for method in _ORDER if method != "given" or has_policy)
-        if max_k > COMMITTEE_DEFAULT_K_MAX:
+        if max_k > COMMITTEE_DEFAULT_K_MAX or n_prompts > COMMITTEE_DEFAULT_PROMPTS_MAX:
             methods = tuple(method for method in methods if method != "committee")
-            note = (f"committee left out: by default it runs only for K <= {COMMITTEE_DEFAULT_K_MAX} "
-                    "(its cost grows quickly with k); name it in --methods to include it")
+            note = (f"committee left out: by default it runs only for K <= {COMMITTEE_DEFAULT_K_MAX} and at most "
+                    f"{COMMITTEE_DEFAULT_PROMPTS_MAX} prompts (up to ~5 s per prompt and k); name it in --methods "
+                    "to include it")
     else:
         methods = tuple(name.strip() for name in text.split(",") if name.strip())
         allowed = METHODS + tuple(named)
@@ -217,7 +223,8 @@ def _audit(args: argparse.Namespace) -> int:
     policies = dataset.policy_list()
     audited = dataset.audit_policies()
     has_policy = audited is not None
-    methods, note = _methods(args.methods, has_policy, args.k, [policy_method(name) for name in dataset.policy_sets])
+    methods, note = _methods(args.methods, has_policy, args.k, [policy_method(name) for name in dataset.policy_sets],
+                             len(dataset))
     ks = list(range(1, args.k + 1))
     notes = not args.quiet
     # a bar redrawn with carriage returns only garbles a log or a pipe
@@ -515,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"largest number of samples K, an integer from 1 to {K_MAX} (default 8)")
     audit.add_argument("--methods", metavar="M,M,...",
                        help="methods to compare (default: given if present, then every solver, uniform; "
-                            f"committee only for K <= {COMMITTEE_DEFAULT_K_MAX}): "
+                            f"committee only for K <= {COMMITTEE_DEFAULT_K_MAX} and at most "
+                            f"{COMMITTEE_DEFAULT_PROMPTS_MAX} prompts): "
                             "given, uniform, nlhf, rlhf, mpne, optimal, committee")
     audit.add_argument("--ties", choices=TIES, default="uniform", help="tie convention (default uniform)")
     audit.add_argument("--rlhf-beta", type=_positive_real, default=0.1, metavar="BETA",
