@@ -301,6 +301,25 @@ def test_solver_methods_audit_what_the_solvers_return() -> None:
         ua.audit_many(models, methods=["rlhf"], rlhf_beta=0.0)
 
 
+@pytest.mark.parametrize("ties", ["uniform", "weak"])
+def test_mpne_and_optimal_in_one_audit_match_their_own_audits(ties: str) -> None:
+    """Under uniform ties an audit with both methods solves once (the optimum is the
+    MPNE); every row still equals the one of an audit with that method alone."""
+    rng = np.random.default_rng(21)
+    models = [ua.RankingPopulation.from_orders(np.argsort(rng.random((15, 6)), axis=1)),
+              ua.RankingPopulation(rng.integers(0, 3, size=(10, 5)), weights=rng.random(10) + 0.1)]
+    both = audit_columns(models, ks=[1, 2, 4], methods=["mpne", "optimal"], ties=ties)[0]
+    for method in ("mpne", "optimal"):
+        alone = audit_columns(models, ks=[1, 2, 4], methods=[method], ties=ties)[0]
+        rows = both["method"] == method
+        for name in COLUMNS:
+            if name != "method":
+                assert np.array_equal(both[name][rows], alone[name], equal_nan=True), (method, name)
+    mpne, optimal = both["method"] == "mpne", both["method"] == "optimal"
+    same = np.array_equal(both["robust_level"][mpne], both["robust_level"][optimal])
+    assert same if ties == "uniform" else not same  # under the weak level the optimum beats the MPNE here
+
+
 @pytest.mark.parametrize("ties", ["uniform", "strict"])
 def test_many_ks_fused_and_per_k_paths_agree_bitwise(ties: str) -> None:
     # 66 values of k: beyond the fused pass's 64 (strict: all per k; uniform: the

@@ -403,6 +403,7 @@ def _audit_local(models: List[PreferenceModel], policy_sets: Dict[str, List[Any]
     n_prompts = len(models)
     blocks: List[Dict[str, NDArray[Any]]] = []
     present: List[NDArray[np.bool_]] = []
+    solved: Dict[str, Tuple[Dict[str, NDArray[Any]], List[Any]]] = {}
     for method in methods:
         if method in policy_sets:
             policies = policy_sets[method]
@@ -415,7 +416,13 @@ def _audit_local(models: List[PreferenceModel], policy_sets: Dict[str, List[Any]
             block = _audit_fixed(models, [None] * n_prompts, ks, ties, update, mask)
         else:
             mask = np.ones(n_prompts, dtype=bool)
-            block, chosen = _audit_solver(method, models, labels, ks, ties, options, update)
+            twin = _SAME_SOLVE.get(method) if ties == "uniform" else None
+            if twin in solved:  # the same policies, solved by the same calls: audited once
+                block, chosen = dict(solved[twin][0]), solved[twin][1]
+                update(n_prompts)
+            else:
+                block, chosen = _audit_solver(method, models, labels, ks, ties, options, update)
+                solved[method] = dict(block), chosen
         if "groups" in options:
             _add_group_columns(block, chosen, mask, options["groups"], models, ks, ties)
         if "bootstrap" in options:
@@ -578,6 +585,10 @@ def _batch_solvers() -> Dict[str, Callable[..., Any]]:
 
 #: The game whose MPNE is audited under each level convention.
 _MPNE_GAME_TIES = {"uniform": "uniform", "half": "uniform", "weak": "strict", "strict": "strict"}
+#: Under "uniform" ties the optimal k-sample policy is the MPNE, and solve_optimal_batch
+#: returns the policies of the same solve_mpne_batch call: an audit with both methods
+#: solves once.
+_SAME_SOLVE = {"mpne": "optimal", "optimal": "mpne"}
 
 
 def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any], ks: NDArray[np.int64],
