@@ -162,6 +162,14 @@ struct PolicyAuditOut {
   int64_t* best_response;
   double* best_utility;
   double* exploitability;
+
+  void store(int64_t cell, const PolicyAudit& audit) const {
+    robust_level[cell] = audit.robust_level;
+    opponent[cell] = audit.opponent;
+    best_response[cell] = audit.best_response;
+    best_utility[cell] = audit.best_utility;
+    exploitability[cell] = audit.exploitability;
+  }
 };
 
 // One prompt of a packed batch (the layout Dask chunks travel in): a view of its
@@ -248,13 +256,7 @@ void audit_policy_prompt(const Prompt& store, const double* pi, const int64_t* k
   for (int64_t j = 0; j < n_ks; ++j) {
     const double* u = s.u.data() + j * m;
     const double* loss = mirror != ties ? s.v.data() + j * m : u;
-    const PolicyAudit audit = audit_from_utilities(u, loss, pi, m, s.products, s.partials);
-    const int64_t cell = p * n_ks + j;
-    out.robust_level[cell] = audit.robust_level;
-    out.opponent[cell] = audit.opponent;
-    out.best_response[cell] = audit.best_response;
-    out.best_utility[cell] = audit.best_utility;
-    out.exploitability[cell] = audit.exploitability;
+    out.store(p * n_ks + j, audit_from_utilities(u, loss, pi, m, s.products, s.partials));
   }
 }
 

@@ -308,13 +308,7 @@ void audit_replicate_columns(int64_t n, int64_t m, const double* pi, const doubl
         for (int64_t j = 0; j < n_group; ++j) {
           const double* utility = u.data() + j * m;
           const double* loss = n_conventions == 2 ? u.data() + (n_group + j) * m : utility;
-          const PolicyAudit audit = audit_from_utilities(utility, loss, pi, m, products, partials);
-          const int64_t cell = (b0 + b) * n_ks + j0 + j;
-          out.robust_level[cell] = audit.robust_level;
-          out.opponent[cell] = audit.opponent;
-          out.best_response[cell] = audit.best_response;
-          out.best_utility[cell] = audit.best_utility;
-          out.exploitability[cell] = audit.exploitability;
+          out.store((b0 + b) * n_ks + j0 + j, audit_from_utilities(utility, loss, pi, m, products, partials));
         }
       }
     }
