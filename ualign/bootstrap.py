@@ -129,7 +129,7 @@ def audit_replicates(model: PreferenceModel, policy: Any, counts: Any, ks: Any,
     """Audits of the fixed single-output ``policy`` (None: uniform) on the replicates
     of ``model`` (a :class:`~ualign.RankingPopulation` or a
     :class:`~ualign.PlackettLuceMixture`) whose voter (type) weights are the rows of
-    ``counts`` (``(B, n)``, each normalised): ``(B, len(ks))`` arrays
+    ``counts`` (``(B, n)``, nonnegative; each row is normalised here): ``(B, len(ks))`` arrays
     ``robust_level``, ``opponent``, ``best_response``, ``best_utility`` and
     ``exploitability``, the audits of :func:`replicate_models` up to rounding
     (another order of summation), computed in one pass over the voters (types):

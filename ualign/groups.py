@@ -53,12 +53,18 @@ def as_group_labels(groups: Any, model: PreferenceModel, name: str = "groups") -
     return labels, inverse.reshape(-1)
 
 
+def _group_weights(model: PreferenceModel, groups: Any, name: str) -> Tuple[NDArray[Any], NDArray[np.float64]]:
+    """(labels, one row per group of the voters' weights ``w * 1[label = g]``)."""
+    labels, inverse = as_group_labels(groups, model, name)
+    weights = np.asarray(model._store.weights)  # type: ignore[attr-defined]
+    return labels, np.where(inverse[None, :] == np.arange(labels.shape[0])[:, None], weights[None, :], 0.0)
+
+
 def group_models(model: PreferenceModel, groups: Any,
                  name: str = "groups") -> Tuple[NDArray[Any], List[PreferenceModel]]:
     """(labels, one model per group): the population restricted to each group."""
-    labels, inverse = as_group_labels(groups, model, name)
-    weights = np.asarray(model._store.weights)  # type: ignore[attr-defined]
-    return labels, [reweighted(model, np.where(inverse == g, weights, 0.0)) for g in range(labels.shape[0])]
+    labels, rows = _group_weights(model, groups, name)
+    return labels, [reweighted(model, row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -101,9 +107,7 @@ def group_levels(model: Any, policy: Any, k: Any, groups: Any, ties: str = "unif
         # a group is the population reweighted by w * 1[label = g], and a fixed policy's
         # utilities are linear in the weights: every group in one pass over the voters
         pi = as_k_sample_policy(model, policy, int(ks[0])).policy
-        labels, inverse = as_group_labels(groups, model)
-        weights = np.asarray(model._store.weights)
-        members = np.where(inverse[None, :] == np.arange(labels.shape[0])[:, None], weights[None, :], 0.0)
+        labels, members = _group_weights(model, groups, "groups")
         values = audit_replicates(model, pi, members, ks, ties)
         levels, opponents = values["robust_level"], values["opponent"]
     worst = np.argmin(levels, axis=0)
