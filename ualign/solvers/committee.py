@@ -250,6 +250,13 @@ class _RankingPricer:
             value = best_value
         return S
 
+    def masses(self) -> Tuple[Array, Array]:
+        """Per voter and response: the dual's mass strictly below the response's level
+        and at it (the response included)."""
+        below = np.take_along_axis(self.below, self.levels, axis=1)
+        at = np.take_along_axis(self.at, self.levels, axis=1)
+        return below.astype(np.float64, copy=False), at.astype(np.float64, copy=False)  # (float already)
+
     def relaxation_bound(self) -> Optional[float]:
         """An upper bound on the pricing optimum at the current dual from the linear
         relaxation of its facility-location form, or None when the program is too
@@ -270,8 +277,8 @@ class _RankingPricer:
 
         size = min(self.k, m)
         share = float(_tie_share(np.array([float(self.k)]), self.ties)[0])
-        value = self.w[:, None] * (np.take_along_axis(self.below, self.levels, axis=1)
-                                   + share * np.take_along_axis(self.at, self.levels, axis=1))
+        below, at = self.masses()
+        value = self.w[:, None] * (below + share * at)
         # variables: serve[i, j] (n m), then open[j] (m); maximise Σ value[i, j] serve[i, j]
         pairs = n * m
         once = sparse.kron(sparse.eye(n), np.ones((1, m)))                   # Σ_j serve[i, j] <= 1
@@ -294,8 +301,7 @@ class _RankingPricer:
         is at most ``max(target, best value found)``; a search stopped after ``seconds``
         (or ``max_nodes`` nodes) still bounds it."""
         L, w = self.levels, self.w[:, None]
-        at = np.take_along_axis(self.at, L, axis=1)
-        below = np.take_along_axis(self.below, L, axis=1)
+        below, at = self.masses()
         members = np.asarray(start, dtype=np.int64)
         core = _core_loader.core()
         if self.repeats:
