@@ -398,25 +398,48 @@ py::dict audit_replicates(const std::shared_ptr<Store>& model, const py::object&
   return arrays.dict();
 }
 
-py::tuple audit_utilities(const array_of<double>& u, const array_of<double>& loss, const py::object& policy) {
-  require_ndim(u, 1, "u");
-  require_ndim(loss, 1, "loss");
-  const int64_t m = u.shape(0);
-  if (m < 1 || loss.shape(0) != m) throw std::invalid_argument("u, loss: need the same positive length");
+// The audits of rows of padded utilities: row p's first sizes[p] entries of u, loss
+// (and policy, unless None) are one policy's, as audit_from_utilities takes them.
+py::tuple audit_utilities(const array_of<double>& u, const array_of<double>& loss, const py::object& policy,
+                          const array_of<int64_t>& sizes) {
+  require_ndim(u, 2, "u");
+  require_ndim(loss, 2, "loss");
+  require_ndim(sizes, 1, "sizes");
+  const int64_t n_rows = u.shape(0), width = u.shape(1);
+  if (loss.shape(0) != n_rows || loss.shape(1) != width) throw std::invalid_argument("loss: need the shape of u");
+  if (sizes.shape(0) != n_rows) throw std::invalid_argument("sizes: need one size per row of u");
   const bool has_policy = !policy.is_none();
   array_of<double> pi;
   if (has_policy) {
     pi = policy.cast<array_of<double>>();
-    require_ndim(pi, 1, "policy");
-    if (pi.shape(0) != m) throw std::invalid_argument("policy: need one entry per response");
+    if (pi.ndim() != 2 || pi.shape(0) != n_rows || pi.shape(1) != width)
+      throw std::invalid_argument("policy: need the shape of u");
   }
-  for (int64_t y = 0; y < m; ++y)
-    if (!std::isfinite(u.at(y)) || !std::isfinite(loss.at(y)) || (has_policy && !std::isfinite(pi.at(y))))
-      throw std::invalid_argument("u, loss, policy: entries must be finite");
-  std::vector<double> products, partials;
-  const PolicyAudit a =
-      audit_from_utilities(u.data(), loss.data(), has_policy ? pi.data() : nullptr, m, products, partials);
-  return py::make_tuple(a.robust_level, a.opponent, a.best_response, a.best_utility, a.exploitability, a.mean_utility);
+  for (int64_t p = 0; p < n_rows; ++p) {
+    const int64_t m = sizes.at(p);
+    if (m < 1 || m > width) throw std::invalid_argument("sizes: each must be in 1 .. the width of u");
+    for (int64_t y = 0; y < m; ++y)
+      if (!std::isfinite(u.at(p, y)) || !std::isfinite(loss.at(p, y)) || (has_policy && !std::isfinite(pi.at(p, y))))
+        throw std::invalid_argument("u, loss, policy: entries must be finite");
+  }
+  py::array_t<double> level(n_rows), best_utility(n_rows), exploitability(n_rows), mean_utility(n_rows);
+  py::array_t<int64_t> opponent(n_rows), best_response(n_rows);
+  double *out_level = level.mutable_data(), *out_best_utility = best_utility.mutable_data();
+  double *out_exploitability = exploitability.mutable_data(), *out_mean = mean_utility.mutable_data();
+  int64_t *out_opponent = opponent.mutable_data(), *out_best = best_response.mutable_data();
+  const int64_t* row_sizes = sizes.data();
+  {
+    py::gil_scoped_release release;
+    std::vector<double> products, partials;
+    for (int64_t p = 0; p < n_rows; ++p) {
+      const PolicyAudit a =
+          audit_from_utilities(u.data() + p * width, loss.data() + p * width,
+                               has_policy ? pi.data() + p * width : nullptr, row_sizes[p], products, partials);
+      out_level[p] = a.robust_level, out_opponent[p] = a.opponent, out_best[p] = a.best_response;
+      out_best_utility[p] = a.best_utility, out_exploitability[p] = a.exploitability, out_mean[p] = a.mean_utility;
+    }
+  }
+  return py::make_tuple(level, opponent, best_response, best_utility, exploitability, mean_utility);
 }
 
 }  // namespace
@@ -453,9 +476,10 @@ void register_batch(py::module_& m) {
   m.def("audit_replicates", &audit_replicates<pl::PLStore>, py::arg("model"), py::arg("policy"), py::arg("counts"),
         py::arg("ks"), py::arg("ties"), replicates_doc);
 
-  m.def("audit_utilities", &audit_utilities, py::arg("u"), py::arg("loss"), py::arg("policy"),
-        "(robust_level, opponent, best_response, best_utility, exploitability, mean_utility) of a policy\n"
-        "from its utilities u and mirrored losses (policy None: a multi-output policy, NaN exploitability).");
+  m.def("audit_utilities", &audit_utilities, py::arg("u"), py::arg("loss"), py::arg("policy"), py::arg("sizes"),
+        "Arrays (robust_level, opponent, best_response, best_utility, exploitability, mean_utility), one\n"
+        "entry per row: the audit of a policy from its utilities u and mirrored losses, padded rows of\n"
+        "sizes[p] entries (policy None: multi-output policies, NaN exploitability).");
 
   m.def(
       "exact_sums",

@@ -187,3 +187,44 @@ def test_batch_bad_input() -> None:
         _core.batch_jacobian(stores, np.full(total, 0.1), np.array([0]), np.array([0, 1]), ks, 0, True)
     with pytest.raises(TypeError, match=r"^models\[0\]"):
         _core.batch_utilities([None], np.full(1, 1.0), np.full(1, 1), 0)
+
+
+def test_audit_utility_rows_from_the_definitions() -> None:
+    """The batched audit of padded rows: level 1 - max loss and its (first) opponent,
+    the first best response, the correctly rounded mean utility and the
+    exploitability, from each row's first sizes[p] entries only (the padding holds
+    values that would win, or NaN); bad shapes, sizes and values raise."""
+    import math
+
+    from ualign.game import audit_utility_rows
+
+    rng = np.random.default_rng(12)
+    sizes = np.array([1, 5, 3, 8, 8], dtype=np.int64)
+    u = rng.random((5, 8)).round(1)  # rounding makes ties, so "first argmax" matters
+    loss = rng.random((5, 8)).round(1)
+    pi = rng.random((5, 8))
+    padding = np.arange(8)[None, :] >= sizes[:, None]
+    u[padding], loss[padding] = 2.0, 2.0
+    pi /= np.where(padding, 0.0, pi).sum(axis=1, keepdims=True)
+    for policy in (pi, None):
+        level, opponent, best, best_utility, expl, mean = audit_utility_rows(u, loss, policy, sizes)
+        for p, m in enumerate(sizes):
+            assert level[p] == 1.0 - loss[p, :m].max() and opponent[p] == np.argmax(loss[p, :m])
+            assert best[p] == np.argmax(u[p, :m]) and best_utility[p] == u[p, :m].max()
+            if policy is None:
+                assert math.isnan(mean[p]) and math.isnan(expl[p])
+            else:
+                assert mean[p] == math.fsum(pi[p, :m] * u[p, :m]) and expl[p] == u[p, :m].max() - mean[p]
+    with pytest.raises(ValueError, match="^sizes"):
+        audit_utility_rows(u, loss, pi, np.array([1, 5, 3, 8, 9]))
+    with pytest.raises(ValueError, match="^sizes"):
+        audit_utility_rows(u, loss, pi, np.array([1, 0, 3, 8, 8]))
+    with pytest.raises(ValueError, match="^loss"):
+        audit_utility_rows(u, loss[:4], pi, sizes)
+    with pytest.raises(ValueError, match="^policy"):
+        audit_utility_rows(u, loss, pi[:, :7], sizes)
+    assert audit_utility_rows(np.where(padding, np.nan, u), loss, pi, sizes)[0].tolist() == level.tolist()
+    inside = u.copy()
+    inside[1, 2] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        audit_utility_rows(inside, loss, pi, sizes)

@@ -25,7 +25,6 @@ from ._progress import Progress
 from ._validate import (
     as_choices,
     as_count,
-    as_distribution,
     as_distribution_batch,
     as_ks,
     as_positive_real,
@@ -608,8 +607,11 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
             span = repr(labels[rows[0]]) + ("" if len(rows) == 1 else f"..{labels[rows[-1]]!r}")
             raise type(error)(f"prompts {span}: {method}: {error}") from error
 
-    def vector(p: int, policy: Any) -> NDArray[np.float64]:
-        return as_distribution(policy, f"{method} policy of prompt {labels[p]!r}", size=models[p].n_responses)
+    def vectors(rows: List[int], results: List[Any]) -> List[NDArray[np.float64]]:
+        flat, offsets = as_distribution_batch([result.policy for result in results],
+                                              [models[p].n_responses for p in rows], [labels[p] for p in rows],
+                                              f"{method} policy of prompt")
+        return np.split(flat, offsets[1:-1])
 
     if method in ("nlhf", "rlhf"):  # one policy per prompt, audited for every k
         args = (options["rlhf_beta"],) if method == "rlhf" else ()
@@ -618,7 +620,7 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
         for rows in blocks:
             solved = solve(rows, *args, ties=ties)
             results.extend(solved)
-            policies.extend(vector(p, result.policy) for p, result in zip(rows, solved))
+            policies.extend(vectors(rows, solved))
             update(len(rows))
         block = _audit_fixed(models, policies, ks, ties, update, count=False)
         if method == "nlhf":
@@ -645,7 +647,7 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
         for j in np.argsort(ks, kind="stable"):
             start = previous if init is None else [init[j]] * len(rows)
             results = solve(rows, int(ks[j]), ties=game, init=start)
-            previous = [vector(p, result.policy) for p, result in zip(rows, results)]
+            previous = vectors(rows, results)
             for p, policy in zip(rows, previous):
                 chosen[p][j] = policy
             column = _audit_fixed([models[p] for p in rows], previous, ks[j:j + 1], ties, update, count=False)

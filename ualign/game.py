@@ -36,9 +36,20 @@ def audit_utilities(u: NDArray[np.float64], loss: NDArray[np.float64],
     robust level ``1 - max loss`` and the opponent attaining it, the best response
     (first argmax of ``u``) and its utility, and with a single-output ``policy`` the
     correctly rounded ``sum_y policy(y) u_y`` and the exploitability (NaN without).
-    The compiled batch audit runs this very code, so the two agree bit for bit."""
-    level, opponent, best, best_utility, expl, mean = _core_loader.core().audit_utilities(u, loss, policy)
+    The row of one policy of :func:`audit_utility_rows`."""
+    rows = audit_utility_rows(u[None, :], loss[None, :], None if policy is None else policy[None, :],
+                              np.array([u.shape[0]], dtype=np.int64))
+    level, opponent, best, best_utility, expl, mean = (column[0].item() for column in rows)
     return PolicyAudit(level, opponent, best, best_utility, expl, mean)
+
+
+def audit_utility_rows(u: NDArray[np.float64], loss: NDArray[np.float64], policy: Optional[NDArray[np.float64]],
+                       sizes: NDArray[np.int64]) -> Tuple[NDArray[Any], ...]:
+    """:func:`audit_utilities` of many policies at once: row ``p`` of the padded ``(P, W)``
+    arrays holds one policy's first ``sizes[p]`` entries. Returns the fields of
+    :class:`PolicyAudit` as arrays of ``P`` entries. The compiled batch audit runs
+    this very code, so the two agree bit for bit."""
+    return tuple(_core_loader.core().audit_utilities(u, loss, policy, sizes))
 
 
 def _check_model(model: Any) -> PreferenceModel:

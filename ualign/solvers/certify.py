@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from .._validate import as_count, as_tolerance, mirror_ties, tie_code
 from ..batch import PromptBatch
-from ..game import Policy, as_k_sample_policy, audit_utilities
+from ..game import Policy, PolicyAudit, as_k_sample_policy, audit_utilities, audit_utility_rows
 from ..operands import MultisetPolicy, Product
 from ._common import checked_model
 
@@ -96,27 +96,28 @@ def certify(model: Any, policy: Policy, k: Optional[int] = None, ties: str = "un
         operand = as_k_sample_policy(model, policy, k)
         k_target = operand.k
     u = model.beats(operand, game_ties)
-    return _certificate(u, operand.policy if isinstance(operand, Product) else None, k_target, ties, tol)
+    single = operand.policy if isinstance(operand, Product) else None
+    return _certificate(audit_utilities(u, u, single), single is not None, k_target, ties, tol)
 
 
 def certificates(batch: PromptBatch, policies: NDArray[np.float64], k: int, ties: str,
                  tol: float) -> List[Certificate]:
     """:func:`certify` of one single-output policy per prompt of ``batch`` (padded
-    rows of ``policies``) at ``k``: one batched kernel pass, the same numbers."""
+    rows of ``policies``) at ``k``: one batched kernel pass and one batched audit,
+    the same numbers."""
     u = batch.utilities(policies, k, tie_code(mirror_ties(ties)), batch.all)
-    return [_certificate(u[p, :m], policies[p, :m], k, ties, tol) for p, m in enumerate(batch.sizes.tolist())]
+    columns = [column.tolist() for column in audit_utility_rows(u, u, policies, batch.sizes)]
+    return [_certificate(PolicyAudit(*row), True, k, ties, tol) for row in zip(*columns)]
 
 
-def _certificate(u: NDArray[np.float64], policy: Optional[NDArray[np.float64]], k: int, ties: str,
-                 tol: float) -> Certificate:
-    """The certificate from the game's utilities ``u`` of a policy (``policy`` the
-    vector of a single-output one, else None) at ``k``."""
+def _certificate(audit: PolicyAudit, single_output: bool, k: int, ties: str, tol: float) -> Certificate:
+    """The certificate from the audit of a policy's game utilities at ``k``
+    (``single_output``: a policy vector, whose exploitability certifies)."""
     game_ties = mirror_ties(ties)
-    audit = audit_utilities(u, u, policy)
     y, best, level = audit.best_response, audit.best_utility, audit.robust_level
     target = k / (k + 1)
     mean = expl = bound = None
-    if policy is not None:
+    if single_output:
         # correctly rounded expected utility: the difference is the certificate
         mean, expl = audit.mean_utility, audit.exploitability
         if game_ties in _CERTIFYING_GAMES:

@@ -42,7 +42,8 @@ from numpy.typing import NDArray
 from .._validate import (
     as_choice,
     as_count,
-    as_optional_distribution,
+    as_distribution,
+    as_distribution_batch,
     as_positive_real,
     as_tolerance,
     mirror_ties,
@@ -395,11 +396,15 @@ def _initial(batch: PromptBatch, init: Any) -> Array:
     rows = list(init)
     if len(rows) != len(batch):
         raise ValueError(f"init: expected one starting policy per prompt ({len(batch)}), got {len(rows)}")
-    for p, row in enumerate(rows):
-        start = as_optional_distribution(row, "init" if len(batch) == 1 else f"init[{p}]", int(batch.sizes[p]))
-        if start is not None:
-            x[p] = 0.0
-            x[p, :start.shape[0]] = start
+    given = [p for p, row in enumerate(rows) if row is not None]
+    if len(batch) == 1 and given:  # the one prompt's start is named "init"
+        flat = as_distribution(rows[0], "init", size=int(batch.sizes[0]))
+    else:
+        flat, _ = as_distribution_batch([rows[p] for p in given], batch.sizes[given].tolist(), given, "init")
+    chosen = np.zeros(len(batch), dtype=bool)
+    chosen[given] = True
+    x[chosen] = 0.0
+    x[batch.mask & chosen[:, None]] = flat
     return x
 
 
