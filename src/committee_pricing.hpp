@@ -30,10 +30,13 @@
 // by a Lagrangian bound (SetModel::lagrangian) tightened by a few subgradient steps.
 // The search keeps the `keep` best committees found (columns for the master LP); a
 // node is pruned when its bound does not exceed max(target, the worst kept value
-// once `keep` are kept). The reported bound is the largest bound of any pruned or
-// unexplored node, or the best value found, whichever is larger: a valid upper
-// bound on the optimum even when the node or time budget stops the search. Single-threaded: results do not depend on
-// the thread count.
+// once `keep` are kept). With `enough`, the search stops (as on a budget) once it
+// keeps `keep` committees beating the target: column generation needs improving
+// columns, not the best ones, until no committee beats the target. The reported
+// bound is the largest bound of any pruned or unexplored node, or the best value
+// found, whichever is larger: a valid upper bound on the optimum even when the node
+// or time budget stops the search. Single-threaded: results do not depend on the
+// thread count.
 #pragma once
 
 #include <algorithm>
@@ -322,12 +325,13 @@ inline constexpr int64_t kLagrangeSteps = 12;
 template <class Model>
 class Search {
  public:
-  Search(Model& model, int64_t size, int64_t keep, double target, int64_t max_nodes, double seconds)
+  Search(Model& model, int64_t size, int64_t keep, double target, int64_t max_nodes, double seconds, bool enough)
       : model_(model),
         size_(size),
         keep_(keep),
         target_(target),
         max_nodes_(max_nodes),
+        enough_(enough),
         deadline_(std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                          std::chrono::duration<double>(seconds))) {
     model_.reserve(size);
@@ -341,6 +345,7 @@ class Search {
     found_.emplace_back(value, committee);
     std::stable_sort(found_.begin(), found_.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     if (int64_t(found_.size()) > keep_) found_.pop_back();
+    satisfied_ = enough_ && int64_t(found_.size()) == keep_ && found_.back().first > target_;
   }
 
   void run() {
@@ -363,7 +368,7 @@ class Search {
   double threshold() const { return int64_t(found_.size()) < keep_ ? target_ : std::max(target_, found_.back().first); }
 
   bool out_of_budget() {
-    if (nodes_ >= max_nodes_) return true;
+    if (nodes_ >= max_nodes_ || satisfied_) return true;
     return (nodes_ & 255) == 0 && std::chrono::steady_clock::now() >= deadline_;
   }
 
@@ -476,6 +481,8 @@ class Search {
   int64_t keep_;
   double target_;
   int64_t max_nodes_;
+  bool enough_;
+  bool satisfied_ = false;
   std::chrono::steady_clock::time_point deadline_;
   std::vector<std::pair<double, std::vector<int64_t>>> found_;
   std::vector<double> top_lagrange_;
@@ -518,9 +525,10 @@ inline std::vector<int64_t> undominated(const PricingProblem& p) {
 // sets); keeps the `keep` best committees found. `start`: a committee whose value
 // seeds the incumbent (may be empty).
 // Nodes whose bound is <= target are pruned as well: with target below the optimum
-// the search is exact; otherwise it may stop at proving max <= target.
+// the search is exact; otherwise it may stop at proving max <= target. `enough`:
+// stop once `keep` committees beat the target (Search).
 inline PricingOutcome price_committee(const PricingProblem& p, const std::vector<int64_t>& start, int64_t keep,
-                                      double target, int64_t max_nodes, double seconds) {
+                                      double target, int64_t max_nodes, double seconds, bool enough) {
   using namespace pricing_detail;
   if (p.n < 0 || p.m < 1 || p.size < 1 || (!p.multiset && p.size > p.m) || keep < 1)
     throw std::invalid_argument("pricing: bad problem dimensions");
@@ -543,11 +551,11 @@ inline PricingOutcome price_committee(const PricingProblem& p, const std::vector
   };
   if (p.multiset) {
     MultisetModel model(p);
-    Search<MultisetModel> search(model, p.size, keep, target, max_nodes, seconds);
+    Search<MultisetModel> search(model, p.size, keep, target, max_nodes, seconds, enough);
     finish(search);
   } else {
     SetModel model(p, undominated(p));
-    Search<SetModel> search(model, p.size, keep, target, max_nodes, seconds);
+    Search<SetModel> search(model, p.size, keep, target, max_nodes, seconds, enough);
     finish(search);
   }
   return out;

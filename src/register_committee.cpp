@@ -23,14 +23,14 @@ std::vector<int64_t> members(const array_of<int64_t>& start, int64_t m, const st
 }
 
 py::tuple solve(const PricingProblem& p, const std::vector<int64_t>& start, int64_t keep, double target,
-                int64_t max_nodes, double seconds) {
+                int64_t max_nodes, double seconds, bool enough) {
   if (keep < 1) throw std::invalid_argument("keep: expected a positive count");
   if (max_nodes < 1) throw std::invalid_argument("max_nodes: expected a positive count");
   if (!(seconds >= 0.0)) throw std::invalid_argument("seconds: expected a non-negative time");
   PricingOutcome out;
   {
     py::gil_scoped_release release;
-    out = price_committee(p, start, keep, target, max_nodes, seconds);
+    out = price_committee(p, start, keep, target, max_nodes, seconds, enough);
   }
   py::list committees, values;
   for (size_t c = 0; c < out.committees.size(); ++c) {
@@ -82,7 +82,7 @@ py::tuple price_opponent(const RankingStore& s, const py::tuple& operand, int ti
     p.by_count = table.data(), p.level = level.data();
   else
     p.single = table.data();
-  return solve(p, first, keep, target, max_nodes, seconds);
+  return solve(p, first, keep, target, max_nodes, seconds, false);
 }
 
 }  // namespace
@@ -91,19 +91,20 @@ void register_committee(py::module_& m) {
   m.def(
       "price_set_committee",
       [](const array_of<double>& single, int64_t size, const array_of<int64_t>& start, int64_t keep, double target,
-         int64_t max_nodes, double seconds) {
+         int64_t max_nodes, double seconds, bool enough) {
         require_ndim(single, 2, "single");
         PricingProblem p;
         p.m = single.shape(0), p.n = single.shape(1), p.size = size, p.single = single.data();
         if (size < 1 || size > p.m) throw std::invalid_argument("size: expected 1..m distinct members");
-        return solve(p, members(start, p.m), keep, target, max_nodes, seconds);
+        return solve(p, members(start, p.m), keep, target, max_nodes, seconds, enough);
       },
       "Branch and bound: max over sets S of `size` responses of sum_i max_{z in S} single[z, i]. "
-      "Returns (the `keep` best committees found, their values, upper bound, finished, nodes).");
+      "Returns (the `keep` best committees found, their values, upper bound, finished, nodes); with `enough`, "
+      "stops once `keep` committees beat `target`.");
   m.def(
       "price_multiset_committee",
       [](const array_of<double>& below, const array_of<double>& tied, const array_of<int64_t>& level, int64_t size,
-         const array_of<int64_t>& start, int64_t keep, double target, int64_t max_nodes, double seconds) {
+         const array_of<int64_t>& start, int64_t keep, double target, int64_t max_nodes, double seconds, bool enough) {
         require_ndim(below, 2, "below");
         require_ndim(tied, 2, "tied");
         require_ndim(level, 2, "level");
@@ -113,11 +114,11 @@ void register_committee(py::module_& m) {
           throw std::invalid_argument("tied: below, tied and level must have the same shape");
         if (size < 1) throw std::invalid_argument("size: expected a positive number of members");
         p.below = below.data(), p.tied = tied.data(), p.level = level.data();
-        return solve(p, members(start, p.m), keep, target, max_nodes, seconds);
+        return solve(p, members(start, p.m), keep, target, max_nodes, seconds, enough);
       },
       "Branch and bound: max over multisets S of `size` responses of sum_i (below + c/(c+1) tied) at S's best "
       "level in voter i's ranking (c: members of S there). Returns (the `keep` best committees found, their values, "
-      "upper bound, finished, nodes).");
+      "upper bound, finished, nodes); with `enough`, stops once `keep` committees beat `target`.");
   m.def("price_opponent", &price_opponent, py::arg("store"), py::arg("operand"), py::arg("ties"), py::arg("size"),
         py::arg("start"), py::arg("keep"), py::arg("max_nodes"), py::arg("seconds"), py::arg("target") = -1.0,
         "Branch and bound: max over multisets Y of `size` responses of P[Y > operand] under `ties` (exactly; the "

@@ -88,9 +88,11 @@ def test_branch_and_bound_pricing_against_enumeration(ties: str) -> None:
     """max_S Σ_y q_y P[S ≻ y] by branch and bound: its best committee's value and its
     bound equal the brute-force optimum (1e-12); every committee it returns has the
     oracle's value; with a target above the optimum it proves the optimum below it;
-    stopped after one node, its bound still covers the optimum."""
+    stopped after one node, or once it holds enough committees beating the target,
+    its bound still covers the optimum."""
     rng = np.random.default_rng(11 + len(ties))
     repeats = ties == "uniform"
+    stopped_by_enough = 0
     for seed in range(40):
         model, ranks, weights = population(seed, n_max=7, m_max=9)
         m = model.n_responses
@@ -115,11 +117,17 @@ def test_branch_and_bound_pricing_against_enumeration(ties: str) -> None:
             assert finished and best - 1e-12 <= bound <= best + 0.01
             found, bound, finished = pricer.exact(best - 0.01, 60.0, ())  # a target below: still exact
             assert finished and abs(bound - best) <= 1e-12 and abs(values[found[0]] - best) <= 1e-12
+            # enough improving columns: the search may stop once it holds 8 beating the target (all here)
+            found, bound, finished = pricer.exact(-1.0, 60.0, (), enough=True)
+            assert bound >= best - 1e-12 and all(abs(values[S] - pricer.value(S)) <= 1e-12 for S in found)
+            assert finished or len(found) == committee_module._PRICING_COLUMNS
+            stopped_by_enough += not finished
             for nodes in (1, 2, 3):  # stopped early (or finished): the bound still covers the optimum
                 found, bound, finished = pricer.exact(-1.0, 60.0, (), max_nodes=nodes)
                 assert bound >= best - 1e-12 and all(abs(values[S] - pricer.value(S)) <= 1e-12 for S in found)
             for T in (pricer.greedy(), pricer.local_search(pricer.greedy())):
                 assert len(T) == k and pricer.value(T) == pytest.approx(values[T], abs=1e-12)
+    assert stopped_by_enough > 0
 
 
 @pytest.mark.parametrize("ties", oracle.TIES)
@@ -197,8 +205,8 @@ def test_stopped_search_reports_the_relaxation_bound() -> None:
     """Where the branch and bound stops by its time limit, the committee's bound is
     the smaller of its open nodes' bound and the relaxation's, and says so."""
     rng = np.random.default_rng(5)
-    model = ua.RankingPopulation.from_orders(np.argsort(rng.random((60, 40)), axis=1))
-    result = ua.solve_committee(model, 7, tol=1e-9, time_limit=0.2)
+    model = ua.RankingPopulation.from_orders(np.argsort(rng.random((100, 64)), axis=1))
+    result = ua.solve_committee(model, 8, tol=1e-9, time_limit=0.2)
     assert not result.exact and result.pricing.endswith("bound of its LP relaxation)")
     assert result.robust_level <= result.upper_bound < 1.0
 

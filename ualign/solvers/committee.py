@@ -34,7 +34,10 @@ distance to the certified level. The bound is exact when pricing is solved exact
 
 Cheap heuristics (greedy, then best-swap local search) generate columns; exact
 pricing runs only once they find no improving column, to certify (or to find the
-columns the heuristics missed).
+columns the heuristics missed). A search that finds improving columns stops once it
+holds :data:`_PRICING_COLUMNS` of them (column generation needs improving columns,
+not the best ones), so the time budget goes to the last search, which proves that
+no committee beats the level by more than ``tol / 2``.
 
 **Repeats.** Under ``"half"``, ``"strict"`` and ``"weak"`` ties ``P[S ≻ y]`` depends
 only on the distinct members of ``S`` and grows when a member is added, so a
@@ -293,13 +296,14 @@ class _RankingPricer:
         gains = np.maximum(value - alpha[:, None], 0.0).sum(axis=0)
         return float(alpha.sum() + np.sort(gains)[::-1][:size].sum())
 
-    def exact(self, target: float, seconds: float, start: Tuple[int, ...],
-              max_nodes: int = _MAX_NODES) -> Tuple[List[Tuple[int, ...]], float, bool]:
+    def exact(self, target: float, seconds: float, start: Tuple[int, ...], max_nodes: int = _MAX_NODES,
+              enough: bool = False) -> Tuple[List[Tuple[int, ...]], float, bool]:
         """Branch and bound (module docstring): (the best committees found, best first;
         an upper bound on the pricing optimum; whether the search finished). Nodes that
         cannot beat ``target`` are pruned too, so a finished search proves the optimum
         is at most ``max(target, best value found)``; a search stopped after ``seconds``
-        (or ``max_nodes`` nodes) still bounds it."""
+        (or ``max_nodes`` nodes, or with ``enough`` once it holds
+        :data:`_PRICING_COLUMNS` committees beating ``target``) still bounds it."""
         L, w = self.levels, self.w[:, None]
         below, at = self.masses()
         members = np.asarray(start, dtype=np.int64)
@@ -307,12 +311,12 @@ class _RankingPricer:
         if self.repeats:
             found, _, bound, finished, _ = core.price_multiset_committee(
                 np.ascontiguousarray((w * below).T), np.ascontiguousarray((w * at).T), np.ascontiguousarray(L.T),
-                self.k, members, _PRICING_COLUMNS, target, max_nodes, seconds)
+                self.k, members, _PRICING_COLUMNS, target, max_nodes, seconds, enough)
         else:
             single = w * (below + _tie_share(np.ones(1), self.ties)[0] * at)
             found, _, bound, finished, _ = core.price_set_committee(
                 np.ascontiguousarray(single.T), min(self.k, self.m), members, _PRICING_COLUMNS, target, max_nodes,
-                seconds)
+                seconds, enough)
         return [tuple(int(z) for z in S) for S in found], float(bound), bool(finished)
 
 
@@ -450,8 +454,11 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
             assert pricer is not None
             pricer.set_dual(q)
             start = Clock()
-            found, bound, finished = pricer.exact(t + tol / 2, time_limit - pricing_seconds[0], S)
-            if not finished:  # the open nodes' bound, or the relaxation's where tighter
+            # improving columns are all column generation needs until none exists: the
+            # search stops once it holds enough of them, and proves a bound only at the end
+            found, bound, finished = pricer.exact(t + tol / 2, time_limit - pricing_seconds[0], S, enough=True)
+            if not finished and pricing_seconds[0] + start() >= time_limit:
+                # stopped by the time limit: the open nodes' bound, or the relaxation's where tighter
                 relaxed = pricer.relaxation_bound()
                 if relaxed is not None and relaxed < bound:
                     bound = relaxed
