@@ -434,7 +434,6 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
         everything = list(combine(range(m), k))
         table = np.array([scores(S) for S in everything])
     pricing_seconds = [0.0]
-    relaxation_used = [False]
 
     def heuristic(q: Array) -> Tuple[int, ...]:
         if pricer is None:
@@ -443,13 +442,13 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
         S = pricer.greedy()
         return pricer.local_search(S) if k <= _FULL_GREEDY else S
 
-    def certified(q: Array, t: float, S: Tuple[int, ...]) -> Tuple[List[Tuple[int, ...]], float, bool]:
-        """(columns found, upper bound on max_S q·a_S, whether pricing was exact), given
-        the heuristic column ``S`` at ``q``."""
+    def certified(q: Array, t: float, S: Tuple[int, ...]) -> Tuple[List[Tuple[int, ...]], float, bool, bool]:
+        """(columns found, upper bound on max_S q·a_S, whether pricing was exact, whether
+        the bound is the LP relaxation's), given the heuristic column ``S`` at ``q``."""
         if table is not None:
             values = table @ q
             order = np.argsort(values)[::-1][:8]
-            return [everything[j] for j in order], float(values[order[0]]), True
+            return [everything[j] for j in order], float(values[order[0]]), True, False
         if pricing == "exact":
             assert pricer is not None
             pricer.set_dual(q)
@@ -457,23 +456,23 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
             # improving columns are all column generation needs until none exists: the
             # search stops once it holds enough of them, and proves a bound only at the end
             found, bound, finished = pricer.exact(t + tol / 2, time_limit - pricing_seconds[0], S, enough=True)
+            relaxed = False
             if not finished and pricing_seconds[0] + start() >= time_limit:
                 # stopped by the time limit: the open nodes' bound, or the relaxation's where tighter
-                relaxed = pricer.relaxation_bound()
-                if relaxed is not None and relaxed < bound:
-                    bound = relaxed
-                    relaxation_used[0] = True
+                relaxation = pricer.relaxation_bound()
+                if relaxation is not None and relaxation < bound:
+                    bound, relaxed = relaxation, True
             pricing_seconds[0] += start()
-            return found, bound, finished
+            return found, bound, finished, relaxed
         factor = 1.0 - (1.0 - 1.0 / k) ** k
-        return [S], min(1.0, float(np.dot(q, scores(S))) / factor), False
+        return [S], min(1.0, float(np.dot(q, scores(S))) / factor), False, False
 
     columns: List[Tuple[int, ...]] = [(y,) * k for y in range(m)] if repeats else \
         [_padded((y,), k) for y in range(m)]
     start_column = heuristic(np.full(m, 1.0 / m))
     if start_column not in columns:
         columns.append(start_column)
-    upper, exact = 1.0, False
+    upper, exact, upper_relaxed = 1.0, False, False
     history: List[float] = []
     iterations = 0
     rho, t, q = _master(np.array([scores(S) for S in columns]))
@@ -486,9 +485,9 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
         S = heuristic(q)
         new = [S] if improving(S) else []
         if not new:  # the heuristics are stuck: price exactly (or bound) at this q
-            found, bound, exact = certified(q, t, S)
+            found, bound, exact, relaxed = certified(q, t, S)
             if bound < upper:
-                upper = bound
+                upper, upper_relaxed = bound, relaxed
             new = [S for S in found if improving(S)]
             history.append(upper - t)
             if upper - t <= tol or pricing_seconds[0] >= time_limit:
@@ -506,7 +505,7 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     gap = upper - cert.robust_level
     label = "greedy" if pricing == "greedy" else "enumeration" if pricer is None else "branch and bound"
     if pricer is not None and pricing == "exact" and not exact:
-        label += " (stopped by the time limit" + ("; bound of its LP relaxation)" if relaxation_used[0] else ")")
+        label += " (stopped by the time limit" + ("; bound of its LP relaxation)" if upper_relaxed else ")")
     return CommitteeResult(policy=policy, robust_level=cert.robust_level, exploitability=None,
                            iterations=iterations, wall_time=clock(), converged=gap <= max(tol, 1e-9),
                            certificate=cert, method=f"column generation ({label} pricing)",
