@@ -165,6 +165,11 @@ class _RankingPricer:
                               minlength=n * (m + 1)).reshape(n, m + 1)
         self.below = np.cumsum(self.at[:, ::-1], axis=1)[:, ::-1] - self.at
         # level m stands for "S empty": nothing below it, no mass at it
+        # per voter and response: the mass strictly below the response's level and at it
+        self.below_z = np.take_along_axis(self.below, self.levels, axis=1)
+        self.at_z = np.take_along_axis(self.at, self.levels, axis=1)
+        # a voter's value when the response alone is S's best member there
+        self.alone_z = self.below_z + _tie_share(np.ones(1), self.ties)[0] * self.at_z
 
     def state(self, S: Tuple[int, ...]) -> Tuple[Array, Array]:
         """Per voter: best level of S (m if empty) and members of S at it."""
@@ -186,11 +191,9 @@ class _RankingPricer:
         L = self.levels
         at_best = self.at[self.rows, best]
         below_best = self.below[self.rows, best]
-        better = np.take_along_axis(self.below, L, axis=1) + \
-            _tie_share(np.ones(1), self.ties)[0] * np.take_along_axis(self.at, L, axis=1)
         same = below_best + _tie_share(count + 1.0, self.ties) * at_best
         old = below_best + _tie_share(count, self.ties) * at_best
-        new = np.where(L < best[:, None], better, np.where(L == best[:, None], same[:, None], old[:, None]))
+        new = np.where(L < best[:, None], self.alone_z, np.where(L == best[:, None], same[:, None], old[:, None]))
         out: Array = self.w @ new
         return out
 
@@ -253,13 +256,6 @@ class _RankingPricer:
             value = best_value
         return S
 
-    def masses(self) -> Tuple[Array, Array]:
-        """Per voter and response: the dual's mass strictly below the response's level
-        and at it (the response included)."""
-        below = np.take_along_axis(self.below, self.levels, axis=1)
-        at = np.take_along_axis(self.at, self.levels, axis=1)
-        return below.astype(np.float64, copy=False), at.astype(np.float64, copy=False)  # (float already)
-
     def relaxation_bound(self) -> Optional[float]:
         """An upper bound on the pricing optimum at the current dual from the linear
         relaxation of its facility-location form, or None when the program is too
@@ -280,7 +276,7 @@ class _RankingPricer:
 
         size = min(self.k, m)
         share = float(_tie_share(np.array([float(self.k)]), self.ties)[0])
-        below, at = self.masses()
+        below, at = self.below_z, self.at_z
         value = self.w[:, None] * (below + share * at)
         # variables: serve[i, j] (n m), then open[j] (m); maximise Σ value[i, j] serve[i, j]
         pairs = n * m
@@ -305,7 +301,7 @@ class _RankingPricer:
         (or ``max_nodes`` nodes, or with ``enough`` once it holds
         :data:`_PRICING_COLUMNS` committees beating ``target``) still bounds it."""
         L, w = self.levels, self.w[:, None]
-        below, at = self.masses()
+        below, at = self.below_z, self.at_z
         members = np.asarray(start, dtype=np.int64)
         core = _core_loader.core()
         if self.repeats:
@@ -313,7 +309,7 @@ class _RankingPricer:
                 np.ascontiguousarray((w * below).T), np.ascontiguousarray((w * at).T), np.ascontiguousarray(L.T),
                 self.k, members, _PRICING_COLUMNS, target, max_nodes, seconds, enough)
         else:
-            single = w * (below + _tie_share(np.ones(1), self.ties)[0] * at)
+            single = w * self.alone_z
             found, _, bound, finished, _ = core.price_set_committee(
                 np.ascontiguousarray(single.T), min(self.k, self.m), members, _PRICING_COLUMNS, target, max_nodes,
                 seconds, enough)
