@@ -424,19 +424,19 @@ py::tuple audit_utilities(const array_of<double>& u, const array_of<double>& los
   }
   py::array_t<double> level(n_rows), best_utility(n_rows), exploitability(n_rows), mean_utility(n_rows);
   py::array_t<int64_t> opponent(n_rows), best_response(n_rows);
-  double *out_level = level.mutable_data(), *out_best_utility = best_utility.mutable_data();
-  double *out_exploitability = exploitability.mutable_data(), *out_mean = mean_utility.mutable_data();
-  int64_t *out_opponent = opponent.mutable_data(), *out_best = best_response.mutable_data();
+  const PolicyAuditOut out{level.mutable_data(), opponent.mutable_data(), best_response.mutable_data(),
+                           best_utility.mutable_data(), exploitability.mutable_data()};
+  double* mean = mean_utility.mutable_data();
   const int64_t* row_sizes = sizes.data();
   {
     py::gil_scoped_release release;
     std::vector<double> products, partials;
     for (int64_t p = 0; p < n_rows; ++p) {
-      const PolicyAudit a =
+      const PolicyAudit audit =
           audit_from_utilities(u.data() + p * width, loss.data() + p * width,
                                has_policy ? pi.data() + p * width : nullptr, row_sizes[p], products, partials);
-      out_level[p] = a.robust_level, out_opponent[p] = a.opponent, out_best[p] = a.best_response;
-      out_best_utility[p] = a.best_utility, out_exploitability[p] = a.exploitability, out_mean[p] = a.mean_utility;
+      out.store(p, audit);
+      mean[p] = audit.mean_utility;
     }
   }
   return py::make_tuple(level, opponent, best_response, best_utility, exploitability, mean_utility);

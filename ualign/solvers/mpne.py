@@ -403,8 +403,7 @@ def _initial(batch: PromptBatch, init: Any) -> Array:
         flat, _ = as_distribution_batch([rows[p] for p in given], batch.sizes[given].tolist(), given, "init")
     chosen = np.zeros(len(batch), dtype=bool)
     chosen[given] = True
-    x[chosen] = 0.0
-    x[batch.mask & chosen[:, None]] = flat
+    x[batch.mask & chosen[:, None]] = flat  # a prompt's entries, in order; its padding stays 0
     return x
 
 
