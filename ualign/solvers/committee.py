@@ -373,8 +373,10 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     optimal (``pricing`` is then ``"closed form"``). ``tol``: the certified gap at
     which to stop. Returns a :class:`CommitteeResult` whose ``policy`` is a
     :class:`~ualign.MultisetPolicy`; ``gap = upper_bound - robust_level`` and
-    ``exact`` tells whether the last pricing was solved to optimality (or proved
-    that no committee beats the level by more than ``tol / 2``).
+    ``exact`` tells whether ``upper_bound`` was proved by a pricing solved to its end
+    (enumeration, or a branch and bound that finished: the optimum at that dual, or
+    that no committee beats the level by more than ``tol / 2``) rather than taken from
+    a search cut off by the time limit or from the greedy ratio.
 
     ``opponent_k = ℓ >= 2``: the best k-multiset policy against opponents answering
     with ``ℓ`` responses, ``max_rho min_{|Y| = ℓ} P[rho ≻ Y]`` (Cai & Zheng,
@@ -468,7 +470,7 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     start_column = heuristic(np.full(m, 1.0 / m))
     if start_column not in columns:
         columns.append(start_column)
-    upper, exact, upper_relaxed = 1.0, False, False
+    upper, exact, upper_relaxed = 1.0, False, False  # the bound, and how it was obtained
     history: List[float] = []
     iterations = 0
     rho, t, q = _master(np.array([scores(S) for S in columns]))
@@ -481,9 +483,9 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
         S = heuristic(q)
         new = [S] if improving(S) else []
         if not new:  # the heuristics are stuck: price exactly (or bound) at this q
-            found, bound, exact, relaxed = certified(q, t, S)
-            if bound < upper:
-                upper, upper_relaxed = bound, relaxed
+            found, bound, finished, relaxed = certified(q, t, S)
+            if bound < upper or (bound == upper and finished):  # a proof counts over an equal bound
+                upper, exact, upper_relaxed = bound, finished, relaxed
             new = [S for S in found if improving(S)]
             history.append(upper - t)
             if upper - t <= tol or pricing_seconds[0] >= time_limit:

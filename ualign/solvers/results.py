@@ -194,13 +194,15 @@ class CommitteeResult(SolverResult):
     upper_bound: float
     #: ``upper_bound - robust_level``.
     gap: float
-    #: True when the last pricing problem was solved to proven optimality
-    #: (enumeration, or a branch and bound that finished), so ``gap`` is the column
-    #: generation's true gap; False when the bound is a relaxation's (the greedy
-    #: ratio, or the open nodes of a branch and bound stopped by its time limit).
+    #: True when ``upper_bound`` was proved by a pricing problem solved to its end
+    #: (enumeration, or a branch and bound that finished); False when it is a
+    #: relaxation's (the greedy ratio, or the open nodes or the LP relaxation of a
+    #: branch and bound stopped by its time limit).
     exact: bool
-    #: How the bound was obtained: ``"branch and bound"`` (rankings),
-    #: ``"enumeration"``, ``"greedy"`` or ``"closed form"`` (all responses).
+    #: How the bound was obtained: ``"branch and bound"`` (rankings), ``"branch and
+    #: bound (stopped by the time limit)"`` (its open nodes) or ``"... (stopped by the
+    #: time limit; bound of its LP relaxation)"``, ``"enumeration"``, ``"greedy"`` or
+    #: ``"closed form"`` (all responses).
     pricing: str
 
     def _extra(self) -> str:
