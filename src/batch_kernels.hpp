@@ -28,6 +28,7 @@
 
 #include "dispatch.hpp"
 #include "parallel.hpp"
+#include "prompt_batch.hpp"
 #include "ranking_store.hpp"
 #include "ties.hpp"
 
@@ -264,42 +265,15 @@ void audit_policy_prompt(const Prompt& store, const double* pi, const int64_t* k
 template <class Prompt>
 void audit_policy_batch(const std::vector<const Prompt*>& stores, const std::vector<const double*>& policies,
                         const int64_t* ks, int64_t n_ks, Ties ties, const PolicyAuditOut& out) {
-  const int64_t n_prompts = static_cast<int64_t>(stores.size());
-  std::vector<int64_t> small, large;
-  int64_t small_work = 0;
-  for (int64_t p = 0; p < n_prompts; ++p) {
-    const Prompt& store = *stores[static_cast<size_t>(p)];
-    if (VoterPartition(store.n(), store.m()).lanes > 1) {
-      large.push_back(p);
-    } else {
-      small.push_back(p);
-      small_work += store.n() * store.m() * n_ks;
-    }
+  std::vector<int64_t> voters, widths;
+  for (const Prompt* store : stores) {
+    voters.push_back(store->n());
+    widths.push_back(store->m());
   }
-  for (const int64_t p : large) {  // each with the threads of its own kernel
-    PolicyAuditScratch scratch;
-    audit_policy_prompt(*stores[static_cast<size_t>(p)], policies[static_cast<size_t>(p)], ks, n_ks, ties, p, out,
-                        scratch, false);
-  }
-  const int64_t n_small = static_cast<int64_t>(small.size());
-  ExceptionTrap trap;
-#ifdef UALIGN_HAS_OPENMP
-#pragma omp parallel if (n_small > 1 && small_work >= kParallelMinWork)
-#endif
-  {
-    PolicyAuditScratch scratch;
-#ifdef UALIGN_HAS_OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-    for (int64_t j = 0; j < n_small; ++j) {
-      if (trap.failed()) continue;
-      trap.run([&] {
-        const size_t p = static_cast<size_t>(small[static_cast<size_t>(j)]);
-        audit_policy_prompt(*stores[p], policies[p], ks, n_ks, ties, static_cast<int64_t>(p), out, scratch, true);
-      });
-    }
-  }
-  trap.rethrow();
+  for_each_prompt<PolicyAuditScratch>(voters, widths, [&](int64_t p, PolicyAuditScratch& scratch, bool serial) {
+    const size_t j = static_cast<size_t>(p);
+    audit_policy_prompt(*stores[j], policies[j], ks, n_ks, ties, p, out, scratch, serial);
+  });
 }
 
 }  // namespace ualign

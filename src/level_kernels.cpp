@@ -451,6 +451,20 @@ UALIGN_INLINE void product_level_derivatives_of(const Level* row, int64_t m, int
   }
 }
 
+// Levels as doubles and a select without branches: the inner loop vectorises.
+template <class Level>
+UALIGN_INLINE void add_jacobian_entries_impl(const Level* row, const int64_t* rows, int64_t n_rows, const int64_t* cols,
+                                             int64_t n_cols, const double* dL, const double* dE, double* col_levels,
+                                             double* acc) {
+  for (int64_t c = 0; c < n_cols; ++c) col_levels[c] = static_cast<double>(row[cols[c]]);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const double level = static_cast<double>(row[rows[r]]), worse = dL[r], tied = dE[r];
+    double* target = acc + r * n_cols;
+    for (int64_t c = 0; c < n_cols; ++c)
+      target[c] += (col_levels[c] > level ? worse : 0.0) + (col_levels[c] == level ? tied : 0.0);
+  }
+}
+
 template <class Level>
 UALIGN_INLINE void product_level_derivatives_impl(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k,
                                                   double scale, Ties ties, const int64_t* responses,
@@ -648,6 +662,10 @@ UALIGN_INLINE void product_levels_x4_dispatch(const Level* row0, int64_t m, int6
                                  Ties ties, const int64_t* responses, int64_t n_responses, double* mass,               \
                                  double* below, double* dL, double* dE) {                                              \
     product_level_derivatives_impl(row, m, R, pi, k, scale, ties, responses, n_responses, mass, below, dL, dE);        \
+  }                                                                                                                    \
+  void add_jacobian_entries(const Level* row, const int64_t* rows, int64_t n_rows, const int64_t* cols,                \
+                            int64_t n_cols, const double* dL, const double* dE, double* col_levels, double* acc) {     \
+    add_jacobian_entries_impl(row, rows, n_rows, cols, n_cols, dL, dE, col_levels, acc);                               \
   }                                                                                                                    \
   void product_levels_x4(const Level* row0, int64_t m, int64_t size, bool strict_rows, const double* pi,               \
                          const int64_t* ks, int64_t n_ks, const int64_t* first_at, const int64_t* next,                \

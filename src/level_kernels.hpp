@@ -57,6 +57,10 @@ struct KSchedule {
   void product_level_derivatives(const Level* row, int64_t m, int64_t R, const double* pi, int64_t k, double scale,    \
                                  Ties ties, const int64_t* responses, int64_t n_responses, double* mass,               \
                                  double* below, double* dL, double* dE);                                               \
+  /* acc[r*n_cols + c] += dL[r] if row[cols[c]] is worse than row[rows[r]], dE[r] if  */                               \
+  /* tied (one voter's Jacobian entries); col_levels is scratch of n_cols.            */                               \
+  void add_jacobian_entries(const Level* row, const int64_t* rows, int64_t n_rows, const int64_t* cols,                \
+                            int64_t n_cols, const double* dL, const double* dE, double* col_levels, double* acc);      \
   /* Four consecutive voters (rows row0 + v*m, v < 4) with at most `size` levels (a   */                               \
   /* multiple of kLevelPad), for the n_ks <= kMaxFusedKs values ks (each at most      */                               \
   /* kDirectPowMaxK) listed by exponent in first_at/next (KSchedule):                 */                               \
@@ -87,6 +91,7 @@ UALIGN_DISPATCHED(gather_add)
 UALIGN_DISPATCHED(product_levels_with_gradient)
 UALIGN_DISPATCHED(product_levels_with_gradient_x4)
 UALIGN_DISPATCHED(product_level_derivatives)
+UALIGN_DISPATCHED(add_jacobian_entries)
 UALIGN_DISPATCHED(product_levels_x4)
 UALIGN_DISPATCHED(gather_add_x4)
 

@@ -130,6 +130,7 @@ struct MultiKScratch {
   SerialSumScratch sum;
   std::vector<double> values;
   KSchedule schedule;
+  std::vector<int64_t> ks;  // product_beats's list of one k
 };
 
 // The voters [begin, end) of one prompt, for every k of the list: four at a time
@@ -204,14 +205,23 @@ inline bool fused_partition_ok(int64_t n, int64_t m, int64_t n_ks) {
   return n_ks <= kMaxFusedKs && VoterPartition(n, n_ks * m).lanes == VoterPartition(n, m).lanes;
 }
 
+// out[y] = P[y > pi^(k)], the utilities of one product on the four-voter path
+// (four_voter_path(k)): beats_multi_k's list {k}, with its scratch and `serial`.
+template <class Level>
+void product_beats(const RankingView<Level>& data, const double* pi, int64_t k, Ties ties, double* out,
+                   MultiKScratch& scratch, bool serial) {
+  scratch.ks.assign(1, k);
+  beats_multi_k(data, pi, scratch.ks, ties, out, scratch, serial);
+}
+
 // utilities / beats: out[y] = sum_i w_i P_i[y > X]. A single product pi^(k) with
-// k on the four-voter path is beats_multi_k's list {k}.
+// k on the four-voter path is product_beats.
 template <class Level>
 void beat_probabilities_kernel(const RankingView<Level>& data, const Operand& op, Ties ties, double* out) {
   const int64_t m = data.m;
   if (op.n_products == 1 && op.n_multisets == 0 && op.product_probs[0] == 1.0 && four_voter_path(op.ks[0])) {
     MultiKScratch scratch;
-    beats_multi_k(data, op.policies, std::vector<int64_t>{op.ks[0]}, ties, out, scratch, false);
+    product_beats(data, op.policies, op.ks[0], ties, out, scratch, false);
     return;
   }
   sum_over_voter_ranges(data.n, m, out, [&]() {
@@ -279,15 +289,7 @@ void jacobian_block_kernel(const RankingView<Level>& data, const double* pi, int
       const Level* row = data.row(i);
       product_level_derivatives(row, m, data.n_levels[i], pi, k, data.weights[i], ties, rows, n_rows, mass.data(),
                                 below.data(), dL.data(), dE.data());
-      // Levels as doubles and a select without branches: the inner loop vectorises.
-      double* levels = col_levels.data();
-      for (int64_t c = 0; c < n_cols; ++c) levels[c] = static_cast<double>(row[cols[c]]);
-      for (int64_t r = 0; r < n_rows; ++r) {
-        const double level = static_cast<double>(row[rows[r]]), worse = dL[r], tied = dE[r];
-        double* target = acc + r * n_cols;
-        for (int64_t c = 0; c < n_cols; ++c)
-          target[c] += (levels[c] > level ? worse : 0.0) + (levels[c] == level ? tied : 0.0);
-      }
+      add_jacobian_entries(row, rows, n_rows, cols, n_cols, dL.data(), dE.data(), col_levels.data(), acc);
     };
   });
 }

@@ -134,13 +134,13 @@ struct StoreList {
   int64_t size() const { return static_cast<int64_t>(stores.size()); }
   const RankingStore& operator[](int64_t p) const { return *stores[static_cast<size_t>(p)]; }
   int64_t m(int64_t p) const { return (*this)[p].m(); }
-  // Offsets of the prompts' responses in flat per-response arrays.
-  std::vector<int64_t> starts() const {
-    std::vector<int64_t> out(stores.size() + 1, 0);
-    for (size_t p = 0; p < stores.size(); ++p) out[p + 1] = out[p] + stores[p]->m();
-    return out;
-  }
 };
+
+py::array_t<double> zeros(const std::vector<py::ssize_t>& shape) {
+  py::array_t<double> out(shape);
+  std::fill(out.mutable_data(), out.mutable_data() + out.size(), 0.0);
+  return out;
+}
 
 py::dict audit_policies(const py::list& models, const py::object& policies, const py::object& offsets,
                         const array_of<int64_t>& ks, int ties) {
@@ -151,136 +151,162 @@ py::dict audit_policies(const py::list& models, const py::object& policies, cons
   return run_audit(stores.stores, rows, k_values, convention);
 }
 
-// One k per prompt, each >= 1.
-std::vector<int64_t> checked_prompt_ks(const array_of<int64_t>& ks, int64_t n_prompts) {
-  std::vector<int64_t> values = checked_ks(ks);
-  if (static_cast<int64_t>(values.size()) != n_prompts) throw std::invalid_argument("ks: need one k per prompt");
-  return values;
-}
+// Rows of padded per-prompt arrays: row j belongs to prompt index[j] of a StoreList
+// and holds its m entries first; the padding (up to the width) is never read, and
+// results are zero there.
+struct PaddedRows {
+  const StoreList& stores;
+  std::vector<int64_t> index;
+  int64_t width = 0;
 
-// A flat per-response array of the batch: one block of m_p values per prompt.
-array_of<double> checked_flat(const py::object& value, const std::vector<int64_t>& starts, const char* name) {
-  auto array = value.cast<array_of<double>>();
-  require_ndim(array, 1, name);
-  if (array.shape(0) != starts.back())
-    throw std::invalid_argument(std::string(name) + ": need one entry per response of every prompt");
-  const double* data = array.data();
-  for (int64_t j = 0; j < array.shape(0); ++j)
-    if (!std::isfinite(data[j])) throw std::invalid_argument(std::string(name) + ": entries must be finite");
-  return array;
-}
-
-// Runs work(p, view) for every prompt with the GIL released; width(p) is the
-// reduction width of the prompt's kernel.
-template <class Width, class Work>
-void run_prompts(const StoreList& stores, Width width, Work work) {
-  std::vector<int64_t> voters(static_cast<size_t>(stores.size())), widths(voters.size());
-  for (int64_t p = 0; p < stores.size(); ++p) {
-    voters[static_cast<size_t>(p)] = stores[p].n();
-    widths[static_cast<size_t>(p)] = width(p);
+  PaddedRows(const StoreList& list, const array_of<int64_t>& rows, int64_t padded_width)
+      : stores(list), width(padded_width) {
+    require_ndim(rows, 1, "rows");
+    for (int64_t j = 0; j < rows.shape(0); ++j) {
+      const int64_t p = rows.at(j);
+      if (p < 0 || p >= stores.size()) throw std::invalid_argument("rows: prompt index out of range");
+      if (stores.m(p) > width) throw std::invalid_argument("rows: a prompt has more responses than the arrays' width");
+      index.push_back(p);
+    }
   }
-  py::gil_scoped_release release;
-  for_each_prompt(voters, widths, [&](int64_t p) { stores[p].visit([&](const auto& view) { work(p, view); }); });
-}
+  int64_t size() const { return static_cast<int64_t>(index.size()); }
+  const RankingStore& operator[](int64_t j) const { return stores[index[static_cast<size_t>(j)]]; }
+  int64_t m(int64_t j) const { return (*this)[j].m(); }
 
-// u[p] = P[y > pi_p^(k_p)] for every response y of every prompt p.
-py::array_t<double> batch_utilities(const py::list& models, const py::object& policies, const array_of<int64_t>& ks,
-                                    int ties) {
+  // A (rows, width) array whose entries are finite (and >= 0 with `nonnegative`) where they are read.
+  void check(const array_of<double>& array, const char* name, bool nonnegative) const {
+    require_ndim(array, 2, name);
+    if (array.shape(0) != size() || array.shape(1) != width)
+      throw std::invalid_argument(std::string(name) + ": need one padded row per prompt");
+    for (int64_t j = 0; j < size(); ++j)
+      for (int64_t y = 0; y < m(j); ++y) {
+        const double x = array.at(j, y);
+        if (!std::isfinite(x)) throw std::invalid_argument(std::string(name) + ": entries must be finite");
+        if (nonnegative && x < 0.0) throw std::invalid_argument(std::string(name) + ": entries must be >= 0");
+      }
+  }
+
+  // One k per row, each >= 1.
+  std::vector<int64_t> ks(const array_of<int64_t>& values) const {
+    require_ndim(values, 1, "ks");
+    if (values.shape(0) != size()) throw std::invalid_argument("ks: need one k per prompt");
+    std::vector<int64_t> out;
+    for (int64_t j = 0; j < size(); ++j) {
+      check_k(values.at(j), "ks[" + std::to_string(j) + "]: ");
+      out.push_back(values.at(j));
+    }
+    return out;
+  }
+
+  // work(j, view, scratch, serial) for every row with the GIL released (for_each_prompt);
+  // width_of(j) is the reduction width of the row's kernel.
+  template <class Scratch, class Width, class Work>
+  void run(Width width_of, Work work) const {
+    std::vector<int64_t> voters, widths;
+    for (int64_t j = 0; j < size(); ++j) {
+      voters.push_back((*this)[j].n());
+      widths.push_back(width_of(j));
+    }
+    py::gil_scoped_release release;
+    for_each_prompt<Scratch>(voters, widths, [&](int64_t j, Scratch& scratch, bool serial) {
+      (*this)[j].visit([&](const auto& view) { work(j, view, scratch, serial); });
+    });
+  }
+};
+
+// u[j, y] = P[y > pi_j^(k_j)] of prompt rows[j] (padded rows).
+py::array_t<double> batch_utilities(const StoreList& stores, const array_of<int64_t>& rows, const array_of<double>& pi,
+                                    const array_of<int64_t>& ks, int ties) {
   const Ties convention = ties_from_int(ties);
-  const StoreList stores(models);
-  const std::vector<int64_t> starts = stores.starts();
-  const std::vector<int64_t> k_values = checked_prompt_ks(ks, stores.size());
-  const auto pi = checked_flat(policies, starts, "policies");
-  for (int64_t j = 0; j < pi.shape(0); ++j)
-    if (pi.at(j) < 0.0) throw std::invalid_argument("policies: entries must be >= 0");
-  py::array_t<double> out(starts.back());
+  require_ndim(pi, 2, "policies");
+  const int64_t width = pi.shape(1);
+  const PaddedRows prompts(stores, rows, width);
+  prompts.check(pi, "policies", true);
+  const std::vector<int64_t> k_values = prompts.ks(ks);
+  py::array_t<double> out = zeros({prompts.size(), width});
   double* u = out.mutable_data();
-  run_prompts(
-      stores, [&](int64_t p) { return stores.m(p); },
-      [&](int64_t p, const auto& view) {
-        const size_t j = static_cast<size_t>(p);
-        const Operand op = product_operand(view.m, pi.data() + starts[j], &k_values[j]);
-        beat_probabilities_kernel(view, op, convention, u + starts[j]);
-      });
+  prompts.run<MultiKScratch>([&](int64_t j) { return prompts.m(j); },
+                             [&](int64_t j, const auto& view, MultiKScratch& scratch, bool serial) {
+                               const size_t i = static_cast<size_t>(j);
+                               const double* row = pi.data() + j * width;
+                               if (four_voter_path(k_values[i])) {
+                                 product_beats(view, row, k_values[i], convention, u + j * width, scratch, serial);
+                               } else {
+                                 beat_probabilities_kernel(view, product_operand(view.m, row, &k_values[i]), convention,
+                                                           u + j * width);
+                               }
+                             });
   return out;
 }
 
-// (u, g) per prompt: the utilities and g = d/dpi sum_y q[y] u_y, in one pass each.
-py::tuple batch_utilities_vjp(const py::list& models, const py::object& policies, const py::object& q_values,
-                              const array_of<int64_t>& ks, int ties) {
+// (u, g) of prompt rows[j]: the utilities and g = d/dpi sum_y q[y] u_y (padded rows).
+py::tuple batch_utilities_vjp(const StoreList& stores, const array_of<int64_t>& rows, const array_of<double>& pi,
+                              const array_of<double>& q, const array_of<int64_t>& ks, int ties) {
   const Ties convention = ties_from_int(ties);
-  const StoreList stores(models);
-  const std::vector<int64_t> starts = stores.starts();
-  const std::vector<int64_t> k_values = checked_prompt_ks(ks, stores.size());
-  const auto pi = checked_flat(policies, starts, "policies");
-  const auto q = checked_flat(q_values, starts, "q");
-  for (int64_t j = 0; j < pi.shape(0); ++j)
-    if (pi.at(j) < 0.0) throw std::invalid_argument("policies: entries must be >= 0");
-  py::array_t<double> u_out(starts.back()), g_out(starts.back());
+  require_ndim(pi, 2, "policies");
+  const int64_t width = pi.shape(1);
+  const PaddedRows prompts(stores, rows, width);
+  prompts.check(pi, "policies", true);
+  prompts.check(q, "q", false);
+  const std::vector<int64_t> k_values = prompts.ks(ks);
+  py::array_t<double> u_out = zeros({prompts.size(), width}), g_out = zeros({prompts.size(), width});
   double* u = u_out.mutable_data();
   double* g = g_out.mutable_data();
-  run_prompts(
-      stores, [&](int64_t p) { return 2 * stores.m(p); },
-      [&](int64_t p, const auto& view) {
-        const size_t j = static_cast<size_t>(p);
-        std::vector<double> both(static_cast<size_t>(2 * view.m));
-        utilities_vjp_kernel(view, pi.data() + starts[j], q.data() + starts[j], k_values[j], convention, both.data());
-        std::copy(both.begin(), both.begin() + view.m, u + starts[j]);
-        std::copy(both.begin() + view.m, both.end(), g + starts[j]);
-      });
+  prompts.run<std::vector<double>>([&](int64_t j) { return 2 * prompts.m(j); },
+                                   [&](int64_t j, const auto& view, std::vector<double>& both, bool) {
+                                     both.resize(static_cast<size_t>(2 * view.m));
+                                     utilities_vjp_kernel(view, pi.data() + j * width, q.data() + j * width,
+                                                          k_values[static_cast<size_t>(j)], convention, both.data());
+                                     std::copy(both.begin(), both.begin() + view.m, u + j * width);
+                                     std::copy(both.begin() + view.m, both.end(), g + j * width);
+                                   });
   return py::make_tuple(u_out, g_out);
 }
 
-// Jacobian blocks per prompt: for prompt p the responses sel[sel_starts[p]:sel_starts[p+1]]
-// (indices of that prompt); out = d u_y / d pi_z for y and z among them (square = true)
-// or for y among them and every z (square = false), row-major, concatenated by prompt.
-py::array_t<double> batch_jacobian(const py::list& models, const py::object& policies, const array_of<int64_t>& sel,
-                                   const array_of<int64_t>& sel_starts, const array_of<int64_t>& ks, int ties,
-                                   bool square) {
+// Jacobian blocks: for row j the responses y with selected[j, y] (in index order, at
+// most `depth` = the largest count); out[j, a, b] = d u_y / d pi_z for the a-th selected
+// y and the b-th selected z (square) or z = b (not square), zero past the selection.
+py::array_t<double> batch_jacobian(const StoreList& stores, const array_of<int64_t>& rows, const array_of<double>& pi,
+                                   const array_of<bool>& selected, const array_of<int64_t>& ks, int ties, bool square) {
   const Ties convention = ties_from_int(ties);
-  const StoreList stores(models);
-  const int64_t n_prompts = stores.size();
-  const std::vector<int64_t> starts = stores.starts();
-  const std::vector<int64_t> k_values = checked_prompt_ks(ks, n_prompts);
-  const auto pi = checked_flat(policies, starts, "policies");
-  for (int64_t j = 0; j < pi.shape(0); ++j)
-    if (pi.at(j) < 0.0) throw std::invalid_argument("policies: entries must be >= 0");
-  require_ndim(sel, 1, "rows");
-  require_ndim(sel_starts, 1, "row_starts");
-  if (sel_starts.shape(0) != n_prompts + 1 || sel_starts.at(0) != 0 || sel_starts.at(n_prompts) != sel.shape(0))
-    throw std::invalid_argument("row_starts: need one start per prompt plus the number of rows");
-  std::vector<int64_t> out_starts(static_cast<size_t>(n_prompts + 1), 0);
-  std::vector<int64_t> all_responses;
-  for (int64_t p = 0; p < n_prompts; ++p) {
-    const int64_t count = sel_starts.at(p + 1) - sel_starts.at(p);
-    if (count < 0) throw std::invalid_argument("row_starts: must be nondecreasing");
-    for (int64_t r = sel_starts.at(p); r < sel_starts.at(p + 1); ++r)
-      if (sel.at(r) < 0 || sel.at(r) >= stores.m(p))
-        throw std::invalid_argument("rows: response index out of range for prompt " + std::to_string(p));
-    out_starts[static_cast<size_t>(p + 1)] =
-        out_starts[static_cast<size_t>(p)] + count * (square ? count : stores.m(p));
+  require_ndim(pi, 2, "policies");
+  const int64_t width = pi.shape(1);
+  const PaddedRows prompts(stores, rows, width);
+  prompts.check(pi, "policies", true);
+  const std::vector<int64_t> k_values = prompts.ks(ks);
+  require_ndim(selected, 2, "selected");
+  if (selected.shape(0) != prompts.size() || selected.shape(1) != width)
+    throw std::invalid_argument("selected: need the shape of policies");
+  std::vector<std::vector<int64_t>> members(static_cast<size_t>(prompts.size()));
+  int64_t depth = 0;
+  for (int64_t j = 0; j < prompts.size(); ++j) {
+    for (int64_t y = 0; y < width; ++y) {
+      if (!selected.at(j, y)) continue;
+      if (y >= prompts.m(j)) throw std::invalid_argument("selected: a response past the prompt's responses");
+      members[static_cast<size_t>(j)].push_back(y);
+    }
+    depth = std::max(depth, static_cast<int64_t>(members[static_cast<size_t>(j)].size()));
   }
-  if (!square) {
-    int64_t widest = 0;
-    for (int64_t p = 0; p < n_prompts; ++p) widest = std::max(widest, stores.m(p));
-    all_responses.resize(static_cast<size_t>(widest));
-    for (int64_t z = 0; z < widest; ++z) all_responses[static_cast<size_t>(z)] = z;
-  }
-  py::array_t<double> out(out_starts.back());
+  std::vector<int64_t> every(static_cast<size_t>(width));
+  for (int64_t z = 0; z < width; ++z) every[static_cast<size_t>(z)] = z;
+  const int64_t n_cols = square ? depth : width;
+  py::array_t<double> out = zeros({prompts.size(), depth, n_cols});
   double* J = out.mutable_data();
-  run_prompts(
-      stores,
-      [&](int64_t p) {
-        const int64_t count = sel_starts.at(p + 1) - sel_starts.at(p);
-        return count * (square ? count : stores.m(p));
+  prompts.run<std::vector<double>>(
+      [&](int64_t j) {
+        const int64_t count = static_cast<int64_t>(members[static_cast<size_t>(j)].size());
+        return count * (square ? count : prompts.m(j));
       },
-      [&](int64_t p, const auto& view) {
-        const size_t j = static_cast<size_t>(p);
-        const int64_t first = sel_starts.at(p), count = sel_starts.at(p + 1) - first;
+      [&](int64_t j, const auto& view, std::vector<double>& block, bool) {
+        const std::vector<int64_t>& chosen = members[static_cast<size_t>(j)];
+        const int64_t count = static_cast<int64_t>(chosen.size());
         if (count == 0) return;
-        const int64_t* rows = sel.data() + first;
-        jacobian_block_kernel(view, pi.data() + starts[j], k_values[j], convention, rows, count,
-                              square ? rows : all_responses.data(), square ? count : view.m, J + out_starts[j]);
+        const int64_t cols = square ? count : view.m;
+        block.resize(static_cast<size_t>(count * cols));
+        jacobian_block_kernel(view, pi.data() + j * width, k_values[static_cast<size_t>(j)], convention, chosen.data(),
+                              count, square ? chosen.data() : every.data(), cols, block.data());
+        for (int64_t a = 0; a < count; ++a)
+          std::copy(block.begin() + a * cols, block.begin() + (a + 1) * cols, J + (j * depth + a) * n_cols);
       });
   return out;
 }
@@ -456,16 +482,22 @@ void register_batch(py::module_& m) {
         "audit_policies on packed prompts (concatenated dense levels, (n, m) per prompt, levels and\n"
         "normalised weight per voter), without building a store per prompt.");
 
-  m.def("batch_utilities", &batch_utilities, py::arg("models"), py::arg("policies"), py::arg("ks"), py::arg("ties"),
-        "Utilities P[y > pi_p^(k_p)] of every prompt p (RankingStore each), policies and the result\n"
-        "concatenated prompt by prompt; the bits of RankingStore.beats for each prompt alone.");
-  m.def("batch_utilities_vjp", &batch_utilities_vjp, py::arg("models"), py::arg("policies"), py::arg("q"),
-        py::arg("ks"), py::arg("ties"),
-        "(u, g) of every prompt: utilities and the gradient of sum_y q[y] u_y, concatenated prompt by prompt.");
-  m.def("batch_jacobian", &batch_jacobian, py::arg("models"), py::arg("policies"), py::arg("rows"),
-        py::arg("row_starts"), py::arg("ks"), py::arg("ties"), py::arg("square"),
-        "Blocks of the Jacobian d u_y / d pi_z of every prompt: rows y given per prompt, columns z the\n"
-        "same responses (square) or all of them; row-major, concatenated prompt by prompt.");
+  py::class_<StoreList>(m, "StoreList",
+                        "The ranking stores of a batch's prompts, listed once; the batch kernels name\n"
+                        "the prompts they compute by their index in it.")
+      .def(py::init<const py::list&>(), py::arg("models"))
+      .def("__len__", &StoreList::size);
+  m.def("batch_utilities", &batch_utilities, py::arg("stores"), py::arg("rows"), py::arg("policies"), py::arg("ks"),
+        py::arg("ties"),
+        "Utilities P[y > pi_j^(k_j)] of prompt rows[j] of a StoreList, for padded policy rows (j, y):\n"
+        "the bits of RankingStore.beats for each prompt alone; zero in the padding.");
+  m.def("batch_utilities_vjp", &batch_utilities_vjp, py::arg("stores"), py::arg("rows"), py::arg("policies"),
+        py::arg("q"), py::arg("ks"), py::arg("ties"),
+        "(u, g) of prompt rows[j]: utilities and the gradient of sum_y q[y] u_y, padded rows.");
+  m.def("batch_jacobian", &batch_jacobian, py::arg("stores"), py::arg("rows"), py::arg("policies"), py::arg("selected"),
+        py::arg("ks"), py::arg("ties"), py::arg("square"),
+        "Blocks of the Jacobian d u_y / d pi_z of prompt rows[j]: rows y where selected[j, y] (in order),\n"
+        "columns the same responses (square) or all of them; (prompts, depth, depth or width), zero-padded.");
 
   constexpr const char* replicates_doc =
       "Audits of one single-output policy (None: uniform) on the reweightings counts[b] of one\n"

@@ -172,21 +172,37 @@ def test_batch_bad_input() -> None:
         solve_nlhf_batch([object()])
     with pytest.raises(ValueError, match="^reference"):
         rlhf_policy_batch(models, 0.1, reference=[None])
-    stores = [model._store for model in models]  # type: ignore[attr-defined]
-    total = sum(model.n_responses for model in models)
+    stores = _core.StoreList([model._store for model in models])  # type: ignore[attr-defined]
+    width = max(model.n_responses for model in models)
+    rows = np.arange(4)
     ks = np.full(4, 2)
+    pi = np.full((4, width), 0.1)
     with pytest.raises(ValueError, match="^policies"):
-        _core.batch_utilities(stores, np.full(total + 1, 0.1), ks, 0)
+        _core.batch_utilities(stores, rows, np.full((3, width), 0.1), ks, 0)
     with pytest.raises(ValueError, match="^policies"):
-        _core.batch_utilities(stores, np.full(total, -0.1), ks, 0)
+        _core.batch_utilities(stores, rows, np.full(4 * width, 0.1), ks, 0)
+    with pytest.raises(ValueError, match="^policies"):
+        _core.batch_utilities(stores, rows, np.full((4, width), -0.1), ks, 0)
+    with pytest.raises(ValueError, match="^policies"):
+        _core.batch_utilities(stores, rows, np.full((4, width), np.nan), ks, 0)
     with pytest.raises(ValueError, match="^ks"):
-        _core.batch_utilities(stores, np.full(total, 0.1), np.full(3, 2), 0)
+        _core.batch_utilities(stores, rows, pi, np.full(3, 2), 0)
     with pytest.raises(ValueError, match="^rows"):
-        _core.batch_jacobian(stores, np.full(total, 0.1), np.array([99]), np.array([0, 1, 1, 1, 1]), ks, 0, True)
-    with pytest.raises(ValueError, match="^row_starts"):
-        _core.batch_jacobian(stores, np.full(total, 0.1), np.array([0]), np.array([0, 1]), ks, 0, True)
+        _core.batch_utilities(stores, np.array([0, 1, 2, 4]), pi, ks, 0)
+    with pytest.raises(ValueError, match="^rows"):
+        _core.batch_utilities(stores, rows, np.full((4, 1), 0.1), ks, 0)
+    with pytest.raises(ValueError, match="^q"):
+        _core.batch_utilities_vjp(stores, rows, pi, np.full((4, width), np.inf), ks, 0)
+    sizes = [model.n_responses for model in models]
+    assert min(sizes) < width  # a prompt whose padding a selection can reach
+    past = np.zeros((4, width), dtype=bool)
+    past[int(np.argmin(sizes)), width - 1] = True
+    with pytest.raises(ValueError, match="^selected"):
+        _core.batch_jacobian(stores, rows, pi, past, ks, 0, True)
+    with pytest.raises(ValueError, match="^selected"):
+        _core.batch_jacobian(stores, rows, pi, np.zeros((4, width + 1), dtype=bool), ks, 0, True)
     with pytest.raises(TypeError, match=r"^models\[0\]"):
-        _core.batch_utilities([None], np.full(1, 1.0), np.full(1, 1), 0)
+        _core.StoreList([None])
 
 
 def test_audit_utility_rows_from_the_definitions() -> None:

@@ -11,7 +11,7 @@ by one. A single prompt is a batch of one.
 from __future__ import annotations
 
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +42,10 @@ class PromptBatch:
         self.width = int(self.sizes.max())
         self.mask: NDArray[np.bool_] = np.arange(self.width)[None, :] < self.sizes[:, None]
         self.compiled = np.array([type(model) is RankingPopulation for model in self.models], dtype=bool)
+        #: the compiled prompts' stores, listed once; _store_index maps a prompt to its place there
+        self._stores = _core_loader.core().StoreList([model._store for model, compiled  # type: ignore[attr-defined]
+                                                      in zip(self.models, self.compiled) if compiled])
+        self._store_index = np.cumsum(self.compiled) - 1
         self.voters = np.array([model.n_voters for model in self.models], dtype=np.int64)
         #: kernel passes (utility evaluations or VJPs) per prompt, and Jacobian rows
         self.passes = np.zeros(len(self.models), dtype=np.int64)
@@ -61,22 +65,25 @@ class PromptBatch:
         compiled = self.compiled[rows]
         return np.flatnonzero(compiled), np.flatnonzero(~compiled)
 
-    def _stores(self, rows: Rows) -> List[object]:
-        return [self.models[p]._store for p in rows]
+    def _compiled_rows(self, rows: Rows, fast: Rows, *arrays: NDArray[Any]) -> Tuple[Rows, Tuple[NDArray[Any], ...]]:
+        """The compiled prompts' places in the store list and their rows of ``arrays``
+        (the arrays themselves when every prompt is compiled)."""
+        if fast.size == rows.size:
+            return self._store_index[rows], arrays
+        return self._store_index[rows[fast]], tuple(array[fast] for array in arrays)
 
     def utilities(self, pi: Array, k: int, ties: int, rows: Rows) -> Array:
         """``u[j, y] = P[y ≻ pi_j^{⊗k}]`` for the prompts ``rows`` (``pi`` has one row each)."""
         start = time.perf_counter()
-        out = np.zeros_like(pi)
-        mask = self.mask[rows]
         fast, slow = self._split(rows)
-        if fast.size:
-            sub = mask[fast]
-            flat = _core_loader.core().batch_utilities(self._stores(rows[fast]), pi[fast][sub],
-                                                       np.full(fast.size, k, dtype=np.int64), ties)
-            block = np.zeros((fast.size, self.width))
-            block[sub] = flat
-            out[fast] = block
+        places, (pi_fast,) = self._compiled_rows(rows, fast, pi)
+        u = _core_loader.core().batch_utilities(self._stores, places, pi_fast, np.full(fast.size, k, dtype=np.int64),
+                                                ties)
+        if slow.size:
+            out = np.zeros_like(pi)
+            out[fast] = u
+        else:
+            out = u
         for j in slow:
             m = int(self.sizes[rows[j]])
             out[j, :m] = self.models[rows[j]]._beats(_products(pi[j, None, :m], _ONE, k), ties)
@@ -89,16 +96,11 @@ class PromptBatch:
         """``(u, g)`` per prompt: the utilities and ``g = ∇_pi Σ_y q_y u_y``, one pass each."""
         u = np.zeros_like(pi)
         g = np.zeros_like(pi)
-        mask = self.mask[rows]
         fast, slow = self._split(rows)
         if fast.size:
-            sub = mask[fast]
-            flat_u, flat_g = _core_loader.core().batch_utilities_vjp(
-                self._stores(rows[fast]), pi[fast][sub], q[fast][sub], np.full(fast.size, k, dtype=np.int64), ties)
-            for out, flat in ((u, flat_u), (g, flat_g)):
-                block = np.zeros((fast.size, self.width))
-                block[sub] = flat
-                out[fast] = block
+            places, (pi_fast, q_fast) = self._compiled_rows(rows, fast, pi, q)
+            u[fast], g[fast] = _core_loader.core().batch_utilities_vjp(
+                self._stores, places, pi_fast, q_fast, np.full(fast.size, k, dtype=np.int64), ties)
         for j in slow:
             m = int(self.sizes[rows[j]])
             u[j, :m], g[j, :m] = self.models[rows[j]]._utilities_vjp(
@@ -115,22 +117,17 @@ class PromptBatch:
         counts as one utility pass per selected row); one VJP per row for other models."""
         counts = selected.sum(axis=1)
         depth = int(counts.max(initial=0))
-        out = np.zeros((rows.size, depth, depth if square else self.width))
         fast, slow = self._split(rows)
-        if fast.size and depth:
-            mask = self.mask[rows[fast]]
-            members = np.nonzero(selected[fast])[1]
-            starts = np.zeros(fast.size + 1, dtype=np.int64)
-            np.cumsum(counts[fast], out=starts[1:])
-            flat = _core_loader.core().batch_jacobian(
-                self._stores(rows[fast]), pi[fast][mask], members.astype(np.int64), starts,
-                np.full(fast.size, k, dtype=np.int64), ties, square)
-            position = 0
-            for j, p in zip(fast, rows[fast]):
-                c = int(counts[j])
-                width = c if square else int(self.sizes[p])
-                out[j, :c, :width] = flat[position:position + c * width].reshape(c, width)
-                position += c * width
+        if fast.size == rows.size:
+            out = _core_loader.core().batch_jacobian(self._stores, self._store_index[rows], pi, selected,
+                                                     np.full(rows.size, k, dtype=np.int64), ties, square)
+        else:
+            out = np.zeros((rows.size, depth, depth if square else self.width))
+            if fast.size:
+                places, (pi_fast, chosen) = self._compiled_rows(rows, fast, pi, selected)
+                block = _core_loader.core().batch_jacobian(self._stores, places, pi_fast, chosen,
+                                                           np.full(fast.size, k, dtype=np.int64), ties, square)
+                out[fast, :block.shape[1], :block.shape[2]] = block
         for j in slow:
             p = rows[j]
             m = int(self.sizes[p])
@@ -142,7 +139,7 @@ class PromptBatch:
                 out[j, a, :members.size if square else m] = g[members] if square else g
                 e[y] = 0.0
         self.passes[rows] += counts
-        return out
+        return out  # type: ignore[no-any-return]
 
     def seconds_per_work(self) -> float:
         """Measured seconds of the utility kernels per unit of work (voter x response)."""
