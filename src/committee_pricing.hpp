@@ -50,6 +50,8 @@
 #include <utility>
 #include <vector>
 
+#include "parallel.hpp"
+
 namespace ualign {
 
 // Arrays are response-major: entry (z, i) at [z * n + i].
@@ -559,6 +561,28 @@ inline PricingOutcome price_committee(const PricingProblem& p, const std::vector
     finish(search);
   }
   return out;
+}
+
+// The heuristics' step (greedy and local search, committee.py): the pricing value of
+// S + {z} for every response z, out[z] = sum_i w[i] * (level[i, z] < best[i] ? alone[i, z]
+// : level[i, z] == best[i] ? same[i] : old[i]), where best[i] is S's best level in voter
+// i's ranking (m when S is empty), old[i] her value now, same[i] her value with one
+// more member at that level and alone[i, z] her value with z alone at the top.
+// Voter-major (i, z) arrays, summed over voters with the fixed partition of
+// parallel.hpp (the same bits for any thread count). Levels come as doubles (exact
+// integers) so that the compare-and-select loop vectorises.
+inline void committee_add_values(int64_t n, int64_t m, const double* level, const double* alone, const double* best,
+                                 const double* same, const double* old, const double* w, double* out) {
+  sum_over_voter_ranges(n, m, out, [&]() {
+    return [=](int64_t begin, int64_t end, double* acc) {
+      for (int64_t i = begin; i < end; ++i) {
+        const double* row = level + i * m;
+        const double* alone_row = alone + i * m;
+        const double b = best[i], weight = w[i], at_best = same[i], now = old[i];
+        for (int64_t z = 0; z < m; ++z) acc[z] += weight * (row[z] < b ? alone_row[z] : row[z] == b ? at_best : now);
+      }
+    };
+  });
 }
 
 }  // namespace ualign

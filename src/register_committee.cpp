@@ -119,6 +119,31 @@ void register_committee(py::module_& m) {
       "Branch and bound: max over multisets S of `size` responses of sum_i (below + c/(c+1) tied) at S's best "
       "level in voter i's ranking (c: members of S there). Returns (the `keep` best committees found, their values, "
       "upper bound, finished, nodes); with `enough`, stops once `keep` committees beat `target`.");
+  m.def(
+      "committee_add_values",
+      [](const array_of<double>& level, const array_of<double>& alone, const array_of<double>& best,
+         const array_of<double>& same, const array_of<double>& old, const array_of<double>& w) {
+        require_ndim(level, 2, "level");
+        const int64_t n = level.shape(0), m = level.shape(1);
+        require_ndim(alone, 2, "alone");
+        if (alone.shape(0) != n || alone.shape(1) != m) throw std::invalid_argument("alone: need the shape of level");
+        require_ndim(best, 1, "best");
+        require_ndim(same, 1, "same");
+        require_ndim(old, 1, "old");
+        require_ndim(w, 1, "w");
+        if (best.shape(0) != n || same.shape(0) != n || old.shape(0) != n || w.shape(0) != n)
+          throw std::invalid_argument("best, same, old, w: need one entry per voter");
+        py::array_t<double> out(m);
+        {
+          py::gil_scoped_release release;
+          committee_add_values(n, m, level.data(), alone.data(), best.data(), same.data(), old.data(), w.data(),
+                               out.mutable_data());
+        }
+        return out;
+      },
+      py::arg("level"), py::arg("alone"), py::arg("best"), py::arg("same"), py::arg("old"), py::arg("w"),
+      "The pricing value of S + {z} for every response z (the committee heuristics' step): sum_i w[i] * "
+      "(alone[i, z] if level[i, z] < best[i], same[i] if equal, old[i] if worse).");
   m.def("price_opponent", &price_opponent, py::arg("store"), py::arg("operand"), py::arg("ties"), py::arg("size"),
         py::arg("start"), py::arg("keep"), py::arg("max_nodes"), py::arg("seconds"), py::arg("target") = -1.0,
         "Branch and bound: max over multisets Y of `size` responses of P[Y > operand] under `ties` (exactly; the "

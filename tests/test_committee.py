@@ -127,6 +127,9 @@ def test_branch_and_bound_pricing_against_enumeration(ties: str) -> None:
                 assert bound >= best - 1e-12 and all(abs(values[S] - pricer.value(S)) <= 1e-12 for S in found)
             for T in (pricer.greedy(), pricer.local_search(pricer.greedy())):
                 assert len(T) == k and pricer.value(T) == pytest.approx(values[T], abs=1e-12)
+            for S in [()] + found[:3]:  # the heuristics' step: the value of S + {z} for every z
+                gains = pricer.add_values(*pricer.state(S))
+                assert gains == pytest.approx([pricer.value(tuple(sorted(S + (z,)))) for z in range(m)], abs=1e-12)
     assert stopped_by_enough > 0
 
 
@@ -272,11 +275,18 @@ def test_bad_input() -> None:
         ua.solve_committee(model, 2, time_limit=0.0)
     with pytest.raises(ValueError, match="pricing"):
         ua.solve_committee(model, 2, pricing="simplex")
-    if hasattr(ua, "PlackettLuceMixture"):
-        with pytest.raises(ValueError, match="pricing"):
-            ua.solve_committee(ua.PlackettLuceMixture(np.zeros((1, 3))), 2, pricing="milp")
+    with pytest.raises(ValueError, match="pricing"):
+        ua.solve_committee(ua.PlackettLuceMixture(np.zeros((1, 3))), 2, pricing="milp")
     with pytest.raises(ValueError, match="pricing"):
         ua.solve_committee(model, 2, pricing="milp")
+    core = _core_loader.core()
+    levels, voters = np.zeros((2, 3)), np.zeros(2)
+    with pytest.raises(ValueError, match="^alone"):
+        core.committee_add_values(levels, np.zeros((2, 4)), voters, voters, voters, voters)
+    with pytest.raises(ValueError, match="^best, same, old, w"):
+        core.committee_add_values(levels, levels, voters, voters, voters, np.zeros(3))
+    with pytest.raises(ValueError, match="^level"):
+        core.committee_add_values(np.zeros(6), levels, voters, voters, voters, voters)
 
 
 def test_committee_size_beyond_the_supported_range() -> None:

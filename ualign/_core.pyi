@@ -89,6 +89,16 @@ def batch_utilities_vjp(stores: StoreList, rows: NDArray[np.int64], policies: ND
 def batch_jacobian(stores: StoreList, rows: NDArray[np.int64], policies: NDArray[np.float64],
                    selected: NDArray[np.bool_], ks: NDArray[np.int64], ties: int,
                    square: bool) -> NDArray[np.float64]: ...
+def price_set_committee(single: NDArray[np.float64], size: int, start: NDArray[np.int64], keep: int,
+                        target: float, max_nodes: int, seconds: float, enough: bool, /
+                        ) -> Tuple[List[Tuple[int, ...]], List[float], float, bool, int]: ...
+def price_multiset_committee(below: NDArray[np.float64], tied: NDArray[np.float64], level: NDArray[np.int64],
+                             size: int, start: NDArray[np.int64], keep: int, target: float, max_nodes: int,
+                             seconds: float, enough: bool, /
+                             ) -> Tuple[List[Tuple[int, ...]], List[float], float, bool, int]: ...
+def committee_add_values(level: NDArray[np.float64], alone: NDArray[np.float64], best: NDArray[np.float64],
+                         same: NDArray[np.float64], old: NDArray[np.float64],
+                         w: NDArray[np.float64]) -> NDArray[np.float64]: ...
 def price_opponent(store: RankingStore, operand: Operand, ties: int, size: int, start: NDArray[np.int64], keep: int,
                    max_nodes: int, seconds: float, target: float = -1.0
                    ) -> Tuple[List[Tuple[int, ...]], List[float], float, bool, int]: ...

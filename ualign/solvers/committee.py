@@ -152,6 +152,7 @@ class _RankingPricer:
         w = pop.weights
         keep = w > 0  # zero-weight voters never matter
         self.levels = np.asarray(pop.ranks)[keep].astype(np.int64)
+        self.level_values = self.levels.astype(np.float64)  # for committee_add_values
         self.w = w[keep]
         self.ties, self.k, self.repeats = ties, k, repeats
         self.n, self.m = self.levels.shape
@@ -188,13 +189,12 @@ class _RankingPricer:
 
     def add_values(self, best: Array, count: Array) -> Array:
         """Value of ``S + {z}`` for every response z, S given by its state."""
-        L = self.levels
         at_best = self.at[self.rows, best]
         below_best = self.below[self.rows, best]
         same = below_best + _tie_share(count + 1.0, self.ties) * at_best
         old = below_best + _tie_share(count, self.ties) * at_best
-        new = np.where(L < best[:, None], self.alone_z, np.where(L == best[:, None], same[:, None], old[:, None]))
-        out: Array = self.w @ new
+        out: Array = _core_loader.core().committee_add_values(self.level_values, self.alone_z,
+                                                              best.astype(np.float64), same, old, self.w)
         return out
 
     def allowed(self, S: Tuple[int, ...]) -> Array:
