@@ -256,6 +256,35 @@ def _newton_pays(search: _Search, rows: Rows, target: float) -> Rows:
     return rows[pays & (ex > target) & _newton_affordable(support, voters, sizes)]  # type: ignore[no-any-return]
 
 
+def _newton_directions(J: Array, sizes: NDArray[np.int64], rhs: Array) -> Array:
+    """Per prompt, the solution ``(d, dλ)`` of ``[[J_SS, -1], [1ᵀ, 0]] (d, dλ) = (rhs, 0)``
+    with ``J_SS`` the leading ``sizes[j]`` rows and columns of ``J[j]`` (padded to the
+    largest support ``depth``). Returns ``(prompts, depth + 1)``: ``d`` first (zero past
+    the support), ``dλ`` last. Prompts are solved in groups of similar support size
+    (rounded up to a multiple of 4), each group at its own size: an LU costs the cube
+    of the padded size, and supports in a batch range from a few members to dozens."""
+    count, depth = J.shape[0], J.shape[1]
+    out = np.zeros((count, depth + 1))
+    bucket = np.minimum(-(-sizes // 4) * 4, depth)
+    for size in np.unique(bucket).tolist():
+        g = np.flatnonzero(bucket == size)
+        valid = np.arange(size)[None, :] < sizes[g, None]
+        K = np.zeros((g.size, size + 1, size + 1))
+        K[:, :size, :size] = J[g, :size, :size]
+        K[:, :size, size] = -valid.astype(np.float64)
+        K[:, size, :size] = valid
+        K[:, np.arange(size), np.arange(size)] += ~valid   # identity on the padding
+        r = np.zeros((g.size, size + 1))
+        r[:, :size] = rhs[g, :size]
+        try:
+            d = np.linalg.solve(K, r[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            d = np.stack([np.linalg.lstsq(K[j], r[j], rcond=None)[0] for j in range(g.size)])
+        out[g, :size] = d[:, :size]
+        out[g, depth] = d[:, size]
+    return out
+
+
 def newton_polish(search: _Search, rows: Rows, max_iter: int = 40, target: float = 1e-14) -> None:
     """Active-set Newton on the equilibrium conditions, from each prompt's best iterate.
 
@@ -305,17 +334,7 @@ def newton_polish(search: _Search, rows: Rows, max_iter: int = 40, target: float
         depth = J.shape[1]
         order = np.argsort(~support[b], axis=1, kind="stable")[:, :depth]  # support members first, in order
         valid = np.arange(depth)[None, :] < sb[:, None]
-        K = np.zeros((b.size, depth + 1, depth + 1))
-        K[:, :depth, :depth] = J
-        K[:, :depth, depth] = -valid.astype(np.float64)
-        K[:, depth, :depth] = valid
-        K[:, np.arange(depth), np.arange(depth)] += ~valid   # identity on the padding
-        rhs = np.zeros((b.size, depth + 1))
-        rhs[:, :depth] = -np.take_along_axis(residual_b, order, axis=1) * valid
-        try:
-            d = np.linalg.solve(K, rhs[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            d = np.stack([np.linalg.lstsq(K[j], rhs[j], rcond=None)[0] for j in range(b.size)])
+        d = _newton_directions(J, sb, -np.take_along_axis(residual_b, order, axis=1) * valid)
         finite = np.isfinite(d).all(axis=1)
         active[b[~finite]] = False
         b, order, valid, norm_b, d = b[finite], order[finite], valid[finite], norm_b[finite], d[finite]
