@@ -324,6 +324,24 @@ def test_bradley_terry_recovers_rewards() -> None:
     assert converged and np.allclose(fitted, r - r.mean(), atol=1e-8)
 
 
+def test_bradley_terry_batch_is_each_fit_alone() -> None:
+    """More matrices than one chunk, of ragged sizes: every fit is its matrix's fit
+    alone (the same reward bits, iterations and verdict; the mean log-likelihood to
+    rounding, as a sum over a padded array)."""
+    from ualign.solvers import bradley_terry_batch
+    from ualign.solvers.rlhf import _BT_CHUNK
+
+    rng = np.random.default_rng(5)
+    matrices = []
+    for _ in range(_BT_CHUNK + 7):
+        r = rng.normal(size=int(rng.integers(1, 6)))
+        matrices.append(1.0 / (1.0 + np.exp(-(r[:, None] - r[None, :]))))
+    for together, M in zip(bradley_terry_batch(matrices), matrices):
+        alone = bradley_terry(M)
+        assert np.array_equal(together[0], alone[0]) and together[2:] == alone[2:]
+        assert together[1] == pytest.approx(alone[1], rel=1e-14)
+
+
 def test_rlhf_policy() -> None:
     eps = 0.1
     model = instances.prop_4_1_instance(eps)
