@@ -9,6 +9,7 @@
 
 #include "batch_kernels.hpp"
 #include "bindings.hpp"
+#include "pairwise_kernels.hpp"
 #include "prompt_batch.hpp"
 #include "replicate_kernels.hpp"
 
@@ -311,6 +312,24 @@ py::array_t<double> batch_jacobian(const StoreList& stores, const array_of<int64
   return out;
 }
 
+// S[j, y, z] = P_i[level(y) < level(z)] of prompt rows[j] (its strictly-better matrix),
+// zero past its responses: (prompts, width, width).
+py::array_t<double> batch_strictly_better(const StoreList& stores, const array_of<int64_t>& rows, int64_t width) {
+  const PaddedRows prompts(stores, rows, width);
+  py::array_t<double> out = zeros({prompts.size(), width, width});
+  double* S = out.mutable_data();
+  prompts.run<std::vector<double>>([&](int64_t j) { return prompts.m(j) * prompts.m(j); },
+                                   [&](int64_t j, const auto& view, std::vector<double>& block, bool) {
+                                     const int64_t m = view.m;
+                                     block.resize(static_cast<size_t>(m * m));
+                                     strictly_better_matrix_kernel(view, block.data());
+                                     for (int64_t y = 0; y < m; ++y)
+                                       std::copy(block.begin() + y * m, block.begin() + (y + 1) * m,
+                                                 S + (j * width + y) * width);
+                                   });
+  return out;
+}
+
 // Prompts packed as Dask chunks carry them: levels of every voter of every prompt
 // concatenated, shapes[p] = (n_p, m_p), the number of levels and the (already
 // normalised) weight of every voter. Checked so that no kernel can index out of
@@ -498,6 +517,10 @@ void register_batch(py::module_& m) {
         py::arg("ks"), py::arg("ties"), py::arg("square"),
         "Blocks of the Jacobian d u_y / d pi_z of prompt rows[j]: rows y where selected[j, y] (in order),\n"
         "columns the same responses (square) or all of them; (prompts, depth, depth or width), zero-padded.");
+
+  m.def("batch_strictly_better", &batch_strictly_better, py::arg("stores"), py::arg("rows"), py::arg("width"),
+        "Strictly-better matrices S[y, z] = P_i[level(y) < level(z)] of prompt rows[j] of a StoreList,\n"
+        "(prompts, width, width), zero past each prompt's responses.");
 
   constexpr const char* replicates_doc =
       "Audits of one single-output policy (None: uniform) on the reweightings counts[b] of one\n"

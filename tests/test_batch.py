@@ -67,6 +67,17 @@ def test_batch_kernels_are_the_per_prompt_kernels(ties: str) -> None:
 
 
 @pytest.mark.parametrize("ties", list(TIES))
+def test_batch_pairwise_is_each_models_pairwise(ties: str) -> None:
+    """The batch's pairwise matrices (rankings in one pass, other models one by one)
+    have the bits of model.pairwise, prompt by prompt."""
+    batch = PromptBatch(ragged(3))
+    matrices = batch.pairwise(ties)
+    assert len(matrices) == len(batch)
+    for M, model in zip(matrices, batch.models):
+        assert M.shape == (model.n_responses,) * 2 and M.tobytes() == model.pairwise(ties).tobytes()
+
+
+@pytest.mark.parametrize("ties", list(TIES))
 def test_jacobian_blocks_are_vector_jacobian_products(ties: str) -> None:
     rng = np.random.default_rng(2)
     batch = PromptBatch(ragged(2))
@@ -201,6 +212,10 @@ def test_batch_bad_input() -> None:
         _core.batch_jacobian(stores, rows, pi, past, ks, 0, True)
     with pytest.raises(ValueError, match="^selected"):
         _core.batch_jacobian(stores, rows, pi, np.zeros((4, width + 1), dtype=bool), ks, 0, True)
+    with pytest.raises(ValueError, match="^rows"):
+        _core.batch_strictly_better(stores, np.array([4]), width)
+    with pytest.raises(ValueError, match="^rows"):
+        _core.batch_strictly_better(stores, rows, 1)
     with pytest.raises(TypeError, match=r"^models\[0\]"):
         _core.StoreList([None])
 

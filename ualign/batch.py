@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core_loader
-from ._validate import as_distribution_batch
+from ._validate import as_distribution_batch, tie_code
 from .model import PreferenceModel
 from .operands import _products
 
@@ -140,6 +140,23 @@ class PromptBatch:
                 e[y] = 0.0
         self.passes[rows] += counts
         return out  # type: ignore[no-any-return]
+
+    def pairwise(self, ties: str) -> List[Array]:
+        """Each prompt's ``m x m`` matrix ``M[y, z] = P[y ≻ z]`` (``model.pairwise``):
+        the populations of rankings in one parallel pass over the prompts."""
+        from .ranking import pairwise_from_strict
+
+        out: List[Array] = [np.empty(0)] * len(self)
+        fast, slow = self._split(self.all)
+        if fast.size:
+            less = _core_loader.core().batch_strictly_better(self._stores, self._store_index[fast], self.width)
+            matrices = pairwise_from_strict(less, tie_code(ties))
+            for j, p in enumerate(fast.tolist()):
+                m = int(self.sizes[p])
+                out[p] = matrices[j, :m, :m]
+        for p in slow.tolist():
+            out[p] = self.models[p].pairwise(ties)
+        return out
 
     def seconds_per_work(self) -> float:
         """Measured seconds of the utility kernels per unit of work (voter x response)."""

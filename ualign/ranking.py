@@ -65,10 +65,16 @@ class RankingPopulation(CompiledModel):
         return int(self._store.storage_bytes)
 
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
-        # One strict kernel serves every convention: S[y,z] + S[z,y] + tie mass = 1.
-        less = self._store.strictly_better_matrix()
-        if ties == tie_code("strict"):
-            return less
-        if ties == tie_code("weak"):
-            return 1.0 - less.T
-        return 0.5 * (1.0 + less - less.T)
+        return pairwise_from_strict(self._store.strictly_better_matrix(), ties)
+
+
+def pairwise_from_strict(less: NDArray[np.float64], ties: int) -> NDArray[np.float64]:
+    """``P[y ≻ z]`` under the convention ``ties`` (a tie code) from the strictly-better
+    matrix ``less[y, z] = P[level(y) < level(z)]`` (or a stack of them, on the last two
+    axes): one strict kernel serves every convention, since S[y,z] + S[z,y] + tie mass = 1."""
+    if ties == tie_code("strict"):
+        return less
+    swapped = np.swapaxes(less, -1, -2)
+    if ties == tie_code("weak"):
+        return 1.0 - swapped
+    return 0.5 * (1.0 + less - swapped)

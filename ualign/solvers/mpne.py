@@ -479,7 +479,7 @@ def solve_mpne_batch(models: Sequence[Any], k: int, ties: str = "uniform", metho
     elif k == 1 and ties == "uniform":
         # the k = 1 uniform game is constant-sum: its symmetric equilibria are the maximal lotteries
         used = "auto (maximal lottery)"
-        lotteries = maximal_lotteries([model.pairwise("uniform") for model in batch.models], tol=min(tol, 1e-12))
+        lotteries = maximal_lotteries(batch.pairwise("uniform"), tol=min(tol, 1e-12))
         for p, (pi, _, iterations, _, history) in zip(rows, lotteries):
             search.best_x[p, :pi.shape[0]] = pi
             search.iterations[p] = iterations

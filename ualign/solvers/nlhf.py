@@ -304,7 +304,7 @@ def solve_nlhf_batch(models: Sequence[Any], ties: str = "uniform", method: str =
         raise ValueError(f"method: 'ipm' needs a skew-symmetric game ('uniform' or 'half' ties), got ties={ties!r}")
     if method == "auto":
         method = "ipm" if symmetric else "lp"
-    matrices = [model.pairwise(ties) for model in batch.models]
+    matrices = batch.pairwise(ties)
     solved: List[Tuple[Array, int, List[float], float, Optional[Array]]] = []
     if method == "ipm":
         for pi, _, iterations, _, history in maximal_lotteries(matrices, tol=tol, max_iter=max_iter):

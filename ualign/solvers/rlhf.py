@@ -125,7 +125,7 @@ def rlhf_policy_batch(models: Sequence[Any], beta: float, reference: Any = None,
     references = [None] * len(batch) if reference is None else list(reference)
     if len(references) != len(batch):
         raise ValueError(f"reference: expected one reference policy per prompt ({len(batch)}), got {len(references)}")
-    fits = bradley_terry_batch([model.pairwise(ties) for model in batch.models], ridge=ridge, tol=tol)
+    fits = bradley_terry_batch(batch.pairwise(ties), ridge=ridge, tol=tol)
     policies = []
     for p, (r, _, _, _) in enumerate(fits):
         m = int(batch.sizes[p])
