@@ -315,6 +315,7 @@ py::array_t<double> batch_jacobian(const StoreList& stores, const array_of<int64
 // S[j, y, z] = P_i[level(y) < level(z)] of prompt rows[j] (its strictly-better matrix),
 // zero past its responses: (prompts, width, width).
 py::array_t<double> batch_strictly_better(const StoreList& stores, const array_of<int64_t>& rows, int64_t width) {
+  if (width < 1) throw std::invalid_argument("width: expected a positive number of responses");
   const PaddedRows prompts(stores, rows, width);
   py::array_t<double> out = zeros({prompts.size(), width, width});
   double* S = out.mutable_data();

@@ -52,7 +52,7 @@ def test_batch_kernels_are_the_per_prompt_kernels(ties: str) -> None:
     batch = PromptBatch(ragged(1))
     pi, q = policies(batch, rng), rng.random((len(batch), batch.width)) * batch.mask
     code = TIES[ties]
-    for k in (1, 3, 9):
+    for k in (1, 3, 9, 100):  # 100: past the four-voter path
         u = batch.utilities(pi, k, code, batch.all)
         u2, g = batch.utilities_vjp(pi, q, k, code, batch.all)
         for p, model in enumerate(batch.models):
@@ -216,6 +216,8 @@ def test_batch_bad_input() -> None:
         _core.batch_strictly_better(stores, np.array([4]), width)
     with pytest.raises(ValueError, match="^rows"):
         _core.batch_strictly_better(stores, rows, 1)
+    with pytest.raises(ValueError, match="^width"):
+        _core.batch_strictly_better(stores, np.zeros(0, dtype=np.int64), -1)
     with pytest.raises(TypeError, match=r"^models\[0\]"):
         _core.StoreList([None])
 
