@@ -170,6 +170,13 @@ struct PaddedRows {
       index.push_back(p);
     }
   }
+  // The rows of padded policies pi (finite and >= 0 where read): the width is pi's.
+  static PaddedRows of_policies(const StoreList& list, const array_of<int64_t>& rows, const array_of<double>& pi) {
+    require_ndim(pi, 2, "policies");
+    PaddedRows out(list, rows, pi.shape(1));
+    out.check(pi, "policies", true);
+    return out;
+  }
   int64_t size() const { return static_cast<int64_t>(index.size()); }
   const RankingStore& operator[](int64_t j) const { return stores[index[static_cast<size_t>(j)]]; }
   int64_t m(int64_t j) const { return (*this)[j].m(); }
@@ -219,10 +226,8 @@ struct PaddedRows {
 py::array_t<double> batch_utilities(const StoreList& stores, const array_of<int64_t>& rows, const array_of<double>& pi,
                                     const array_of<int64_t>& ks, int ties) {
   const Ties convention = ties_from_int(ties);
-  require_ndim(pi, 2, "policies");
-  const int64_t width = pi.shape(1);
-  const PaddedRows prompts(stores, rows, width);
-  prompts.check(pi, "policies", true);
+  const PaddedRows prompts = PaddedRows::of_policies(stores, rows, pi);
+  const int64_t width = prompts.width;
   const std::vector<int64_t> k_values = prompts.ks(ks);
   py::array_t<double> out = zeros({prompts.size(), width});
   double* u = out.mutable_data();
@@ -244,10 +249,8 @@ py::array_t<double> batch_utilities(const StoreList& stores, const array_of<int6
 py::tuple batch_utilities_vjp(const StoreList& stores, const array_of<int64_t>& rows, const array_of<double>& pi,
                               const array_of<double>& q, const array_of<int64_t>& ks, int ties) {
   const Ties convention = ties_from_int(ties);
-  require_ndim(pi, 2, "policies");
-  const int64_t width = pi.shape(1);
-  const PaddedRows prompts(stores, rows, width);
-  prompts.check(pi, "policies", true);
+  const PaddedRows prompts = PaddedRows::of_policies(stores, rows, pi);
+  const int64_t width = prompts.width;
   prompts.check(q, "q", false);
   const std::vector<int64_t> k_values = prompts.ks(ks);
   py::array_t<double> u_out = zeros({prompts.size(), width}), g_out = zeros({prompts.size(), width});
@@ -270,10 +273,8 @@ py::tuple batch_utilities_vjp(const StoreList& stores, const array_of<int64_t>& 
 py::array_t<double> batch_jacobian(const StoreList& stores, const array_of<int64_t>& rows, const array_of<double>& pi,
                                    const array_of<bool>& selected, const array_of<int64_t>& ks, int ties, bool square) {
   const Ties convention = ties_from_int(ties);
-  require_ndim(pi, 2, "policies");
-  const int64_t width = pi.shape(1);
-  const PaddedRows prompts(stores, rows, width);
-  prompts.check(pi, "policies", true);
+  const PaddedRows prompts = PaddedRows::of_policies(stores, rows, pi);
+  const int64_t width = prompts.width;
   const std::vector<int64_t> k_values = prompts.ks(ks);
   require_ndim(selected, 2, "selected");
   if (selected.shape(0) != prompts.size() || selected.shape(1) != width)
