@@ -118,16 +118,14 @@ class PromptBatch:
         counts = selected.sum(axis=1)
         depth = int(counts.max(initial=0))
         fast, slow = self._split(rows)
-        if fast.size == rows.size:
-            out = _core_loader.core().batch_jacobian(self._stores, self._store_index[rows], pi, selected,
-                                                     np.full(rows.size, k, dtype=np.int64), ties, square)
-        else:
+        places, (pi_fast, chosen) = self._compiled_rows(rows, fast, pi, selected)
+        block = _core_loader.core().batch_jacobian(self._stores, places, pi_fast, chosen,
+                                                   np.full(fast.size, k, dtype=np.int64), ties, square)
+        if slow.size:
             out = np.zeros((rows.size, depth, depth if square else self.width))
-            if fast.size:
-                places, (pi_fast, chosen) = self._compiled_rows(rows, fast, pi, selected)
-                block = _core_loader.core().batch_jacobian(self._stores, places, pi_fast, chosen,
-                                                           np.full(fast.size, k, dtype=np.int64), ties, square)
-                out[fast, :block.shape[1], :block.shape[2]] = block
+            out[fast, :block.shape[1], :block.shape[2]] = block
+        else:
+            out = block
         for j in slow:
             p = rows[j]
             m = int(self.sizes[p])
@@ -139,7 +137,7 @@ class PromptBatch:
                 out[j, a, :members.size if square else m] = g[members] if square else g
                 e[y] = 0.0
         self.passes[rows] += counts
-        return out  # type: ignore[no-any-return]
+        return out
 
     def pairwise(self, ties: str) -> List[Array]:
         """Each prompt's ``m x m`` matrix ``M[y, z] = P[y ≻ z]`` (``model.pairwise``):

@@ -94,7 +94,7 @@ def bradley_terry_batch(matrices: Sequence[Array], ridge: float = 1e-8, tol: flo
             new[short], new_sig[short] = objective(trial[short], Pa[short])
         mean = trial.sum(axis=1) / sizes[a]
         r[a] = np.where(valid[a], trial - mean[:, None], 0.0)
-        value[a], sig_all[a] = new, new_sig                             # centring leaves r_y - r_z as it is
+        value[a], sig_all[a] = new, new_sig                             # centring keeps r_y - r_z (up to rounding)
         done = np.abs(grad).max(axis=1) <= tol
         converged[a[done]] = True
         active[a[done]] = False
