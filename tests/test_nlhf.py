@@ -462,12 +462,54 @@ def test_central_supports_equal_the_support_programs() -> None:
         np.testing.assert_array_equal(pair[0], played)
         np.testing.assert_array_equal(pair[1], played)
         checked += 1
-        candidates = P @ p - 0.5 >= -nlhf._MARGIN
+        candidates = P @ p - 0.5 >= -nlhf._JOIN_MARGIN
         A = (P - 0.5)[np.ix_(candidates, candidates)]
         centre = np.zeros(m)
         centre[candidates] = nlhf._interior_point(A[None], np.array([A.shape[0]]), 1e-13, 200, crossover=False)[0][0]
         grown += nlhf._supports_of_pair(P, centre, centre, 0.5, 0.5) is None
     assert checked >= 10 and grown >= 1
+
+
+def _nearly_degenerate_game(rng: np.random.Generator, s: int = 7, extra: int = 5) -> Tuple[np.ndarray, np.ndarray]:
+    """A pairwise matrix ``M`` (``M + Mᵀ = 1``) whose unique maximal lottery plays one
+    of its ``s`` responses with probability 3e-9; the ``extra`` others lose to it by
+    about 1e-5. Returns ``M`` and that support."""
+    m = s + extra
+    p = rng.dirichlet(np.ones(s))
+    p[0] = 3e-9
+    p /= p.sum()
+    C = rng.normal(size=(s, s))
+    Q = np.eye(s) - np.outer(p, p) / (p @ p)   # kernel of Q (C - Cᵀ) Q: p (odd s, generic C)
+    A = np.zeros((m, m))
+    A[:s, :s] = Q @ (C - C.T) @ Q
+    for z in range(s, m):
+        r = rng.normal(size=s)
+        r -= (r @ p + 2e-4 * (1 + z - s)) / (p @ p) * p   # r·p < 0: z loses to the lottery
+        A[z, :s], A[:s, z] = r, -r
+    D = rng.normal(size=(extra, extra))
+    A[s:, s:] = D - D.T
+    support = np.zeros(m, dtype=bool)
+    support[:s] = True
+    return A * (0.4 / np.abs(A).max()) + 0.5, support
+
+
+def test_central_supports_settle_a_nearly_degenerate_lottery() -> None:
+    """When the centre of the restricted game is within the margin of ambiguous (a
+    response played with probability 3e-9), the exact equilibrium on what the centre
+    plays settles the supports (the constructed ones); the centre alone did not. (The
+    support program cannot: at its scale a member played with 3e-9 counts as unplayed.)"""
+    for seed in range(6):
+        M, support = _nearly_degenerate_game(np.random.default_rng(seed))
+        p = nlhf.maximal_lottery(M, tol=1e-12)[0]
+        candidates = M @ p - 0.5 >= -nlhf._JOIN_MARGIN
+        A = (M - 0.5)[np.ix_(candidates, candidates)]
+        centre = np.zeros(M.shape[0])
+        centre[candidates] = nlhf._interior_point(A[None], np.array([A.shape[0]]), 1e-13, 200, crossover=False)[0][0]
+        assert nlhf._supports_of_pair(M, centre, centre, 0.5, 0.5) is None
+        pair = nlhf._central_supports([M], [p])[0]
+        assert pair is not None
+        np.testing.assert_array_equal(pair[0], support)
+        np.testing.assert_array_equal(pair[1], support)
 
 
 def test_double_oracle_batch_matches_highs() -> None:

@@ -341,6 +341,11 @@ _PLAYED = 1e-9
 #: Margin by which every unplayed response must lose against the other side's
 #: policy for the solver's pair to be read as strictly complementary.
 _MARGIN = 1e-9
+#: Responses that a candidate policy does not beat by this much join the restricted
+#: games of :func:`_central_supports`. Near-degenerate games (slacks of 1e-8 off the
+#: support, an interior-point answer accurate to 1e-8) need it far wider than
+#: ``_MARGIN``: at 1e-9 the cyclic 2,000-response population took a dozen rounds.
+_JOIN_MARGIN = 1e-5
 #: The support LP finds the responses one optimal policy plays with probability
 #: at least ``1 / _SUPPORT_SCALE`` each (larger scales defeat HiGHS's tolerances),
 #: over the set relaxed by ``_SUPPORT_SLACK`` (a set that is a single point can
@@ -496,30 +501,53 @@ def _central_supports(matrices: Sequence[Array], policies: Sequence[Array]) -> L
     equilibria) plays every response some maximal lottery plays; when that point is
     also optimal and strictly complementary in the whole game
     (:func:`_supports_of_pair`), its supports are the answer. Otherwise the responses
-    it does not beat by ``_MARGIN`` join ``T`` and the restricted games are solved
-    again, all matrices together; ``T`` starts at ``{y : (M p)_y >= 1/2 - _MARGIN}``."""
+    it does not beat by ``_JOIN_MARGIN`` join ``T`` and the restricted games are solved
+    again, all matrices together; ``T`` starts at ``{y : (M p)_y >= 1/2 - _JOIN_MARGIN}``.
+    (A larger ``T`` only adds equilibria to the restricted game, and the check is on
+    the whole game: the wide margin costs nothing in rigour and saves rounds.)
+
+    A nearly degenerate game (slacks and probabilities of 1e-8 off and on the
+    support) can leave the centre within ``_MARGIN`` of ambiguous when no response is
+    left to join. The exact equilibrium on the responses the centre plays
+    (:func:`_crossover`) is then checked instead: when it is strictly complementary,
+    it settles the case (the cyclic 2,000-response population of bench_solvers.py)."""
     count = len(matrices)
-    members = [P @ p - 0.5 >= -_MARGIN for P, p in zip(matrices, policies)]
+    members = [P @ p - 0.5 >= -_JOIN_MARGIN for P, p in zip(matrices, policies)]
     found: List[Optional[Tuple[Mask, Mask]]] = [None] * count
     open_ = list(range(count))
     while open_:
-        sizes = np.array([int(members[j].sum()) for j in open_], dtype=np.int64)
-        depth = int(sizes.max())
-        A = np.zeros((len(open_), depth, depth))
-        for i, j in enumerate(open_):
-            A[i, :sizes[i], :sizes[i]] = matrices[j][np.ix_(members[j], members[j])] - 0.5
-        restricted, _ = _interior_point(A, sizes, _CENTRE_TOL, _CENTRE_MAX_ITER, crossover=False)
         still = []
-        for i, j in enumerate(open_):
-            centre = np.zeros(members[j].size)
-            centre[members[j]] = restricted[i, :sizes[i]]
+        for j, centre in zip(open_, _restricted_centres(matrices, members, open_)):
             found[j] = _supports_of_pair(matrices[j], centre, centre, 0.5, 0.5)
-            joining = (matrices[j] @ centre - 0.5 >= -_MARGIN) & ~members[j]
-            if found[j] is None and joining.any():
-                members[j] |= joining
-                still.append(j)
+            if found[j] is None:
+                joining = (matrices[j] @ centre - 0.5 >= -_JOIN_MARGIN) & ~members[j]
+                if joining.any():
+                    members[j] |= joining
+                    still.append(j)
+                else:
+                    exact, ok = _crossover((matrices[j] - 0.5)[None], (centre > _PLAYED)[None])
+                    if ok[0]:
+                        found[j] = _supports_of_pair(matrices[j], exact[0], exact[0], 0.5, 0.5)
         open_ = still
     return found
+
+
+def _restricted_centres(matrices: Sequence[Array], members: Sequence[Mask], rows: List[int]) -> List[Array]:
+    """The end of the interior-point path of each game ``matrices[j] - 1/2``
+    restricted to the responses ``members[j]`` (``j`` in ``rows``; all solved
+    together), as a policy over all responses."""
+    sizes = np.array([int(members[j].sum()) for j in rows], dtype=np.int64)
+    depth = int(sizes.max())
+    A = np.zeros((len(rows), depth, depth))
+    for i, j in enumerate(rows):
+        A[i, :sizes[i], :sizes[i]] = matrices[j][np.ix_(members[j], members[j])] - 0.5
+    restricted, _ = _interior_point(A, sizes, _CENTRE_TOL, _CENTRE_MAX_ITER, crossover=False)
+    points = []
+    for i, j in enumerate(rows):
+        point = np.zeros(members[j].size)
+        point[members[j]] = restricted[i, :sizes[i]]
+        points.append(point)
+    return points
 
 
 #: The interior-point paths of :func:`_central_supports`: their tolerance and steps.
