@@ -16,6 +16,7 @@ import oracle
 import ualign as ua
 from helpers import random_ranks, random_weights
 from ualign import instances
+from ualign._validate import tie_code
 from ualign.solvers import bradley_terry, maximal_lottery
 from ualign.solvers._common import Kernels
 
@@ -103,6 +104,38 @@ def test_mpne_grid_m3(game: str) -> None:
             # exploitability is >= 0 everywhere, and no grid policy is closer to an equilibrium
             assert grid_expl.min() >= -1e-15
             assert result.exploitability <= min(grid_expl.min(), 1e-8) + 1e-12
+
+
+@pytest.mark.parametrize("game", ["uniform", "strict"])
+def test_newton_polish_reuses_its_jacobians(game: str) -> None:
+    """The Newton polish reaches the target on every prompt with fewer Jacobians
+    than steps (chord steps on an unchanged support), and each prompt's policy is
+    then an equilibrium to 1e-13 by the oracle."""
+    from ualign.batch import PromptBatch
+    from ualign.solvers import mpne
+
+    rng = np.random.default_rng(5)
+    models = [ua.RankingPopulation(random_ranks(rng, 30, 8, ("strict", "weak")[p % 2])) for p in range(12)]
+    batch = PromptBatch(models)
+    jacobians = np.zeros(len(models), dtype=np.int64)
+    compute = batch.jacobian
+
+    def counted(pi, k, ties, rows, selected, square=False):  # type: ignore[no-untyped-def]
+        jacobians[rows] += 1
+        return compute(pi, k, ties, rows, selected, square)
+
+    batch.jacobian = counted  # type: ignore[method-assign]
+    k = 3
+    search = mpne._Search(batch, k, tie_code(game), batch.uniform())
+    mpne.adaptive_pga(search, batch.all, batch.uniform(), 1e-8, 500, stop=1e-4)
+    before = search.iterations.copy()
+    mpne.newton_polish(search, batch.all)
+    steps = search.iterations - before - 1   # the last iteration finds the target met
+    stepped = steps > 0
+    assert stepped.sum() >= len(models) // 2 and (jacobians[stepped] < steps[stepped]).all()
+    for p, model in enumerate(models):
+        pi = search.best_x[p, :model.n_responses]
+        assert oracle.exploitability(model.ranks, model.weights, pi, k, game) <= 1e-13
 
 
 def test_mpne_methods_of_the_paper() -> None:

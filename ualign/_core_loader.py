@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Optional
 
 _BUILD_HINT = (
     "ualign's compiled core (ualign._core) is missing. Install the package so that it is "
@@ -14,12 +15,19 @@ _BUILD_HINT = (
 )
 
 
+_loaded: Optional[ModuleType] = None
+
+
 def core() -> ModuleType:
-    """The ``ualign._core`` extension module."""
-    try:
-        from . import _core
-    except ImportError as error:
-        if str(error).startswith("UALIGN_MAX_ISA"):
-            raise  # the core is there; the environment variable is invalid
-        raise ImportError(f"{_BUILD_HINT}\n(original error: {error})") from error
-    return _core
+    """The ``ualign._core`` extension module (imported on first use, then kept: the
+    solvers ask for it thousands of times per batch)."""
+    global _loaded
+    if _loaded is None:
+        try:
+            from . import _core
+        except ImportError as error:
+            if str(error).startswith("UALIGN_MAX_ISA"):
+                raise  # the core is there; the environment variable is invalid
+            raise ImportError(f"{_BUILD_HINT}\n(original error: {error})") from error
+        _loaded = _core
+    return _loaded

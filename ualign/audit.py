@@ -647,14 +647,37 @@ def _audit_solver(method: str, models: List[PreferenceModel], labels: List[Any],
         for j in np.argsort(ks, kind="stable"):
             start = previous if init is None else [init[j]] * len(rows)
             results = solve(rows, int(ks[j]), ties=game, init=start)
-            previous = vectors(rows, results)
+            if all(_certifies_audit(result.certificate, ties) for result in results):
+                previous = [result.policy for result in results]
+                column = _certified_rows(results)
+            else:
+                previous = vectors(rows, results)
+                column = _audit_fixed([models[p] for p in rows], previous, ks[j:j + 1], ties, update, count=False)
             for p, policy in zip(rows, previous):
                 chosen[p][j] = policy
-            column = _audit_fixed([models[p] for p in rows], previous, ks[j:j + 1], ties, update, count=False)
             for field in _FIELDS:
                 block[field][rows, j] = column[field][:, 0]
         update(len(rows))
     return block, chosen
+
+
+def _certifies_audit(certificate: Any, ties: str) -> bool:
+    """Whether a solver's certificate is already the audit of its policy under
+    ``ties``: a single-output policy's level and game both under ``ties`` (a convention
+    that is its own mirror), so its utilities are the audit's, and its losses too."""
+    return (certificate.exploitability is not None and certificate.ties == ties
+            and certificate.game_ties == ties)
+
+
+def _certified_rows(results: List[Any]) -> Dict[str, NDArray[Any]]:
+    """The audit columns (one k) of policies whose certificates are their audits
+    (:func:`_certifies_audit`): the same kernel pass and audit arithmetic, not repeated.
+    The losses are the utilities, so the opponent is the best response."""
+    certificates = [result.certificate for result in results]
+    best = np.array([[c.best_response] for c in certificates], dtype=np.int64)
+    return {"robust_level": np.array([[c.robust_level] for c in certificates]), "opponent": best,
+            "best_response": best.copy(), "best_utility": np.array([[c.best_response_utility] for c in certificates]),
+            "exploitability": np.array([[c.exploitability] for c in certificates])}
 
 
 def _nlhf_level_ranges(block: Dict[str, NDArray[Any]], models: List[PreferenceModel], results: List[Any],

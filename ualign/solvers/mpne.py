@@ -292,7 +292,13 @@ def newton_polish(search: _Search, rows: Rows, max_iter: int = 40, target: float
     ``[[J_SS, -1], [1ᵀ, 0]]`` (exact Jacobian rows, one batched pass); a ratio test
     keeps ``pi >= 0`` and drops a blocking member; a backtracking line search on the
     residual; a converged support gains its most violated outsider (``u_z > λ``, at
-    most three times each). Iterates stay on the simplex."""
+    most three times each). Iterates stay on the simplex.
+
+    While a prompt's support stays the same and its steps keep cutting the residual
+    tenfold, it reuses its last Jacobian (a chord step: one utility pass instead of
+    about ``|S|``; near the solution the Jacobian barely moves, so the step is as good).
+    A chord step that does not cut the residual tenfold is not taken, and the prompt
+    takes a fresh Jacobian."""
     batch = search.batch
     mask = batch.mask[rows]
     x = search.best_x[rows].copy()
@@ -304,6 +310,11 @@ def newton_polish(search: _Search, rows: Rows, max_iter: int = 40, target: float
     added = np.zeros(x.shape, dtype=np.int64)
     active = np.ones(rows.size, dtype=bool)
     width = batch.width
+    #: the Jacobian blocks computed so far; per prompt, the block and row holding the
+    #: Jacobian of its current support (-1: none, it needs a fresh one)
+    blocks: List[Array] = []
+    block_of = np.full(rows.size, -1)
+    row_of = np.zeros(rows.size, dtype=np.int64)
     for _ in range(max_iter):
         a = np.flatnonzero(active)
         if not a.size:
@@ -323,21 +334,32 @@ def newton_polish(search: _Search, rows: Rows, max_iter: int = 40, target: float
             active[c[~grow]] = False
             support[c[grow], z[grow]] = True
             added[c[grow], z[grow]] += 1
+            block_of[c[grow]] = -1
         s = support[a].sum(axis=1)
         stepping = ~converged & _newton_affordable(s, batch.voters[ra], batch.sizes[ra])
         active[a[~converged & ~stepping]] = False
         b = a[stepping]
         if not b.size:
             continue
-        rb, sb, residual_b, norm_b = rows[b], s[stepping], residual[stepping], norm0[stepping]
-        J = batch.jacobian(x[b], search.k, search.code, rb, support[b], square=True)  # J_SS, padded
-        depth = J.shape[1]
+        sb, residual_b, norm_b = s[stepping], residual[stepping], norm0[stepping]
+        chord = block_of[b] >= 0
+        fresh = b[~chord]
+        if fresh.size:
+            block_of[fresh], row_of[fresh] = len(blocks), np.arange(fresh.size)
+            blocks.append(batch.jacobian(x[fresh], search.k, search.code, rows[fresh], support[fresh], square=True))
+        depth = int(sb.max())
+        J = np.zeros((b.size, depth, depth))  # J_SS, padded
+        for index in np.unique(block_of[b]).tolist():
+            g = np.flatnonzero(block_of[b] == index)
+            size = min(depth, blocks[index].shape[1])
+            J[g, :size, :size] = blocks[index][row_of[b[g]], :size, :size]
         order = np.argsort(~support[b], axis=1, kind="stable")[:, :depth]  # support members first, in order
         valid = np.arange(depth)[None, :] < sb[:, None]
         d = _newton_directions(J, sb, -np.take_along_axis(residual_b, order, axis=1) * valid)
         finite = np.isfinite(d).all(axis=1)
         active[b[~finite]] = False
-        b, order, valid, norm_b, d = b[finite], order[finite], valid[finite], norm_b[finite], d[finite]
+        b, order, valid, norm_b, d, chord = b[finite], order[finite], valid[finite], norm_b[finite], d[finite], \
+            chord[finite]
         if not b.size:
             continue
         dx = np.zeros((b.size, width))
@@ -366,10 +388,16 @@ def newton_polish(search: _Search, rows: Rows, max_iter: int = 40, target: float
             ok = norm_t <= (1.0 - 1e-4 * alpha[j]) * norm_b[j]
             if attempt == 0:
                 ok |= blocked[j]
+                # a chord step must cut the residual tenfold (or reach the target)
+                ok &= ~chord[j] | (norm_t <= np.maximum(0.1 * norm_b[j], target))
             accepted = b[j[ok]]
             x[accepted], u[accepted] = trial[ok], ut[ok]
+            moved = (support[accepted] != inside[ok]).any(axis=1) | (norm_t[ok] > 0.1 * norm_b[j[ok]])
+            block_of[accepted[moved]] = -1  # a new support, or a slow step: a fresh Jacobian next
             support[accepted] = inside[ok]
-            pending = j[~ok]
+            retry = j[~ok & chord[j]]  # a failed chord step: not taken, a fresh Jacobian next
+            block_of[b[retry]] = -1
+            pending = j[~ok & ~chord[j]]
             if not pending.size:
                 break
             alpha[pending] *= 0.5
