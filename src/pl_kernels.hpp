@@ -740,20 +740,24 @@ inline double win_rate_kernel(const PLView& data, const Operand& op_a, const Ope
 }
 
 // ---------------------------------------------------------------------------
-// utilities and their vector-Jacobian product in one pass:
-// out[0..m) = u_y = sum_i w_i P_i[y > pi^(k)], out[m..2m) = g with
-//   g_z = k sum_y q_y P[y > {z} + pi^(k-1)]
+// utilities and their vector-Jacobian products in one pass, for n_q rows q_r of
+// q (row-major n_q x m): out[0..m) = u_y = sum_i w_i P_i[y > pi^(k)], then
+// out[m + r m + z] = g_rz with
+//   g_rz = k sum_y q_ry P[y > {z} + pi^(k-1)]
 // (the partial derivatives of the degree-k polynomial u_y(pi) when sum pi = 1,
 // so the gradient along every direction that keeps sum pi = 1):
 //   d u_y / d pi_z = k int e(y) e^{-e(y) t} e^{-e(z) t} phi^{k-1} dt, so
 //   g_z = k int e^{-e(z) t} [e(z) phi^{k-1} + (k-1) phi^{k-2} psi] D_q(t) dt,
 //   phi = 1 - D, D_q(t) = sum_y q_y (1 - e^{-e(y) t})  (again by parts: second-order left tail).
+// The sweep over the nodes (an exp per response and node) is shared by all rows,
+// so the rows of the Jacobian (q_r = e_y) cost one pass, not one each.
 // ---------------------------------------------------------------------------
-inline void utilities_vjp_kernel(const PLView& data, const double* pi, const double* q, int64_t k, double* out) {
+inline void utilities_vjp_kernel(const PLView& data, const double* pi, const double* q, int64_t n_q, int64_t k,
+                                 double* out) {
   const int64_t m = data.m, m4 = pad4(m);
-  std::vector<double> pip(static_cast<size_t>(m4), 0.0), qp(static_cast<size_t>(m4), 0.0);
+  std::vector<double> pip(static_cast<size_t>(m4), 0.0), qp(static_cast<size_t>(n_q * m4), 0.0);
   std::copy(pi, pi + m, pip.begin());
-  std::copy(q, q + m, qp.begin());
+  for (int64_t r = 0; r < n_q; ++r) std::copy(q + r * m, q + (r + 1) * m, qp.begin() + r * m4);
   // The policy as a one-term product operand (for the support evaluation).
   const double prob = 1.0;
   Operand op;
@@ -770,7 +774,7 @@ inline void utilities_vjp_kernel(const PLView& data, const double* pi, const dou
   // stays exact where the probabilities are ~1/k and g is O(1).
   const double reach = left_reach(kd * kd);
 
-  sum_over_types(data.n * B, 2 * m, out, [&]() {
+  sum_over_types(data.n * B, (1 + n_q) * m, out, [&]() {
     struct State {
       int64_t type = -1, used = 0;
       std::vector<double> xpad, lu, lg, fired, rates;
@@ -778,9 +782,10 @@ inline void utilities_vjp_kernel(const PLView& data, const double* pi, const dou
       Lattice lattice;
       Sweep sweep;
       SupportEval support;
-      explicit State(int64_t m4_) : lu(static_cast<size_t>(m4_)), lg(static_cast<size_t>(m4_)), sweep(m4_) {}
+      State(int64_t m4_, int64_t n_q_)
+          : lu(static_cast<size_t>(m4_)), lg(static_cast<size_t>(n_q_ * m4_)), sweep(m4_) {}
     };
-    return [&, st = State(m4)](int64_t v, double* acc) mutable {
+    return [&, st = State(m4, n_q)](int64_t v, double* acc) mutable {
       const int64_t i = v / B, b = v % B;
       const double wi = data.weights[i];
       if (wi == 0.0) return;
@@ -812,18 +817,20 @@ inline void utilities_vjp_kernel(const PLView& data, const double* pi, const dou
       for (int64_t j = j0; j < j1; ++j) {
         st.sweep.at(st.lattice, st.xpad.data(), j, ratio, pip.data(), st.sums);
         const double fired = st.sums[0], psi_t = st.sums[1];
-        const double Dq = dot(qp.data(), st.sweep.G(), m4);
         const double phi_k1 = survival_pow(fired, k - 1);
         const double wu = h * kd * phi_k1 * psi_t;
-        const double g1 = h * kd * phi_k1 * Dq;
-        const double g2 = k >= 2 ? h * kd * (kd - 1.0) * survival_pow(fired, k - 2) * psi_t * Dq : 0.0;
+        const double c1 = h * kd * phi_k1;
+        const double c2 = k >= 2 ? h * kd * (kd - 1.0) * survival_pow(fired, k - 2) * psi_t : 0.0;
         add_scaled(wi * wu, st.sweep.G(), m4, st.lu.data());
-        add_gradient(wi * g1, wi * g2, st.sweep.a(), st.sweep.E(), m4, st.lg.data());
+        for (int64_t r = 0; r < n_q; ++r) {
+          const double Dq = dot(qp.data() + r * m4, st.sweep.G(), m4);
+          const double g2 = k >= 2 ? c2 * Dq : 0.0;
+          add_gradient(wi * (c1 * Dq), wi * g2, st.sweep.a(), st.sweep.E(), m4, st.lg.data() + r * m4);
+        }
       }
-      for (int64_t y = 0; y < m; ++y) {
-        acc[y] += st.lu[static_cast<size_t>(y)];
-        acc[m + y] += st.lg[static_cast<size_t>(y)];
-      }
+      for (int64_t y = 0; y < m; ++y) acc[y] += st.lu[static_cast<size_t>(y)];
+      for (int64_t r = 0; r < n_q; ++r)
+        for (int64_t y = 0; y < m; ++y) acc[m + r * m + y] += st.lg[static_cast<size_t>(r * m4 + y)];
     };
   });
 }

@@ -127,26 +127,33 @@ void register_pl(py::module_& m) {
       [](const PLStore& s, const array_of<double>& pi, const array_of<double>& q, int64_t k, int ties) {
         ties_from_int(ties);
         require_ndim(pi, 1, "policy");
-        require_ndim(q, 1, "q");
-        if (pi.shape(0) != s.m() || q.shape(0) != s.m())
+        if (q.ndim() != 1 && q.ndim() != 2) throw std::invalid_argument("q: expected a 1-d or 2-d array");
+        const int64_t m = s.m(), rows = q.ndim() == 2 ? q.shape(0) : 1;
+        if (pi.shape(0) != m || q.shape(q.ndim() - 1) != m)
           throw std::invalid_argument("policy, q: need one entry per response");
         if (k < 1) throw std::invalid_argument("k: must be >= 1");
         double total = 0.0;
-        for (int64_t y = 0; y < s.m(); ++y) {
-          if (!(pi.at(y) >= 0.0) || !std::isfinite(pi.at(y)) || !std::isfinite(q.at(y)))
-            throw std::invalid_argument("policy, q: entries must be finite (policy >= 0)");
+        for (int64_t y = 0; y < m; ++y) {
+          if (!(pi.at(y) >= 0.0) || !std::isfinite(pi.at(y)))
+            throw std::invalid_argument("policy: entries must be finite and >= 0");
           total += pi.at(y);
         }
+        for (int64_t e = 0; e < rows * m; ++e)
+          if (!std::isfinite(q.data()[e])) throw std::invalid_argument("q: entries must be finite");
         if (!(total > 0.0)) throw std::invalid_argument("policy: must not be all zero");
-        py::array_t<double> out(2 * s.m());
-        double* result = out.mutable_data();
+        py::array_t<double> u(m);
+        py::array_t<double> g = q.ndim() == 2 ? py::array_t<double>({rows, m}) : py::array_t<double>(m);
+        std::vector<double> result(static_cast<size_t>((1 + rows) * m));
         {
           py::gil_scoped_release release;
-          pl::utilities_vjp_kernel(s.view(), pi.data(), q.data(), k, result);
+          pl::utilities_vjp_kernel(s.view(), pi.data(), q.data(), rows, k, result.data());
         }
-        return py::make_tuple(out[py::slice(0, s.m(), 1)], out[py::slice(s.m(), 2 * s.m(), 1)]);
+        std::copy(result.begin(), result.begin() + m, u.mutable_data());
+        std::copy(result.begin() + m, result.end(), g.mutable_data());
+        return py::make_tuple(u, g);
       },
-      "(u, g): u[y] = P[y > pi^(k)] and g = d/dpi sum_y q[y] u[y], in one pass.");
+      "(u, g): u[y] = P[y > pi^(k)] and g = d/dpi sum_y q[y] u[y], in one pass; with q of\n"
+      "shape (r, m), g has one such row per row of q (the sweep over the nodes is shared).");
 
   cls.def(
       "pairwise",

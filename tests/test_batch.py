@@ -99,6 +99,28 @@ def test_jacobian_blocks_are_vector_jacobian_products(ties: str) -> None:
             assert not full[p, members.size:].any() and not square[p, members.size:].any()
 
 
+def test_plackett_luce_vjp_rows_share_one_pass() -> None:
+    """A Plackett–Luce mixture's VJPs of several rows of q in one pass (how the batch
+    takes its Jacobian rows) have the bits of one call per row, utilities included."""
+    rng = np.random.default_rng(3)
+    model = ua.PlackettLuceMixture(rng.normal(size=(4, 9)) * 3.0, rng.random(4) + 0.1)
+    pi = rng.dirichlet(np.ones(9))
+    pi[2] = 0.0
+    q = rng.normal(size=(5, 9))
+    q[1] = 0.0
+    q[3] = np.eye(9)[4]
+    for k in (1, 2, 7):
+        u, G = model._utilities_vjps(pi, q, k, TIES["uniform"])
+        assert G.shape == (5, 9)
+        for r in range(5):
+            u_row, g_row = model._utilities_vjp(pi, np.ascontiguousarray(q[r]), k, TIES["uniform"])
+            assert u.tobytes() == u_row.tobytes() and G[r].tobytes() == g_row.tobytes()
+    with pytest.raises(ValueError, match="q: expected a 1-d or 2-d array"):
+        model._store.utilities_vjp(pi, q[None], 2, TIES["uniform"])
+    with pytest.raises(ValueError, match="q: entries must be finite"):
+        model._store.utilities_vjp(pi, np.where(q > 1.0, np.inf, q), 2, TIES["uniform"])
+
+
 def test_jacobian_against_finite_differences_of_the_oracle() -> None:
     from oracle import utilities as oracle_utilities
 

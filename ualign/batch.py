@@ -113,8 +113,9 @@ class PromptBatch:
         """``J[j, a, b] = ∂u_y/∂pi_z`` for the ``a``-th selected response ``y`` of prompt
         ``rows[j]`` (``selected[j]`` marks them, in index order) and, with ``square``,
         the ``b``-th selected ``z`` — else every ``z`` (``b = z``). Padded with zeros to
-        the largest selection. One pass per prompt for populations of rankings (it
-        counts as one utility pass per selected row); one VJP per row for other models."""
+        the largest selection. One pass per prompt for populations of rankings and
+        Plackett–Luce mixtures (it counts as one utility pass per selected row); one
+        VJP per row for other models."""
         counts = selected.sum(axis=1)
         depth = int(counts.max(initial=0))
         fast, slow = self._split(rows)
@@ -130,12 +131,12 @@ class PromptBatch:
             p = rows[j]
             m = int(self.sizes[p])
             members = np.flatnonzero(selected[j])
-            e = np.zeros(m)
-            for a, y in enumerate(members):
-                e[y] = 1.0
-                g = self.models[p]._utilities_vjp(np.ascontiguousarray(pi[j, :m]), e, k, ties)[1]
-                out[j, a, :members.size if square else m] = g[members] if square else g
-                e[y] = 0.0
+            if not members.size:
+                continue
+            units = np.zeros((members.size, m))
+            units[np.arange(members.size), members] = 1.0
+            G = self.models[p]._utilities_vjps(np.ascontiguousarray(pi[j, :m]), units, k, ties)[1]
+            out[j, :members.size, :members.size if square else m] = G[:, members] if square else G
         self.passes[rows] += counts
         return out
 

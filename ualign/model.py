@@ -53,6 +53,14 @@ class PreferenceModel(abc.ABC):
                        ties: int) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(u, g) with u[y] = P[y > pi^(k)] and g = d/dpi sum_y q[y] u[y], one pass."""
 
+    def _utilities_vjps(self, policy: NDArray[np.float64], q: NDArray[np.float64], k: int,
+                        ties: int) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(u, G): the utilities and ``G[r] = d/dpi sum_y q[r, y] u[y]`` for every row of
+        ``q`` (at least one; with unit rows, rows of the Jacobian). One VJP per row,
+        unless a model shares its pass among the rows."""
+        rows = [self._utilities_vjp(policy, np.ascontiguousarray(row), k, ties) for row in q]
+        return rows[0][0], np.stack([g for _, g in rows])
+
     # -- public API ------------------------------------------------------------
     def utilities(self, policy: ArrayLike, k: int, ties: str = "uniform") -> NDArray[np.float64]:
         """``u[y] = P[y ≻ pi^{⊗k}]`` for every response ``y``: the payoff of deviating

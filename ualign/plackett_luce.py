@@ -117,6 +117,11 @@ class PlackettLuceMixture(CompiledModel):
     def _pairwise(self, ties: int) -> NDArray[np.float64]:
         return self._store.pairwise(ties)
 
+    def _utilities_vjps(self, policy: NDArray[np.float64], q: NDArray[np.float64], k: int,
+                        ties: int) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
+        u, g = self._store.utilities_vjp(policy, q, k, ties)   # one sweep over the nodes for all rows
+        return u, g
+
 
 # ---------------------------------------------------------------------------
 # Fitting
