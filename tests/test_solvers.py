@@ -138,6 +138,29 @@ def test_newton_polish_reuses_its_jacobians(game: str) -> None:
         assert oracle.exploitability(model.ranks, model.weights, pi, k, game) <= 1e-13
 
 
+def test_slow_projected_gradient_hands_over_to_newton() -> None:
+    """Mixtures of a few Plackett–Luce types contract slowly under projected gradient
+    ascent: with a stop, prompts hand over to Newton once within 1e-2 when more than
+    a few iterations would be left; without one they go on to the tolerance. The
+    solves end certified either way."""
+    from ualign.batch import PromptBatch
+    from ualign.solvers import mpne
+
+    rng = np.random.default_rng(8)
+    models = [ua.PlackettLuceMixture(rng.normal(size=(10, 40)), rng.random(10) + 0.1) for _ in range(6)]
+    code = tie_code("uniform")
+    batch = PromptBatch(models)
+    handed = mpne._Search(batch, 3, code, batch.uniform())
+    mpne.adaptive_pga(handed, batch.all, batch.uniform(), 1e-8, 500, stop=1e-4)
+    early = (handed.best_ex > 1e-4) & (handed.best_ex <= mpne._HANDOFF)
+    assert early.any() and (handed.best_ex <= mpne._HANDOFF).all()
+    full = mpne._Search(batch, 3, code, batch.uniform())
+    mpne.adaptive_pga(full, batch.all, batch.uniform(), 1e-4, 500)
+    assert (full.iterations[early] > handed.iterations[early]).all()
+    for result in ua.solvers.solve_mpne_batch(models, 3):
+        assert result.converged and result.certificate.exploitability <= 1e-8
+
+
 def test_mpne_methods_of_the_paper() -> None:
     model = random_population(2)
     k = 3
