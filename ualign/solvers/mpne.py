@@ -67,6 +67,15 @@ _DEFAULT_MAX_ITER = {"auto": 2000, "pga": 5000, "extragradient": 5000, "hedge": 
 #: 10,000 x 1,000), the strict game about twice as many (6 -> 24), so each starts at its own.
 _FIRST_STEP = {tie_code("uniform"): 2.0, tie_code("strict"): 1.0}
 
+#: The early hand-off of :func:`adaptive_pga` to Newton: within this exploitability,
+#: when more than this many iterations are left at the recent contraction rate.
+#: Measured on 40 mixtures of 10 Plackett–Luce types x 64 responses, k = 1..8: 9.4
+#: prompts/s without it, 18.6 with it (12-16 at 10 or 20 iterations). Populations of
+#: rankings (64 x 100) mostly contract fast enough to keep going: the same utility
+#: passes within 3%, where a hand-off at 1e-2 for all of them took 1.8x as long.
+_HANDOFF = 1e-2
+_HANDOFF_ITERATIONS = 5
+
 
 class _Search:
     """The iterates of one solve of a batch of prompts at one ``k``: per prompt the
@@ -191,16 +200,6 @@ def adaptive_pga(search: _Search, rows: Rows, x: Array, tol: float, max_iter: in
             with np.errstate(divide="ignore"):
                 slow = (ex <= _HANDOFF) & (np.log(target / ex) < _HANDOFF_ITERATIONS * np.log(rate))
             active[a[slow]] = False
-
-
-#: The early hand-off of :func:`adaptive_pga` to Newton: within this exploitability,
-#: when more than this many iterations are left at the recent contraction rate.
-#: Measured on 40 mixtures of 10 Plackett–Luce types x 64 responses, k = 1..8: 9.4
-#: prompts/s without it, 18.6 with it (12-16 at 10 or 20 iterations). Populations of
-#: rankings (64 x 100) mostly contract fast enough to keep going: the same utility
-#: passes within 3%, where a hand-off at 1e-2 for all of them took 1.8x as long.
-_HANDOFF = 1e-2
-_HANDOFF_ITERATIONS = 5
 
 
 def extragradient(search: _Search, rows: Rows, x: Array, tol: float, max_iter: int, step: Optional[float],
