@@ -82,18 +82,19 @@ class Kernels:
         return self.vjp_seconds / self.vjps
 
     def jacobian(self, pi: Array, rows: Any) -> Tuple[Array, Array]:
-        """``(u, J[rows, :])`` with ``J[y, z] = ∂u_y/∂pi_z``: one VJP per row."""
+        """``(u, J[rows, :])`` with ``J[y, z] = ∂u_y/∂pi_z``: the model's VJPs of the unit
+        rows (one pass for all of them where the model shares it), counted as one VJP
+        each."""
         rows = list(rows)
-        out = np.empty((len(rows), self.m))
-        u = None
-        e = np.zeros(self.m)
-        for j, y in enumerate(rows):
-            e[y] = 1.0
-            u, out[j] = self.u_vjp(pi, e)
-            e[y] = 0.0
-        if u is None:
-            u = self.u(pi)
-        return u, out
+        if not rows:
+            return self.u(pi), np.empty((0, self.m))
+        units = np.zeros((len(rows), self.m))
+        units[np.arange(len(rows)), rows] = 1.0
+        start = time.perf_counter()
+        u, J = self.model._utilities_vjps(pi, units, self.k, self.code)
+        self.vjps += len(rows)
+        self.vjp_seconds += time.perf_counter() - start
+        return np.asarray(u, dtype=np.float64), np.asarray(J, dtype=np.float64)
 
     @property
     def passes(self) -> int:
