@@ -133,9 +133,7 @@ class PromptBatch:
             members = np.flatnonzero(selected[j])
             if not members.size:
                 continue
-            units = np.zeros((members.size, m))
-            units[np.arange(members.size), members] = 1.0
-            G = self.models[p]._utilities_vjps(np.ascontiguousarray(pi[j, :m]), units, k, ties)[1]
+            G = self.models[p]._jacobian_rows(np.ascontiguousarray(pi[j, :m]), members, k, ties)[1]
             out[j, :members.size, :members.size if square else m] = G[:, members] if square else G
         self.passes[rows] += counts
         return out

@@ -61,6 +61,14 @@ class PreferenceModel(abc.ABC):
         rows = [self._utilities_vjp(policy, np.ascontiguousarray(row), k, ties) for row in q]
         return rows[0][0], np.stack([g for _, g in rows])
 
+    def _jacobian_rows(self, policy: NDArray[np.float64], rows: NDArray[np.intp], k: int,
+                       ties: int) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(u, J): the utilities and ``J[a, z] = ∂u_{rows[a]}/∂pi_z`` (at least one row),
+        the VJPs of the unit rows (:meth:`_utilities_vjps`)."""
+        units = np.zeros((rows.size, policy.size))
+        units[np.arange(rows.size), rows] = 1.0
+        return self._utilities_vjps(policy, units, k, ties)
+
     # -- public API ------------------------------------------------------------
     def utilities(self, policy: ArrayLike, k: int, ties: str = "uniform") -> NDArray[np.float64]:
         """``u[y] = P[y ≻ pi^{⊗k}]`` for every response ``y``: the payoff of deviating

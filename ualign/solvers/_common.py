@@ -85,14 +85,12 @@ class Kernels:
         """``(u, J[rows, :])`` with ``J[y, z] = ∂u_y/∂pi_z``: the model's VJPs of the unit
         rows (one pass for all of them where the model shares it), counted as one VJP
         each."""
-        rows = list(rows)
-        if not rows:
+        rows = np.asarray(list(rows), dtype=np.intp)
+        if not rows.size:
             return self.u(pi), np.empty((0, self.m))
-        units = np.zeros((len(rows), self.m))
-        units[np.arange(len(rows)), rows] = 1.0
         start = time.perf_counter()
-        u, J = self.model._utilities_vjps(pi, units, self.k, self.code)
-        self.vjps += len(rows)
+        u, J = self.model._jacobian_rows(pi, rows, self.k, self.code)
+        self.vjps += int(rows.size)
         self.vjp_seconds += time.perf_counter() - start
         return np.asarray(u, dtype=np.float64), np.asarray(J, dtype=np.float64)
 
