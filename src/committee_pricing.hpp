@@ -25,9 +25,12 @@
 // A node (S, candidates R, r members still to add) is bounded by
 //   v(S) + the largest r marginal gains of R at S
 // (submodularity: each added member's gain only shrinks as S grows; for multisets
-// the pool holds the gains of the 1st, 2nd, ... copy of each candidate), and for
-// sets also by sum_i max(v_i(S), max_{z in R} single[z, i]) (each voter's best) and
-// by a Lagrangian bound (SetModel::lagrangian) tightened by a few subgradient steps.
+// the pool holds the gains of the 1st, 2nd, ... copy of each candidate), by the sum
+// of each voter's best reachable value, and by a Lagrangian bound: for sets
+// SetModel::lagrangian, tightened by a few subgradient steps; for committee
+// multisets MultisetModel::lagrangian_items at nodes with 3 or more members to add,
+// at a fixed multiplier (each voter's (r+2)-th best value among the candidates),
+// which on 64 x 100 pools at k = 8 leaves a fifth of the nodes of a proof.
 // The search keeps the `keep` best committees found (columns for the master LP); a
 // node is pruned when its bound does not exceed max(target, the worst kept value
 // once `keep` are kept). With `enough`, the search stops (as on a budget) once it
@@ -242,7 +245,32 @@ class SetModel {
 // Multisets: per voter the best level, the members tied there and one of them.
 class MultisetModel {
  public:
-  explicit MultisetModel(const PricingProblem& p) : p_(p), n_(p.n) {}
+  explicit MultisetModel(const PricingProblem& p)
+      : p_(p),
+        n_(p.n),
+        share_(size_t(p.size) + 1),
+        order_(size_t(p.n * p.m)),
+        start_(size_t(p.n * (p.m + 1))),
+        slot_(size_t(p.m)),
+        now_(p.n),
+        u_(p.n) {
+    for (int64_t c = 0; c <= p.size; ++c) share_[c] = share(c);  // the bits of share(c), without a division
+    // each voter's responses by level, and where each level starts among them
+    for (int64_t i = 0; i < p.n; ++i) {
+      int64_t* start = start_.data() + i * (p.m + 1);
+      for (int64_t z = 0; z < p.m; ++z) {
+        const int64_t l = p.level[z * p.n + i];
+        if (l < 0 || l >= p.m) throw std::invalid_argument("level: expected levels in [0, m)");
+        ++start[l + 1];
+      }
+      for (int64_t l = 0; l < p.m; ++l) {
+        level_ties_ = level_ties_ || start[l + 1] > 1;
+        start[l + 1] += start[l];
+      }
+      std::vector<int64_t> next(start, start + p.m);
+      for (int64_t z = 0; z < p.m; ++z) order_[i * p.m + next[p.level[z * p.n + i]]++] = z;
+    }
+  }
 
   int64_t candidates() const { return p_.m; }
   int64_t response(int64_t c) const { return c; }
@@ -261,35 +289,82 @@ class MultisetModel {
     return total;
   }
 
+  // Whether lagrangian_items() may follow gains() at a node with r members to add.
+  bool lagrangian(int64_t r) const { return p_.by_count == nullptr && r >= kMinRemaining; }
+
   // gains[c * copies + j]: the gain of the (j+1)-th copy of R[c] added to S alone.
   // Returns the per-voter cap on the total gain of r more members from R: voter i
-  // at best gets r more members at the best level that R or S reaches.
+  // at best gets r more members at the best level that R or S reaches. Where
+  // lagrangian(r), also keeps what lagrangian_items() needs.
   double gains(int64_t depth, const std::vector<int64_t>& R, int64_t r, int64_t copies, std::vector<double>& gains,
                std::vector<double>& scratch) const {
     const size_t o = size_t(depth) * n_;
     gains.assign(R.size() * copies, 0.0);
     scratch.resize(n_);
-    for (int64_t i = 0; i < n_; ++i) scratch[i] = current(o, i, r);
-    for (int64_t z : R)
-      for (int64_t i = 0; i < n_; ++i)
-        if (p_.level[z * n_ + i] < best_[o + i]) scratch[i] = std::max(scratch[i], multiset_value(p_, z, i, r));
+    for (int64_t i = 0; i < n_; ++i) {
+      now_[i] = current(o, i, 0);
+      scratch[i] = current(o, i, r);
+    }
+    if (p_.by_count) {
+      for (int64_t z : R) {
+        const int64_t* level = p_.level + z * n_;
+        for (int64_t i = 0; i < n_; ++i)
+          if (level[i] < best_[o + i]) scratch[i] = std::max(scratch[i], value_of(z, i, r));
+      }
+      for (size_t c = 0; c < R.size(); ++c) tabulated_gains(o, R[c], copies, gains.data() + c * copies);
+    } else {
+      committee_gains(o, R, r, copies, gains, scratch);
+    }
     double cap = 0.0;
-    for (int64_t i = 0; i < n_; ++i) cap += scratch[i] - current(o, i, 0);
-    for (size_t c = 0; c < R.size(); ++c) {
-      const int64_t z = R[c];
-      double* g = gains.data() + c * copies;
-      for (int64_t i = 0; i < n_; ++i) {
-        const int64_t l = p_.level[z * n_ + i], b = best_[o + i];
-        if (l > b) continue;
-        double previous = current(o, i, 0);
-        for (int64_t j = 1; j <= copies; ++j) {
-          const double now = l < b ? multiset_value(p_, z, i, j) : current(o, i, j);
-          g[j - 1] += now - previous;
-          previous = now;
+    for (int64_t i = 0; i < n_; ++i) cap += scratch[i] - now_[i];
+    return cap;
+  }
+
+  // The Lagrangian bound at the node of the last gains() call (committees): for any
+  // u >= the voters' values now, v(S + R') <= sum_i u_i + the largest r items of R',
+  // where (voters ranking z above S's best level) z's first copy is an item worth
+  // sum_i (below + tied/2 - u_i)^+, or at least tied/6 where another candidate shares
+  // z's level (z may then be the second member there), and its c-th copy is worth
+  // (share(c) - share(c-1)) tied; voters with z at S's best level add the next shares
+  // of the members tied there to z's copies, as in gains(). u_i: voter i's
+  // (r + kRankOffset)-th best first-copy value among the candidates, or her value now
+  // if larger (fixed rather than tuned by subgradient steps, which cost more than
+  // they prune). items (per candidate, `copies` each, nonincreasing); returns sum_i u_i.
+  double lagrangian_items(int64_t copies, const std::vector<double>& gains, std::vector<double>& items) const {
+    const size_t count = gains.size() / copies;
+    double base = 0.0;
+    for (int64_t i = 0; i < n_; ++i) {
+      u_[i] = std::max(now_[i], kth_[i]);
+      base += u_[i];
+    }
+    first_.assign(count, 0.0);
+    const int64_t* best = best_.data() + node_;
+    for (int64_t i = 0; i < n_; ++i) {
+      const int64_t* order = order_.data() + i * p_.m;
+      const int64_t* start = start_.data() + i * (p_.m + 1);
+      const int64_t end = start[std::min(best[i], p_.m)];
+      for (int64_t group = 0; group < end;) {  // the candidates of one level at a time
+        const int64_t next = start[p_.level[order[group] * n_ + i] + 1];
+        int64_t members = 0;
+        if (level_ties_)
+          for (int64_t j = group; j < next; ++j) members += slot_[order[j]] >= 0;
+        const double floor = members > 1 ? share_[2] - share_[1] : 0.0;
+        for (int64_t j = group; j < next; ++j) {
+          const int64_t z = order[j], c = slot_[z];
+          if (c < 0) continue;
+          const double below = p_.below[z * n_ + i], tied = p_.tied[z * n_ + i];
+          first_[c] += std::max(below + share_[1] * tied - u_[i], floor * tied);
         }
+        group = next;
       }
     }
-    return cap;
+    items = gains;
+    for (size_t c = 0; c < count; ++c) {
+      double* item = items.data() + c * copies;
+      item[0] = same_first_[c] + first_[c];
+      if (copies > 1) item[0] = std::max(item[0], item[1]);
+    }
+    return base;
   }
 
   void add(int64_t depth, int64_t z) {
@@ -306,16 +381,108 @@ class MultisetModel {
   }
 
  private:
+  // The Lagrangian bound runs at nodes with at least this many members to add (with
+  // fewer, the gains bound prunes as well); its u takes each voter's
+  // (r + kRankOffset)-th best value (measured on 64 x 100 pools, k = 7, 8: offsets
+  // 1, 2, 4, 6 left 164k, 132k, 139k, 195k nodes of a proof that took 631k without).
+  static constexpr int64_t kMinRemaining = 3;
+  static constexpr int64_t kRankOffset = 2;
+
+  // multiset_value with the share table.
+  double value_of(int64_t z, int64_t i, int64_t c) const {
+    if (p_.by_count) return p_.by_count[(z * n_ + i) * p_.size + c - 1];
+    return p_.below[z * n_ + i] + share_[c] * p_.tied[z * n_ + i];
+  }
+
   // Voter i's value at the node stored at offset o with `more` members added at its
   // best level (0 while S is empty).
   double current(size_t o, int64_t i, int64_t more) const {
     const int64_t z = at_[o + i];
-    return z < 0 ? 0.0 : multiset_value(p_, z, i, count_[o + i] + more);
+    return z < 0 ? 0.0 : value_of(z, i, count_[o + i] + more);
+  }
+
+  // gains() for committees, voter by voter over the candidates she ranks at or above
+  // S's best level only (deep in the search, few of them). A voter who ranks z above
+  // S's best gains below + tied/2 - now from z's first copy and (share(c) -
+  // share(c-1)) tied from its c-th, so those voters enter through two sums per
+  // candidate (each summed over voters in order); a voter with z at S's best level
+  // gains the next shares of the members tied there. For the Lagrangian bound, kth_[i]
+  // is voter i's (r + kRankOffset)-th best first-copy value among the candidates.
+  void committee_gains(size_t o, const std::vector<int64_t>& R, int64_t r, int64_t copies, std::vector<double>& gains,
+                       std::vector<double>& scratch) const {
+    const size_t count = R.size();
+    const bool lagrange = r >= kMinRemaining;
+    const int64_t rank = r + kRankOffset;
+    const double none = -std::numeric_limits<double>::infinity();
+    std::fill(slot_.begin(), slot_.end(), -1);
+    for (size_t c = 0; c < count; ++c) slot_[R[c]] = int64_t(c);
+    node_ = o;
+    first_.assign(count, 0.0);
+    better_tied_.assign(count, 0.0);
+    same_first_.resize(count);
+    if (lagrange) kth_.assign(n_, none);
+    const int64_t* best = best_.data() + o;
+    for (int64_t i = 0; i < n_; ++i) {
+      const int64_t* order = order_.data() + i * p_.m;
+      const int64_t* start = start_.data() + i * (p_.m + 1);
+      const int64_t b = std::min(best[i], p_.m);
+      if (b < p_.m) {  // candidates at S's best level: the next shares of the members tied there
+        const int64_t members = count_[o + i];
+        const double at_best = p_.tied[at_[o + i] * n_ + i];
+        for (int64_t j = start[b]; j < start[b + 1]; ++j) {
+          const int64_t c = slot_[order[j]];
+          if (c < 0) continue;
+          double* g = gains.data() + c * copies;
+          for (int64_t k = 1; k <= copies; ++k) g[k - 1] += (share_[members + k] - share_[members + k - 1]) * at_best;
+        }
+      }
+      // candidates ranked above S's best, best first
+      int64_t seen = 0;
+      for (int64_t j = 0; j < start[b]; ++j) {
+        const int64_t z = order[j], c = slot_[z];
+        if (c < 0) continue;
+        const double below = p_.below[z * n_ + i], tied = p_.tied[z * n_ + i];
+        const double alone = below + share_[1] * tied;
+        first_[c] += alone - now_[i];
+        better_tied_[c] += tied;
+        scratch[i] = std::max(scratch[i], below + share_[r] * tied);
+        if (lagrange && ++seen == rank) kth_[i] = alone;
+      }
+    }
+    for (size_t c = 0; c < count; ++c) {
+      double* g = gains.data() + c * copies;
+      if (lagrange) same_first_[c] = g[0];
+      g[0] += first_[c];
+      for (int64_t j = 2; j <= copies; ++j) g[j - 1] += (share_[j] - share_[j - 1]) * better_tied_[c];
+    }
+  }
+
+  // gains() for tabulated values (opponents), voter by voter.
+  void tabulated_gains(size_t o, int64_t z, int64_t copies, double* g) const {
+    for (int64_t i = 0; i < n_; ++i) {
+      const int64_t l = p_.level[z * n_ + i], b = best_[o + i];
+      if (l > b) continue;
+      double previous = now_[i];
+      for (int64_t j = 1; j <= copies; ++j) {
+        const double now = l < b ? value_of(z, i, j) : current(o, i, j);
+        g[j - 1] += now - previous;
+        previous = now;
+      }
+    }
   }
 
   const PricingProblem& p_;
   int64_t n_;
+  bool level_ties_ = false;     // some voter ranks two responses at one level
+  std::vector<double> share_;   // share_[c] = share(c), c <= size
+  std::vector<int64_t> order_;  // voter i's responses by level: order_[i * m + j]
+  std::vector<int64_t> start_;  // where level l starts among them: start_[i * (m + 1) + l]
   std::vector<int64_t> best_, count_, at_;
+  // the node of the last gains() call (single-threaded search): its offset, each
+  // candidate's index in R (-1 for other responses), and what lagrangian_items() reads
+  mutable size_t node_ = 0;
+  mutable std::vector<int64_t> slot_;
+  mutable std::vector<double> now_, first_, better_tied_, same_first_, kth_, u_;
 };
 
 // Copies of one candidate whose gains are computed exactly; further copies are
@@ -440,7 +607,20 @@ class Search {
       }
       return;
     }
-    if constexpr (!Model::repeats) {
+    if constexpr (Model::repeats) {
+      if (model_.lagrangian(r)) {
+        const double base = model_.lagrangian_items(copies, gains, items_);
+        sorted_items_.resize(items_.size());
+        for (size_t c = 0; c < order.size(); ++c)
+          std::copy_n(items_.data() + order[c] * copies, copies, sorted_items_.data() + c * copies);
+        suffix_bounds(r, copies, sorted_items_, top_lagrange_);
+        if (base + top_lagrange_[0] <= threshold()) {
+          prune(base + top_lagrange_[0]);
+          return;
+        }
+        for (size_t p = 0; p < sorted.size(); ++p) top[p] = std::min(top[p] + value, base + top_lagrange_[p]) - value;
+      }
+    } else {
       const double bound = model_.lagrangian(depth, sorted, r, threshold(), kLagrangeSteps, top_lagrange_);
       if (bound <= threshold()) {
         prune(bound);
@@ -487,7 +667,7 @@ class Search {
   bool satisfied_ = false;
   std::chrono::steady_clock::time_point deadline_;
   std::vector<std::pair<double, std::vector<int64_t>>> found_;
-  std::vector<double> top_lagrange_;
+  std::vector<double> top_lagrange_, items_, sorted_items_;
   double pruned_ = -std::numeric_limits<double>::infinity();
   double open_ = -std::numeric_limits<double>::infinity();
   bool stopped_ = false;

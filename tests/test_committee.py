@@ -133,6 +133,39 @@ def test_branch_and_bound_pricing_against_enumeration(ties: str) -> None:
     assert stopped_by_enough > 0
 
 
+@pytest.mark.parametrize("kind", ["strict", "weak"])
+def test_multiset_pricing_deep_searches_against_enumeration(kind: str) -> None:
+    """Committees of 5 to 7 members under uniform ties, where the search bounds nodes
+    with 3 or more members to add by its Lagrangian bound (with tied levels, a member
+    may be the second one at its level): the branch and bound finds the brute-force
+    optimum, proves a target just above it, and never reports a bound below it."""
+    rng = np.random.default_rng(71 if kind == "strict" else 72)
+    checked = 0
+    for _ in range(24):
+        n, m = int(rng.integers(3, 40)), int(rng.integers(3, 7))
+        ranks = random_ranks(rng, n, m, kind)
+        weights = rng.random(n) + 0.05
+        model = ua.RankingPopulation(ranks, weights)
+        q = rng.random(m) * (rng.random(m) < 0.8)
+        q = q / q.sum() if q.sum() > 0 else np.full(m, 1.0 / m)
+        for k in (5, 6, 7):
+            if math.comb(m + k - 1, k) > 400:
+                continue
+            values = pricing_values(ranks, weights, q, k, "uniform", True)
+            best = max(values.values())
+            pricer = committee_module._RankingPricer(model, "uniform", k, True)
+            pricer.set_dual(q)
+            found, bound, finished = pricer.exact(-1.0, 60.0, ())
+            assert finished and abs(bound - best) <= 1e-12 and abs(values[found[0]] - best) <= 1e-12
+            found, bound, finished = pricer.exact(best + 1e-9, 60.0, ())
+            assert finished and best - 1e-12 <= bound <= best + 1e-9
+            for target in (best - 1e-9, best - 1e-3):  # prunes nodes by their bounds against the target
+                found, bound, finished = pricer.exact(target, 60.0, ())
+                assert finished and abs(values[found[0]] - best) <= 1e-12
+            checked += 1
+    assert checked >= 30
+
+
 @pytest.mark.parametrize("ties", oracle.TIES)
 def test_pricing_against_opponent_mixtures(ties: str) -> None:
     """The column oracle against l-output opponents: max_S Σ_Y q_Y P[S ≻ Y] over
