@@ -35,9 +35,11 @@ distance to the certified level. The bound is exact when pricing is solved exact
   and DR-submodular (Property 1(4)), so greedy reaches ``1 - (1 - 1/k)^k`` of
   ``P(q)`` and ``greedy / (1 - (1 - 1/k)^k)`` is a (loose) bound.
 
-Cheap heuristics (greedy, then best-swap local search) generate columns; exact
-pricing runs only once they find no improving column, to certify (or to find the
-columns the heuristics missed). A search that finds improving columns stops once it
+Cheap heuristics (greedy, then best-swap local search; when that column does not
+improve, best-swap local search from each of the master's committees, heaviest
+first, since at the master's optimum each is worth exactly the level at ``q``)
+generate columns; exact pricing runs only once they find no improving column, to
+certify (or to find the columns the heuristics missed). A search that finds improving columns stops once it
 holds :data:`_PRICING_COLUMNS` of them (column generation needs improving columns,
 not the best ones), so the time budget goes to the last search, which proves that
 no committee beats the level by more than ``tol / 2``.
@@ -116,6 +118,8 @@ _PRICING_COLUMNS = 8
 _IMPROVES = 1e-12
 # Greedy builds at most this many members by full passes; lazy greedy beyond.
 _FULL_GREEDY = 64
+# Committees of the master that local search starts from when greedy finds no column.
+_LOCAL_STARTS = 8
 
 
 def _tie_share(count: Array, ties: str) -> Array:
@@ -481,10 +485,26 @@ def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "a
     def improving(S: Tuple[int, ...]) -> bool:
         return S not in columns and float(np.dot(q, scores(_padded(S, k)))) > t + _IMPROVES
 
+    def local_columns() -> List[Tuple[int, ...]]:
+        """Improving columns from best-swap local search started at the master's
+        committees, largest weight first (at the master's optimum each of them is worth
+        exactly t at q, so one swap may beat t where greedy from scratch does not)."""
+        assert pricer is not None
+        out: List[Tuple[int, ...]] = []
+        for j in np.argsort(-rho, kind="stable")[:_LOCAL_STARTS]:
+            if rho[j] <= 0:
+                break
+            S = pricer.local_search(columns[j])
+            if improving(S) and S not in out:
+                out.append(S)
+        return out
+
     while iterations < max_iter:
         iterations += 1
         S = heuristic(q)
         new = [S] if improving(S) else []
+        if not new and pricer is not None and k <= _FULL_GREEDY:
+            new = local_columns()
         if not new:  # the heuristics are stuck: price exactly (or bound) at this q
             found, bound, finished, relaxed = certified(q, t, S)
             if bound < upper or (bound == upper and finished):  # a proof counts over an equal bound
