@@ -433,7 +433,8 @@ class MultisetModel {
           const int64_t c = slot_[order[j]];
           if (c < 0) continue;
           double* g = gains.data() + c * copies;
-          for (int64_t k = 1; k <= copies; ++k) g[k - 1] += (share_[members + k] - share_[members + k - 1]) * at_best;
+          for (int64_t copy = 1; copy <= copies; ++copy)
+            g[copy - 1] += (share_[members + copy] - share_[members + copy - 1]) * at_best;
         }
       }
       // candidates ranked above S's best, best first

@@ -321,6 +321,12 @@ def test_bad_input() -> None:
         core.committee_add_values(levels, levels, voters, voters, voters, np.zeros(3))
     with pytest.raises(ValueError, match="^level"):
         core.committee_add_values(np.zeros(6), levels, voters, voters, voters, voters)
+    values, none = np.zeros((3, 2)), np.zeros(0, dtype=np.int64)
+    for bad in (3, -1):  # levels index each voter's ranking of the m = 3 responses
+        level = np.zeros((3, 2), dtype=np.int64)
+        level[1, 0] = bad
+        with pytest.raises(ValueError, match=r"^level: expected levels in \[0, m\)"):
+            core.price_multiset_committee(values, values, level, 2, none, 8, 0.0, 100, 1.0, False)
 
 
 def test_committee_size_beyond_the_supported_range() -> None:
