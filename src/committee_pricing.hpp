@@ -26,11 +26,12 @@
 //   v(S) + the largest r marginal gains of R at S
 // (submodularity: each added member's gain only shrinks as S grows; for multisets
 // the pool holds the gains of the 1st, 2nd, ... copy of each candidate), by the sum
-// of each voter's best reachable value, and by a Lagrangian bound: for sets
-// SetModel::lagrangian, tightened by a few subgradient steps; for committee
+// of each voter's best reachable value, and by a Lagrangian bound whose multipliers
+// start at each voter's (r+2)-th best value among the candidates: for sets
+// SetModel::lagrangian, then tightened by a few subgradient steps; for committee
 // multisets MultisetModel::lagrangian_items at nodes with 3 or more members to add,
-// at a fixed multiplier (each voter's (r+2)-th best value among the candidates),
-// which on 64 x 100 pools at k = 8 leaves a fifth of the nodes of a proof.
+// at that start. On 64 x 100 pools at k = 8 the start leaves a fourth to a fifth of
+// the nodes of a proof.
 // The search keeps the `keep` best committees found (columns for the master LP); a
 // node is pruned when its bound does not exceed max(target, the worst kept value
 // once `keep` are kept). With `enough`, the search stops (as on a budget) once it
@@ -113,6 +114,15 @@ inline double committee_value(const PricingProblem& p, const std::vector<int64_t
   return total;
 }
 
+// The Lagrangian bounds start from u_i = voter i's (r + kLagrangeRankOffset)-th best
+// value among the candidates (or her value now, if larger), r the members to add:
+// near the best u for "r of these candidates serve each voter", where starting from
+// the values now leaves the subgradient steps most of the way to go. Measured on
+// 64 x 100 pools at k = 8 (final proofs): offsets 1, 2, 4, 6 left 164k, 132k, 139k,
+// 195k nodes of a multiset proof that took 631k from u = now; offsets 1, 2, 3, 5 left
+// 38.6k, 30.6k, 25.5k, 23.6k nodes of a set proof ("half" ties) that took 112k.
+inline constexpr int64_t kLagrangeRankOffset = 2;
+
 // Sets: per-voter current value `cur`.
 class SetModel {
  public:
@@ -172,14 +182,24 @@ class SetModel {
   //   v(S + R') <= constant + sum_i u_i + sum_{z in R'} sum_i (single[z, i] - u_i)^+,
   // since each voter's best over S + R' is at most u_i plus the excess of any one
   // member over u_i. A few projected subgradient steps (Polyak step towards
-  // `threshold`) on u from u = cur; returns the smallest bound on the node seen, and
-  // with its u bounds every child p (R[p] plus r - 1 members of R[p+1..]) in `child`.
+  // `threshold`) on u from the start of kLagrangeRankOffset; returns the smallest
+  // bound on the node seen, and with its u bounds every child p (R[p] plus r - 1
+  // members of R[p+1..]) in `child`.
   double lagrangian(int64_t depth, const std::vector<int64_t>& R, int64_t r, double threshold, int64_t steps,
                     std::vector<double>& child) const {
     const double* cur = cur_.data() + depth * n_;
     const size_t count = R.size();
     std::vector<double> u(cur, cur + n_), excess(count), best_excess, sub(n_);
     std::vector<int64_t> order(count);
+    const size_t rank = size_t(r + kLagrangeRankOffset);
+    if (rank <= count) {  // start from each voter's rank-th best value among R (see kLagrangeRankOffset)
+      std::vector<double> column(count);
+      for (int64_t i = 0; i < n_; ++i) {
+        for (size_t c = 0; c < count; ++c) column[c] = rows_[R[c] * n_ + i];
+        std::nth_element(column.begin(), column.begin() + (rank - 1), column.end(), std::greater<double>());
+        u[i] = std::max(u[i], column[rank - 1]);
+      }
+    }
     double best = std::numeric_limits<double>::infinity(), best_base = 0.0;
     for (int64_t step = 0; step < steps; ++step) {
       double base = constant_;
@@ -327,9 +347,9 @@ class MultisetModel {
   // z's level (z may then be the second member there), and its c-th copy is worth
   // (share(c) - share(c-1)) tied; voters with z at S's best level add the next shares
   // of the members tied there to z's copies, as in gains(). u_i: voter i's
-  // (r + kRankOffset)-th best first-copy value among the candidates, or her value now
-  // if larger (fixed rather than tuned by subgradient steps, which cost more than
-  // they prune). items (per candidate, `copies` each, nonincreasing); returns sum_i u_i.
+  // (r + kLagrangeRankOffset)-th best first-copy value among the candidates, or her
+  // value now if larger (fixed rather than tuned by subgradient steps, which cost
+  // more than they prune). items (per candidate, `copies` each, nonincreasing); returns sum_i u_i.
   double lagrangian_items(int64_t copies, const std::vector<double>& gains, std::vector<double>& items) const {
     const size_t count = gains.size() / copies;
     double base = 0.0;
@@ -382,11 +402,8 @@ class MultisetModel {
 
  private:
   // The Lagrangian bound runs at nodes with at least this many members to add (with
-  // fewer, the gains bound prunes as well); its u takes each voter's
-  // (r + kRankOffset)-th best value (measured on 64 x 100 pools, k = 7, 8: offsets
-  // 1, 2, 4, 6 left 164k, 132k, 139k, 195k nodes of a proof that took 631k without).
+  // fewer, the gains bound prunes as well).
   static constexpr int64_t kMinRemaining = 3;
-  static constexpr int64_t kRankOffset = 2;
 
   // multiset_value with the share table.
   double value_of(int64_t z, int64_t i, int64_t c) const {
@@ -407,12 +424,12 @@ class MultisetModel {
   // share(c-1)) tied from its c-th, so those voters enter through two sums per
   // candidate (each summed over voters in order); a voter with z at S's best level
   // gains the next shares of the members tied there. For the Lagrangian bound, kth_[i]
-  // is voter i's (r + kRankOffset)-th best first-copy value among the candidates.
+  // is voter i's (r + kLagrangeRankOffset)-th best first-copy value among the candidates.
   void committee_gains(size_t o, const std::vector<int64_t>& R, int64_t r, int64_t copies, std::vector<double>& gains,
                        std::vector<double>& scratch) const {
     const size_t count = R.size();
     const bool lagrange = r >= kMinRemaining;
-    const int64_t rank = r + kRankOffset;
+    const int64_t rank = r + kLagrangeRankOffset;
     const double none = -std::numeric_limits<double>::infinity();
     std::fill(slot_.begin(), slot_.end(), -1);
     for (size_t c = 0; c < count; ++c) slot_[R[c]] = int64_t(c);

@@ -22,13 +22,13 @@ distance to the certified level. The bound is exact when pricing is solved exact
   largest marginal gains (the gains of the 1st, 2nd, ... copy of each candidate
   under ``"uniform"`` ties), by each voter's best reachable value, and by a
   Lagrangian bound ``Σ_i u_i + Σ_{z added} Σ_i (v_i(z) - u_i)^+`` (any ``u`` at least
-  the voters' current values): for sets improved by a few subgradient steps; for
-  multisets, where each further copy of ``z`` adds its tie share's increment, at
-  nodes with three or more members to add, with each ``u_i`` the voter's
-  ``(r + 2)``-th best value among the ``r`` members' candidates. Nodes that cannot
-  beat ``level + tol/2`` are pruned as well, so a finished search either finds
-  improving columns (the best few found go to the master) or proves that none
-  exists. When the time budget runs out, the largest bound of the open and pruned
+  the voters' current values), starting from each voter's ``(r + 2)``-th best value
+  among the candidates for the ``r`` members still to add: for sets then improved
+  by a few subgradient steps; for multisets, where each further copy of ``z`` adds
+  its tie share's increment, at that start, at nodes with three or more members to
+  add. Nodes that cannot beat ``level + tol/2`` are pruned as well, so a finished
+  search either finds improving columns (the best few found go to the master) or
+  proves that none exists. When the time budget runs out, the largest bound of the open and pruned
   nodes is still a valid bound (``exact=False`` then);
 * enumeration of every candidate committee (other models, small pools);
 * ``pricing="greedy"``: no exact pricing; ``S -> q·a_S`` is normalised, monotone
