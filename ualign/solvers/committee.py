@@ -28,8 +28,8 @@ distance to the certified level. The bound is exact when pricing is solved exact
   its tie share's increment, at that start, at nodes with three or more members to
   add. Nodes that cannot beat ``level + tol/2`` are pruned as well, so a finished
   search either finds improving columns (the best few found go to the master) or
-  proves that none exists. When the time budget runs out, the largest bound of the open and pruned
-  nodes is still a valid bound (``exact=False`` then);
+  proves that none exists. When the time budget runs out, the largest bound of the
+  open and pruned nodes is still a valid bound (``exact=False`` then);
 * enumeration of every candidate committee (other models, small pools);
 * ``pricing="greedy"``: no exact pricing; ``S -> q·a_S`` is normalised, monotone
   and DR-submodular (Property 1(4)), so greedy reaches ``1 - (1 - 1/k)^k`` of
@@ -39,10 +39,11 @@ Cheap heuristics (greedy, then best-swap local search; when that column does not
 improve, best-swap local search from each of the master's committees, heaviest
 first, since at the master's optimum each is worth exactly the level at ``q``)
 generate columns; exact pricing runs only once they find no improving column, to
-certify (or to find the columns the heuristics missed). A search that finds improving columns stops once it
-holds :data:`_PRICING_COLUMNS` of them (column generation needs improving columns,
-not the best ones), so the time budget goes to the last search, which proves that
-no committee beats the level by more than ``tol / 2``.
+certify (or to find the columns the heuristics missed). A search that finds
+improving columns stops once it holds :data:`_PRICING_COLUMNS` of them (column
+generation needs improving columns, not the best ones), so the time budget goes to
+the last search, which proves that no committee beats the level by more than
+``tol / 2``.
 
 **Repeats.** Under ``"half"``, ``"strict"`` and ``"weak"`` ties ``P[S ≻ y]`` depends
 only on the distinct members of ``S`` and grows when a member is added, so a
