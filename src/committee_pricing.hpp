@@ -592,6 +592,14 @@ class Search {
     }
   }
 
+  // to[c * copies + j] = from[order[c] * copies + j]: per-candidate values in the node's order.
+  static void in_order(const std::vector<int64_t>& order, int64_t copies, const std::vector<double>& from,
+                       std::vector<double>& to) {
+    to.resize(from.size());
+    for (size_t c = 0; c < order.size(); ++c)
+      std::copy_n(from.data() + order[c] * copies, copies, to.data() + c * copies);
+  }
+
   void visit(int64_t depth, int64_t r, const std::vector<int64_t>& R, double value) {
     ++nodes_;
     const int64_t copies = Model::repeats ? std::min(r, kExplicitCopies) : 1;
@@ -603,11 +611,9 @@ class Search {
     std::stable_sort(order.begin(), order.end(),
                      [&](int64_t a, int64_t b) { return gains[a * copies] > gains[b * copies]; });
     std::vector<int64_t> sorted(R.size());
-    std::vector<double> sorted_gains(gains.size());
-    for (size_t c = 0; c < order.size(); ++c) {
-      sorted[c] = R[order[c]];
-      std::copy_n(gains.data() + order[c] * copies, copies, sorted_gains.data() + c * copies);
-    }
+    for (size_t c = 0; c < order.size(); ++c) sorted[c] = R[order[c]];
+    std::vector<double> sorted_gains;
+    in_order(order, copies, gains, sorted_gains);
     suffix_bounds(r, copies, sorted_gains, top);
     if (sorted.empty() || value + std::min(top[0], cap) <= threshold()) {
       if (!sorted.empty()) prune(value + std::min(top[0], cap));
@@ -625,21 +631,22 @@ class Search {
       }
       return;
     }
+    // the Lagrangian bound of the node, and in top_lagrange_ of each child
+    bool lagrange = true;
+    double bound = 0.0;
     if constexpr (Model::repeats) {
-      if (model_.lagrangian(r)) {
+      lagrange = model_.lagrangian(r);
+      if (lagrange) {
         const double base = model_.lagrangian_items(copies, gains, items_);
-        sorted_items_.resize(items_.size());
-        for (size_t c = 0; c < order.size(); ++c)
-          std::copy_n(items_.data() + order[c] * copies, copies, sorted_items_.data() + c * copies);
+        in_order(order, copies, items_, sorted_items_);
         suffix_bounds(r, copies, sorted_items_, top_lagrange_);
-        if (base + top_lagrange_[0] <= threshold()) {
-          prune(base + top_lagrange_[0]);
-          return;
-        }
-        for (size_t p = 0; p < sorted.size(); ++p) top[p] = std::min(top[p] + value, base + top_lagrange_[p]) - value;
+        for (double& child : top_lagrange_) child += base;
+        bound = top_lagrange_[0];
       }
     } else {
-      const double bound = model_.lagrangian(depth, sorted, r, threshold(), kLagrangeSteps, top_lagrange_);
+      bound = model_.lagrangian(depth, sorted, r, threshold(), kLagrangeSteps, top_lagrange_);
+    }
+    if (lagrange) {
       if (bound <= threshold()) {
         prune(bound);
         return;
