@@ -193,6 +193,29 @@ def test_optimal_and_nlhf_and_rlhf_batches() -> None:
         assert np.abs(single.policy - result.policy).max() <= 1e-9
 
 
+def test_solver_paths_do_not_depend_on_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The solvers choose their methods (Newton hand-off, Jacobian or SLSQP) from the
+    models' fixed cost estimates: on an infinitely fast machine (a clock that stands
+    still) or a very slow one (0.1 s per reading) every policy keeps its bits."""
+    rng = np.random.default_rng(12)
+    models = [ua.RankingPopulation(rng.integers(0, 6, size=(n, m))) for n, m in ((40, 8), (2000, 8), (300, 60))]
+    models.append(ua.PlackettLuceMixture(rng.normal(size=(30, 50))))
+
+    def policies() -> List[bytes]:
+        out = []
+        for k in (1, 3, 9):
+            out += [r.policy.tobytes() for r in solve_mpne_batch(models, k)]
+            out += [r.policy.tobytes() for r in solve_optimal_batch(models, k, "weak")]
+        return out
+
+    real = policies()
+    monkeypatch.setattr("time.perf_counter", lambda: 0.0)
+    assert policies() == real
+    readings = iter(np.arange(1e7) * 0.1)
+    monkeypatch.setattr("time.perf_counter", lambda: float(next(readings)))
+    assert policies() == real
+
+
 def test_batch_bad_input() -> None:
     models = ragged(8, 4, with_pl=False)
     with pytest.raises(ValueError, match="^init"):

@@ -10,7 +10,6 @@ by one. A single prompt is a batch of one.
 
 from __future__ import annotations
 
-import time
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -49,9 +48,8 @@ class PromptBatch:
         self.voters = np.array([model.n_voters for model in self.models], dtype=np.int64)
         #: kernel passes (utility evaluations or VJPs) per prompt, and Jacobian rows
         self.passes = np.zeros(len(self.models), dtype=np.int64)
-        #: wall time of the utility kernels, and the work (sum of n_p m_p) they covered
-        self.u_seconds = 0.0
-        self.u_work = 0.0
+        #: estimated seconds of one utility pass per prompt (the models' cost model)
+        self.pass_seconds = np.array([model._pass_seconds() for model in self.models])
 
     def __len__(self) -> int:
         return len(self.models)
@@ -74,7 +72,6 @@ class PromptBatch:
 
     def utilities(self, pi: Array, k: int, ties: int, rows: Rows) -> Array:
         """``u[j, y] = P[y ≻ pi_j^{⊗k}]`` for the prompts ``rows`` (``pi`` has one row each)."""
-        start = time.perf_counter()
         fast, slow = self._split(rows)
         places, (pi_fast,) = self._compiled_rows(rows, fast, pi)
         u = _core_loader.core().batch_utilities(self._stores, places, pi_fast, np.full(fast.size, k, dtype=np.int64),
@@ -88,8 +85,6 @@ class PromptBatch:
             m = int(self.sizes[rows[j]])
             out[j, :m] = self.models[rows[j]]._beats(_products(pi[j, None, :m], _ONE, k), ties)
         self.passes[rows] += 1
-        self.u_seconds += time.perf_counter() - start
-        self.u_work += float((self.voters[rows] * self.sizes[rows]).sum())
         return out
 
     def utilities_vjp(self, pi: Array, q: Array, k: int, ties: int, rows: Rows) -> Tuple[Array, Array]:
@@ -154,10 +149,6 @@ class PromptBatch:
         for p in slow.tolist():
             out[p] = self.models[p].pairwise(ties)
         return out
-
-    def seconds_per_work(self) -> float:
-        """Measured seconds of the utility kernels per unit of work (voter x response)."""
-        return self.u_seconds / self.u_work if self.u_work else 0.0
 
     def uniform(self, rows: Optional[Rows] = None) -> Array:
         """The uniform policy of every prompt (zero padding)."""

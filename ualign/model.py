@@ -25,6 +25,14 @@ class PreferenceModel(abc.ABC):
     #: Tie conventions a model accepts (docs/concepts.md, "Tie conventions").
     TIES: Tuple[str, ...] = TIES
 
+    #: The solvers' cost model: seconds per voter × response of one utility pass, and
+    #: of one Jacobian row (rows share a pass where the kernel allows). Fixed
+    #: estimates, not timings: a solver picks its method from them, and a measured
+    #: clock would make its result depend on the machine's load. A model written in
+    #: Python is assumed slow.
+    _PASS_SECONDS: float = 1e-7
+    _JACOBIAN_ROW_SECONDS: float = 1e-7
+
     @property
     @abc.abstractmethod
     def n_voters(self) -> int:
@@ -68,6 +76,14 @@ class PreferenceModel(abc.ABC):
         units = np.zeros((rows.size, policy.size))
         units[np.arange(rows.size), rows] = 1.0
         return self._utilities_vjps(policy, units, k, ties)
+
+    def _pass_seconds(self) -> float:
+        """Estimated seconds of one utility pass (the cost model above)."""
+        return self._PASS_SECONDS * self.n_voters * self.n_responses
+
+    def _jacobian_row_seconds(self) -> float:
+        """Estimated seconds of one Jacobian row (the cost model above)."""
+        return self._JACOBIAN_ROW_SECONDS * self.n_voters * self.n_responses
 
     # -- public API ------------------------------------------------------------
     def utilities(self, policy: ArrayLike, k: int, ties: str = "uniform") -> NDArray[np.float64]:

@@ -75,6 +75,10 @@ class PlackettLuceMixture(CompiledModel):
     """
 
     _store: PLStore
+    # measured on 2 cores, per type × response: 370–780 ns (utilities) and 100–220 ns
+    # (Jacobian rows, which share one pass)
+    _PASS_SECONDS = 4e-7
+    _JACOBIAN_ROW_SECONDS = 1.2e-7
 
     def __init__(self, rewards: ArrayLike, weights: Optional[ArrayLike] = None) -> None:
         store = _core_loader.core().PLStore.from_rewards(as_rewards(rewards, "rewards"))

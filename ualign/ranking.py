@@ -24,6 +24,10 @@ class RankingPopulation(CompiledModel):
     """
 
     _store: RankingStore
+    # measured on 2 cores: 1.0–1.6 ns (utilities) and 2.2–3.9 ns (Jacobian rows) per
+    # entry on big prompts, 4–8 ns on a 100 × 64 prompt called alone
+    _PASS_SECONDS = 2e-9
+    _JACOBIAN_ROW_SECONDS = 3e-9
 
     def __init__(self, ranks: ArrayLike, weights: Optional[ArrayLike] = None) -> None:
         array = as_keys(ranks, "ranks")

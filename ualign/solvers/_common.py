@@ -52,34 +52,17 @@ class Kernels:
         self.m = model.n_responses
         self.evaluations = 0   # utility evaluations (one O(n m) pass each)
         self.vjps = 0          # vector-Jacobian products (one O(n m) pass each)
-        self.u_seconds = 0.0   # time spent in each kind (the solvers' cost model)
-        self.vjp_seconds = 0.0
 
     def u(self, pi: Array) -> Array:
         """``u[y] = P[y ≻ pi^{⊗k}]`` for every response."""
-        start = time.perf_counter()
         self.evaluations += 1
-        out = self.model._beats(_products(pi[None, :], _ONE, self.k), self.code)
-        self.u_seconds += time.perf_counter() - start
-        return out
+        return self.model._beats(_products(pi[None, :], _ONE, self.k), self.code)
 
     def u_vjp(self, pi: Array, q: Array) -> Tuple[Array, Array]:
         """``(u, ∇_pi Σ_y q_y u_y)`` in one pass."""
-        start = time.perf_counter()
         self.vjps += 1
         u, g = self.model._utilities_vjp(pi, np.ascontiguousarray(q, dtype=np.float64), self.k, self.code)
-        self.vjp_seconds += time.perf_counter() - start
         return np.asarray(u, dtype=np.float64), np.asarray(g, dtype=np.float64)
-
-    def seconds_per_u(self) -> float:
-        if not self.evaluations:
-            self.u(np.full(self.m, 1.0 / self.m))
-        return self.u_seconds / self.evaluations
-
-    def seconds_per_vjp(self) -> float:
-        if not self.vjps:
-            self.u_vjp(np.full(self.m, 1.0 / self.m), np.zeros(self.m))
-        return self.vjp_seconds / self.vjps
 
     def jacobian(self, pi: Array, rows: Any) -> Tuple[Array, Array]:
         """``(u, J[rows, :])`` with ``J[y, z] = ∂u_y/∂pi_z``: the model's VJPs of the unit
@@ -88,10 +71,8 @@ class Kernels:
         rows = np.asarray(list(rows), dtype=np.intp)
         if not rows.size:
             return self.u(pi), np.empty((0, self.m))
-        start = time.perf_counter()
         u, J = self.model._jacobian_rows(pi, rows, self.k, self.code)
         self.vjps += int(rows.size)
-        self.vjp_seconds += time.perf_counter() - start
         return np.asarray(u, dtype=np.float64), np.asarray(J, dtype=np.float64)
 
     @property

@@ -261,12 +261,13 @@ def _newton_pays(search: _Search, rows: Rows, target: float) -> Rows:
     """The prompts of ``rows`` for which Newton (about 1.5 Jacobians of |S| rows plus
     a few evaluations) costs under 10 ms, or less than the first-order method's
     projected cost to ``target`` at the contraction rate of its last 10 iterations,
-    or where that method has stalled."""
+    or where that method has stalled. Costs are the models' fixed estimates
+    (``PreferenceModel._PASS_SECONDS``), so the choice does not depend on load."""
     batch = search.batch
     ex = search.best_ex[rows]
     support = (search.best_x[rows] > 0).sum(axis=1)
     voters, sizes = batch.voters[rows], batch.sizes[rows]
-    per_pass = batch.seconds_per_work() * voters * sizes
+    per_pass = batch.pass_seconds[rows]
     newton = (1.5 * support + 10.0) * per_pass
     rate = search.contraction(rows)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -64,9 +64,9 @@ from .results import MPNEResult, OpponentOptimalResult, OptimalResult
 
 
 def _jacobian_affordable(kern: _StackedKernels, rows: int, repeats: int = 1, seconds: float = 0.05) -> bool:
-    """``repeats`` Jacobians of ``rows`` VJP rows each cost at most ``seconds``
-    (measured cost per VJP), or are tiny."""
-    return rows * repeats <= 40 or rows * repeats * kern.seconds_per_vjp() <= seconds
+    """``repeats`` Jacobians of ``rows`` rows each cost at most ``seconds`` (the
+    models' estimated cost per row), or are tiny."""
+    return rows * repeats <= 40 or rows * repeats * kern.jacobian_row_seconds() <= seconds
 
 
 class _StackedKernels:
@@ -101,8 +101,8 @@ class _StackedKernels:
             u[j * self.m:(j + 1) * self.m], J[mine] = part.jacobian(pi, rows[mine] - j * self.m)
         return u, J
 
-    def seconds_per_vjp(self) -> float:
-        return float(np.mean([part.seconds_per_vjp() for part in self.parts]))
+    def jacobian_row_seconds(self) -> float:
+        return float(np.mean([part.model._jacobian_row_seconds() for part in self.parts]))
 
     @property
     def passes(self) -> int:
