@@ -308,6 +308,50 @@ def test_optimal_weak_beats_the_mpne() -> None:
         assert result.robust_level > mpne_level + 0.03
 
 
+def test_square_dual_certifies_the_equilibrium_without_an_lp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the strict game's MPNE is the weak level's optimum with as many active
+    rows as support members, the square dual system alone certifies it (no LP runs),
+    and no grid policy beats its bound."""
+    import ualign.solvers.optimal as optimal
+
+    def no_lp(*args: object) -> None:
+        raise AssertionError("an LP ran")
+
+    monkeypatch.setattr(optimal, "minimax_lp", no_lp)
+    grid = simplex_grid(80)
+    for seed in (0, 1, 2):
+        rng = np.random.default_rng(seed)
+        model = ua.RankingPopulation(rng.integers(0, 3, size=(6, 3)), rng.random(6) + 0.1)
+        for k in (2, 3):
+            result = ua.solve_optimal(model, k, "weak")
+            assert result.converged and result.gap <= 1e-8
+            levels = 1.0 - max_utility_on_grid(model, k, "strict", grid)
+            assert levels.max() <= result.upper_bound + 1e-12
+
+
+def test_kelley_bound_from_the_recent_cuts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kelley's LP runs on the 2 m most recent cuts first and stops there once its
+    bound is enough; either bound is valid (below every policy's max utility)."""
+    import ualign.solvers.optimal as optimal
+
+    sizes: list = []
+    real = optimal.minimax_lp
+    monkeypatch.setattr(optimal, "minimax_lp", lambda V, G, P: (sizes.append(len(V)), real(V, G, P))[1])
+    rng = np.random.default_rng(4)
+    model = ua.RankingPopulation(rng.integers(0, 3, size=(6, 3)), rng.random(6) + 0.1)
+    kern = Kernels(model, 2, "strict")
+    cuts = optimal._Cuts(3)
+    for x in simplex_grid(6):
+        u, J = kern.jacobian(x, range(3))
+        cuts.add(x, u, J, range(3))
+    floor = (1.0 - max_utility_on_grid(model, 2, "strict", simplex_grid(80))).max()
+    bound, _ = cuts.lower_bound(enough=-math.inf)
+    assert sizes == [6] and 1.0 - bound >= floor - 1e-12
+    full, _ = cuts.lower_bound()
+    assert sizes == [6, 6, 3 * len(simplex_grid(6))] and 1.0 - full >= floor - 1e-12
+    assert full >= bound - 1e-12
+
+
 # ---------------------------------------------------------------------------
 # Committees
 # ---------------------------------------------------------------------------

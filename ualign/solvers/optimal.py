@@ -128,11 +128,23 @@ class _Cuts:
             drop = len(self.values) - self.limit
             del self.values[:drop], self.grads[:drop], self.points[:drop]
 
-    def lower_bound(self) -> Tuple[float, Optional[Array]]:
-        """The certified bound of Kelley's LP (and its primal point)."""
+    def lower_bound(self, enough: float = math.inf) -> Tuple[float, Optional[Array]]:
+        """The certified bound of Kelley's LP (and its primal point). The LP over the
+        ``2 m`` most recent cuts (the last points of an SQP run, near the optimum)
+        comes first: its bound is as valid (a subset of valid cuts), and when it
+        reaches ``enough`` the LP over all of them (thousands) is not needed."""
         if not self.values:
             return -math.inf, None
         V, G, P = np.array(self.values), np.array(self.grads), np.array(self.points)
+        if V.size > 2 * self.m:
+            recent = slice(V.size - 2 * self.m, V.size)
+            bound, pi = self._lp_bound(V[recent], G[recent], P[recent])
+            if bound >= enough:
+                return bound, pi
+        return self._lp_bound(V, G, P)
+
+    @staticmethod
+    def _lp_bound(V: Array, G: Array, P: Array) -> Tuple[float, Optional[Array]]:
         pi, weights = minimax_lp(V, G, P)
         if weights is None:
             return -math.inf, pi
@@ -172,9 +184,30 @@ def _gmres_dual(kern: _StackedKernels, x: Array, active: Any, support: Any, tol:
     return normalised(out)
 
 
+def _square_dual(J_AS: Array) -> Optional[Array]:
+    """The weights ``q`` of the square dual system ``J_ASᵀ q = μ 1, Σ q = 1`` (rounding
+    negatives clipped: any distribution gives a valid bound), or None when singular."""
+    s = J_AS.shape[0]
+    K = np.zeros((s + 1, s + 1))
+    K[:s, :s] = J_AS.T
+    K[:s, s] = -1.0
+    K[s, :s] = 1.0
+    rhs = np.zeros(s + 1)
+    rhs[s] = 1.0
+    try:
+        sol = np.linalg.solve(K, rhs)
+    except np.linalg.LinAlgError:
+        return None
+    q = sol[:s]
+    if not np.isfinite(q).all() or not (np.maximum(q, 0.0).sum() > 0):
+        return None
+    return normalised(q)
+
+
 def _certify_point(kern: _StackedKernels, x: Array, u: Array, cuts: _Cuts, tol: float) -> float:
-    """A certified lower bound on ``min F`` from linearisations at ``x`` (active rows),
-    by an explicit LP when the rows are affordable, else by GMRES on the dual system."""
+    """A certified lower bound on ``min F`` from linearisations at ``x`` (active rows).
+    When the rows are affordable: from the square dual system solved directly where
+    that closes the gap, else from Kelley's LP; otherwise by GMRES on the dual system."""
     F = float(u.max())
     # rows within ten exploitabilities of the top (with groups: the widest margin of any group)
     spread = max(1e-10, 10.0 * (F - float((u.reshape(-1, kern.m) @ x).min())))
@@ -185,6 +218,12 @@ def _certify_point(kern: _StackedKernels, x: Array, u: Array, cuts: _Cuts, tol: 
     if _jacobian_affordable(kern, rows.size) or (not square and _jacobian_affordable(kern, rows.size, seconds=10.0)):
         _, J = kern.jacobian(x, rows)
         cuts.add(x, u, J, rows)
+        if square:
+            q = _square_dual(J[:, support])
+            if q is not None:
+                bound = cut_lower_bound(u[rows], J, np.broadcast_to(x, J.shape), q)
+                if F - bound <= tol:
+                    return bound
         bound, _ = cuts.lower_bound()
         return bound
     q = _gmres_dual(kern, x, active, support, tol)
@@ -536,7 +575,7 @@ def _optimise_from(models: Sequence[PreferenceModel], mp: MPNEResult, k: int, ti
                 iterations += nit
                 if Fb < best[1]:
                     best[0], best[1] = xb, Fb
-                bound, lp_point = cuts.lower_bound()
+                bound, lp_point = cuts.lower_bound(enough=best[1] - tol)
                 best[2] = max(best[2], bound)
                 history.append(best[1] - best[2])
                 if best[1] - best[2] <= tol or lp_point is None:
