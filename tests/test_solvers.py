@@ -308,10 +308,9 @@ def test_optimal_weak_beats_the_mpne() -> None:
         assert result.robust_level > mpne_level + 0.03
 
 
-def test_square_dual_certifies_the_equilibrium_without_an_lp(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where the strict game's MPNE is the weak level's optimum with as many active
-    rows as support members, the square dual system alone certifies it (no LP runs),
-    and no grid policy beats its bound."""
+def test_dual_system_certifies_the_equilibrium_without_an_lp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the strict game's MPNE is the weak level's optimum, its dual system
+    alone certifies it (no LP runs), and no grid policy beats its bound."""
     import ualign.solvers.optimal as optimal
 
     def no_lp(*args: object) -> None:
@@ -327,6 +326,24 @@ def test_square_dual_certifies_the_equilibrium_without_an_lp(monkeypatch: pytest
             assert result.converged and result.gap <= 1e-8
             levels = 1.0 - max_utility_on_grid(model, k, "strict", grid)
             assert levels.max() <= result.upper_bound + 1e-12
+
+
+def test_sqp_stops_on_a_dual_certificate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the equilibrium is not optimal and SQP runs, the dual system at its
+    iterates certifies the optimum even when every Kelley LP fails; the bound stays
+    above the level the solver certifies with the LPs."""
+    import ualign.solvers.optimal as optimal
+
+    cases = [(0, 3), (3, 2), (9, 2)]
+    models = [ua.RankingPopulation(np.random.default_rng(seed).integers(0, 6, size=(40, 16))) for seed, _ in cases]
+    reference = [ua.solve_optimal(model, k, "weak") for model, (_, k) in zip(models, cases)]
+    monkeypatch.setattr(optimal, "minimax_lp", lambda *args: (None, None))
+    for model, (_, k), ref in zip(models, cases, reference):
+        result = ua.solve_optimal(model, k, "weak")
+        assert result.method.startswith("SQP")
+        assert result.converged and result.gap <= 1e-8
+        assert result.upper_bound >= ref.robust_level - 1e-12
+        assert result.robust_level >= ref.robust_level - 1e-8
 
 
 def test_kelley_bound_from_the_recent_cuts(monkeypatch: pytest.MonkeyPatch) -> None:

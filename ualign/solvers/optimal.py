@@ -18,8 +18,9 @@ cutting planes) bounds ``F`` from below; a linear program picks the best one.
   strict game's MPNE, which is often already optimal), certify it through the dual
   system ``J_ASᵀ q = μ 1`` (active rows A, support S; GMRES on VJPs when the
   Jacobian is too large to form), and if the gap is not closed, minimise by SQP
-  (scipy's SLSQP on the epigraph form with exact Jacobians) with Kelley's LP as
-  the certificate; for pools too large for Jacobians, extragradient on the
+  (scipy's SLSQP on the epigraph form with exact Jacobians, stopped as soon as
+  the dual system at an iterate certifies the gap) with Kelley's LP as the
+  fallback certificate; for pools too large for Jacobians, extragradient on the
   saddle ``min_pi max_q q·u'(pi)``, certified the same way.
 
 With ``groups`` (one label per voter) the objective is the worst group's level,
@@ -184,30 +185,30 @@ def _gmres_dual(kern: _StackedKernels, x: Array, active: Any, support: Any, tol:
     return normalised(out)
 
 
-def _square_dual(J_AS: Array) -> Optional[Array]:
-    """The weights ``q`` of the square dual system ``J_ASᵀ q = μ 1, Σ q = 1`` (rounding
-    negatives clipped: any distribution gives a valid bound), or None when singular."""
-    s = J_AS.shape[0]
-    K = np.zeros((s + 1, s + 1))
-    K[:s, :s] = J_AS.T
-    K[:s, s] = -1.0
-    K[s, :s] = 1.0
+def _dual_bound(x: Array, u: Array, J: Array, support: NDArray[np.bool_]) -> float:
+    """The certified bound of the linearisations at ``x`` of the rows of ``J`` (values
+    ``u``), weighted by the least-squares solution ``q`` of the dual system
+    ``J_Sᵀ q = μ 1, Σ q = 1`` on the ``support`` columns: at an optimum whose active
+    rows are those of ``J`` and whose support is ``support``, ``q`` holds the KKT
+    multipliers and the bound meets ``max u``. Square or not; rounding negatives
+    are clipped (any distribution gives a valid bound). -inf when ``q`` vanishes."""
+    a, s = J.shape[0], int(support.sum())
+    K = np.zeros((s + 1, a + 1))
+    K[:s, :a] = J[:, support].T
+    K[:s, a] = -1.0
+    K[s, :a] = 1.0
     rhs = np.zeros(s + 1)
     rhs[s] = 1.0
-    try:
-        sol = np.linalg.solve(K, rhs)
-    except np.linalg.LinAlgError:
-        return None
-    q = sol[:s]
-    if not np.isfinite(q).all() or not (np.maximum(q, 0.0).sum() > 0):
-        return None
-    return normalised(q)
+    q = np.asarray(np.linalg.lstsq(K, rhs, rcond=None)[0][:a], dtype=np.float64)
+    if not np.isfinite(q).all() or not np.maximum(q, 0.0).sum() > 0:
+        return -math.inf
+    return cut_lower_bound(u, J, np.broadcast_to(x, J.shape), normalised(q))
 
 
 def _certify_point(kern: _StackedKernels, x: Array, u: Array, cuts: _Cuts, tol: float) -> float:
     """A certified lower bound on ``min F`` from linearisations at ``x`` (active rows).
-    When the rows are affordable: from the square dual system solved directly where
-    that closes the gap, else from Kelley's LP; otherwise by GMRES on the dual system."""
+    When the rows are affordable: from the dual system solved directly where that
+    closes the gap, else from Kelley's LP; otherwise by GMRES on the dual system."""
     F = float(u.max())
     # rows within ten exploitabilities of the top (with groups: the widest margin of any group)
     spread = max(1e-10, 10.0 * (F - float((u.reshape(-1, kern.m) @ x).min())))
@@ -218,14 +219,10 @@ def _certify_point(kern: _StackedKernels, x: Array, u: Array, cuts: _Cuts, tol: 
     if _jacobian_affordable(kern, rows.size) or (not square and _jacobian_affordable(kern, rows.size, seconds=10.0)):
         _, J = kern.jacobian(x, rows)
         cuts.add(x, u, J, rows)
-        if square:
-            q = _square_dual(J[:, support])
-            if q is not None:
-                bound = cut_lower_bound(u[rows], J, np.broadcast_to(x, J.shape), q)
-                if F - bound <= tol:
-                    return bound
-        bound, _ = cuts.lower_bound()
-        return bound
+        bound = _dual_bound(x, u[rows], J, support)
+        if F - bound <= tol:
+            return bound
+        return max(bound, cuts.lower_bound()[0])
     q = _gmres_dual(kern, x, active, support, tol)
     if q is None:
         return -math.inf
@@ -233,15 +230,35 @@ def _certify_point(kern: _StackedKernels, x: Array, u: Array, cuts: _Cuts, tol: 
     return bound
 
 
-def _slsqp(kern: _StackedKernels, x0: Array, cuts: _Cuts, max_iter: int) -> Tuple[Array, float, int]:
+class _Certified(Exception):
+    """Raised inside SLSQP once the gap is certified: its remaining iterations (it
+    runs to ``ftol`` 1e-16) would not change the answer."""
+
+
+#: At an SQP iterate, the rows within this of the maximum count as active and the
+#: entries above it as the support when the dual system is solved for a bound:
+#: SLSQP leaves the would-be zeros of the policy at rounding-level positives. On
+#: 64 × 100 pools this certified every SLSQP run within its first 3–5 iterations
+#: (of 18–46); ten exploitabilities and exact zeros, as at an equilibrium,
+#: certified half of them.
+_SQP_DUAL_MARGIN = 1e-7
+
+
+def _slsqp(kern: _StackedKernels, x0: Array, cuts: _Cuts, max_iter: int, tol: float
+           ) -> Tuple[Array, float, int, float]:
     """SQP on ``min t s.t. u_y(pi) <= t, pi in the simplex`` with exact Jacobians;
-    every evaluation adds its linearisations to ``cuts``. Returns the best point."""
+    every Jacobian adds its linearisations to ``cuts`` and its dual bound
+    (:func:`_dual_bound`) to the lower bound, and SQP stops once the best point is
+    within ``tol`` of it. Returns the best point, its value, the iterations and the
+    lower bound."""
     from scipy.optimize import minimize  # type: ignore[import-untyped]
 
     m, rows = kern.m, kern.n_rows
     values: Dict[bytes, Array] = {}
     jacobians: Dict[bytes, Array] = {}
     best: List[Any] = [x0, float(kern.u(x0).max())]
+    lower = [-math.inf]
+    iterations = [0]
 
     def value(z: Array) -> Array:
         key = z[:m].tobytes()
@@ -257,9 +274,14 @@ def _slsqp(kern: _StackedKernels, x0: Array, cuts: _Cuts, max_iter: int) -> Tupl
     def jacobian(z: Array) -> Array:
         key = z[:m].tobytes()
         if key not in jacobians:
+            iterations[0] += 1
             x = normalised(z[:m])
             u, J = kern.jacobian(x, range(rows))
             cuts.add(x, u, J, range(rows))
+            active = u >= u.max() - _SQP_DUAL_MARGIN
+            lower[0] = max(lower[0], _dual_bound(x, u[active], J[active], x > _SQP_DUAL_MARGIN))
+            if best[1] - lower[0] <= tol:
+                raise _Certified
             jacobians.clear()
             jacobians[key] = J
         return jacobians[key]
@@ -273,10 +295,13 @@ def _slsqp(kern: _StackedKernels, x0: Array, cuts: _Cuts, max_iter: int) -> Tupl
         {"type": "eq", "fun": lambda z: np.array([z[:m].sum() - 1.0]), "jac": lambda z: sum_row},
     ]
     z0 = np.concatenate([x0, [best[1]]])
-    res = minimize(lambda z: z[m], z0, jac=lambda z: e_t, constraints=constraints,
-                   bounds=[(0.0, 1.0)] * m + [(None, None)], method="SLSQP",
-                   options={"ftol": 1e-16, "maxiter": max_iter})
-    return best[0], best[1], int(res.nit)
+    try:
+        minimize(lambda z: z[m], z0, jac=lambda z: e_t, constraints=constraints,
+                 bounds=[(0.0, 1.0)] * m + [(None, None)], method="SLSQP",
+                 options={"ftol": 1e-16, "maxiter": max_iter})
+    except _Certified:
+        pass
+    return best[0], best[1], iterations[0], lower[0]
 
 
 def _saddle_extragradient(kern: _StackedKernels, x: Array, tol: float, max_iter: int, history: List[float],
@@ -569,12 +594,16 @@ def _optimise_from(models: Sequence[PreferenceModel], mp: MPNEResult, k: int, ti
     iterations = mp.iterations
     if best[1] - best[2] > tol:
         if _jacobian_affordable(kern, rows, repeats=20, seconds=20.0):
-            method = "SQP (SLSQP) + Kelley certificate"
+            method = "SQP (SLSQP) + dual and Kelley certificates"
             for _ in range(6):
-                xb, Fb, nit = _slsqp(kern, best[0], cuts, max_iter)
+                xb, Fb, nit, dual = _slsqp(kern, best[0], cuts, max_iter, tol)
                 iterations += nit
                 if Fb < best[1]:
                     best[0], best[1] = xb, Fb
+                best[2] = max(best[2], dual)
+                if best[1] - best[2] <= tol:
+                    history.append(best[1] - best[2])
+                    break
                 bound, lp_point = cuts.lower_bound(enough=best[1] - tol)
                 best[2] = max(best[2], bound)
                 history.append(best[1] - best[2])
