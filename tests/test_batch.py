@@ -99,6 +99,25 @@ def test_jacobian_blocks_are_vector_jacobian_products(ties: str) -> None:
             assert not full[p, members.size:].any() and not square[p, members.size:].any()
 
 
+@pytest.mark.parametrize("ties", list(TIES))
+def test_ranking_jacobian_rows_in_one_pass(ties: str) -> None:
+    """The solvers' Jacobian rows of a population (one batch-kernel pass) are the
+    unit-row VJPs, in the order asked (repeats allowed), with the utilities."""
+    rng = np.random.default_rng(5)
+    model = ua.RankingPopulation(rng.integers(0, 4, size=(30, 7)), rng.random(30))
+    pi = rng.dirichlet(np.ones(7))
+    pi[2] = 0.0
+    pi /= pi.sum()
+    rows = np.array([5, 0, 5, 3])
+    for k in (1, 3):
+        u, J = model._jacobian_rows(pi, rows, k, TIES[ties])
+        assert np.array_equal(u, model.utilities(pi, k, ties))
+        for y, row in zip(rows, J):
+            e = np.zeros(7)
+            e[y] = 1.0
+            assert np.abs(row - model._utilities_vjp(pi, e, k, TIES[ties])[1]).max() <= 1e-13
+
+
 def test_plackett_luce_vjp_rows_share_one_pass() -> None:
     """A Plackett–Luce mixture's VJPs of several rows of q in one pass (how the batch
     takes its Jacobian rows) have the bits of one call per row, utilities included."""
