@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 from .. import _core_loader
 from .._validate import as_count, as_positive_real, as_tolerance, mirror_ties, tie_code
+from ..batch import PromptBatch
 from ..game import OPPONENT_TIME_LIMIT, opponent_search
 from ..model import PreferenceModel
 from ..ranking import RankingPopulation
@@ -64,10 +65,10 @@ from .nlhf import _maxmin_lp
 from .results import MPNEResult, OpponentOptimalResult, OptimalResult
 
 
-def _jacobian_affordable(kern: _StackedKernels, rows: int, repeats: int = 1, seconds: float = 0.05) -> bool:
-    """``repeats`` Jacobians of ``rows`` rows each cost at most ``seconds`` (the
-    models' estimated cost per row), or are tiny."""
-    return rows * repeats <= 40 or rows * repeats * kern.jacobian_row_seconds() <= seconds
+def _jacobian_affordable(row_seconds: float, rows: int, repeats: int = 1, seconds: float = 0.05) -> bool:
+    """``repeats`` Jacobians of ``rows`` rows each cost at most ``seconds`` (at the
+    models' estimated ``row_seconds`` a row), or are tiny."""
+    return rows * repeats <= 40 or rows * repeats * row_seconds <= seconds
 
 
 class _StackedKernels:
@@ -205,18 +206,53 @@ def _dual_bound(x: Array, u: Array, J: Array, support: NDArray[np.bool_]) -> flo
     return cut_lower_bound(u, J, np.broadcast_to(x, J.shape), normalised(q))
 
 
+def _active_rows(u: Array, x: Array) -> NDArray[np.bool_]:
+    """The rows of ``u`` (one block of ``x.size`` per model) within ten
+    exploitabilities of the top (with groups: the widest margin of any group)."""
+    F = float(u.max())
+    spread = max(1e-10, 10.0 * (F - float((u.reshape(-1, x.size) @ x).min())))
+    return u >= F - spread
+
+
+def _equilibrium_bounds(models: Sequence[PreferenceModel], starts: Sequence[MPNEResult], k: int, ties: str,
+                        tol: float) -> Tuple[List[Optional[Tuple[float, float]]], PromptBatch]:
+    """Per prompt, the bound of its equilibrium's dual system (:func:`_dual_bound` on
+    the active rows and the support) and the equilibrium's ``max u'`` where that
+    certifies the gap, else None; for all
+    prompts at once (one utility and one Jacobian call of the batch; the rows of a
+    prompt too costly for a Jacobian are left to :func:`_optimise_from`)."""
+    batch = PromptBatch(models)
+    code = tie_code(mirror_ties(ties))
+    X = batch.padded([normalised(np.asarray(mp.policy)) for mp in starts], batch.all)
+    U = batch.utilities(X, k, code, batch.all)
+    selected = np.zeros_like(batch.mask)
+    for p, model in enumerate(models):
+        m = model.n_responses
+        active = _active_rows(U[p, :m], X[p, :m])
+        if _jacobian_affordable(model._jacobian_row_seconds(), int(active.sum())):
+            selected[p, :m] = active
+    J = batch.jacobian(X, k, code, batch.all, selected)
+    bounds: List[Optional[Tuple[float, float]]] = []
+    for p, model in enumerate(models):
+        m, count = model.n_responses, int(selected[p].sum())
+        x, u = X[p, :m], U[p, :m]
+        bound = _dual_bound(x, u[selected[p, :m]], J[p, :count, :m], x > 0) if count else -math.inf
+        top = float(u.max())
+        bounds.append((bound, top) if top - bound <= tol else None)
+    return bounds, batch
+
+
 def _certify_point(kern: _StackedKernels, x: Array, u: Array, cuts: _Cuts, tol: float) -> float:
     """A certified lower bound on ``min F`` from linearisations at ``x`` (active rows).
     When the rows are affordable: from the dual system solved directly where that
     closes the gap, else from Kelley's LP; otherwise by GMRES on the dual system."""
     F = float(u.max())
-    # rows within ten exploitabilities of the top (with groups: the widest margin of any group)
-    spread = max(1e-10, 10.0 * (F - float((u.reshape(-1, kern.m) @ x).min())))
-    active = u >= F - spread
+    active = _active_rows(u, x)
     support = x > 0
     rows = np.flatnonzero(active)
     square = rows.size == int(support.sum())
-    if _jacobian_affordable(kern, rows.size) or (not square and _jacobian_affordable(kern, rows.size, seconds=10.0)):
+    # a square system can fall back on GMRES below; any other needs the Jacobian
+    if _jacobian_affordable(kern.jacobian_row_seconds(), rows.size, seconds=0.05 if square else 10.0):
         _, J = kern.jacobian(x, rows)
         cuts.add(x, u, J, rows)
         bound = _dual_bound(x, u[rows], J, support)
@@ -346,8 +382,9 @@ def solve_optimal_batch(models: Sequence[Any], k: int, ties: str = "uniform", to
     The equilibria every convention starts from are solved for all prompts together
     (:func:`solve_mpne_batch`, warm-started from ``init``: one policy or None per
     prompt); under ``"uniform"`` ties they are the optimum. Under the other
-    conventions each prompt then runs its certificate (and, where the equilibrium
-    is not optimal, the convex program) in turn."""
+    conventions their dual certificates are computed together too
+    (:func:`_equilibrium_bounds`); each prompt whose equilibrium they do not
+    certify then runs the convex program in turn."""
     clock = Clock()
     if not len(models):
         raise ValueError("models: needs at least one prompt")
@@ -364,13 +401,19 @@ def solve_optimal_batch(models: Sequence[Any], k: int, ties: str = "uniform", to
     # an equilibrium to start from (and, for the weak level, often the optimum)
     start_game = "strict" if ties == "weak" else "uniform"
     starts = solve_mpne_batch(checked, k, start_game, tol=min(tol, 1e-10), init=init)
+    bounds, batch = _equilibrium_bounds(checked, starts, k, ties, tol)
     results = []
-    for model, mp in zip(checked, starts):
+    for p, (model, mp, certified) in enumerate(zip(checked, starts, bounds)):
         def finish(pi: Array, upper: float, method: str, iterations: int, passes: int, history: List[float],
                    model: PreferenceModel = model) -> OptimalResult:
             return _finish(model, pi, k, ties, tol, upper, method, iterations, passes, history, clock)
 
-        results.append(_optimise_from([model], mp, k, ties, tol, max_iter, finish))
+        if certified is None:
+            results.append(_optimise_from([model], mp, k, ties, tol, max_iter, finish))
+        else:
+            bound, top = certified
+            results.append(finish(normalised(np.asarray(mp.policy)), 1.0 - bound, f"{mp.ties} MPNE + dual certificate",
+                                  mp.iterations, mp.evaluations + int(batch.passes[p]), [top - bound]))
     return results
 
 
@@ -593,7 +636,7 @@ def _optimise_from(models: Sequence[PreferenceModel], mp: MPNEResult, k: int, ti
     method = f"{mp.ties} MPNE + dual certificate"
     iterations = mp.iterations
     if best[1] - best[2] > tol:
-        if _jacobian_affordable(kern, rows, repeats=20, seconds=20.0):
+        if _jacobian_affordable(kern.jacobian_row_seconds(), rows, repeats=20, seconds=20.0):
             method = "SQP (SLSQP) + dual and Kelley certificates"
             for _ in range(6):
                 xb, Fb, nit, dual = _slsqp(kern, best[0], cuts, max_iter, tol)
