@@ -14,7 +14,7 @@ from scipy.optimize import linprog
 
 import oracle
 import ualign as ua
-from helpers import random_ranks, random_weights
+from helpers import outputs_by_thread_count, random_ranks, random_weights
 from ualign import instances
 from ualign._validate import tie_code
 from ualign.solvers import bradley_terry, maximal_lottery
@@ -344,6 +344,29 @@ def test_sqp_stops_on_a_dual_certificate(monkeypatch: pytest.MonkeyPatch) -> Non
         assert result.converged and result.gap <= 1e-8
         assert result.upper_bound >= ref.robust_level - 1e-12
         assert result.robust_level >= ref.robust_level - 1e-8
+
+
+OPTIMAL_SCRIPT = """
+import sys
+import numpy as np
+import ualign as ua
+rng = np.random.default_rng(5)
+models = [ua.RankingPopulation(rng.integers(0, 6, size=(100, 64))) for _ in range(4)]
+out = {}
+for ties in ("weak", "half"):
+    out[ties] = np.concatenate([r.policy for k in (2, 3) for r in ua.solvers.solve_optimal_batch(models, k, ties)])
+out["groups"] = ua.solve_optimal(models[0], 3, "weak", groups=np.arange(100) % 3).policy
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_convex_program_bits_do_not_depend_on_threads(tmp_path) -> None:
+    """SQP, the dual systems and the LPs run with BLAS on one thread: scipy's SLSQP
+    rounds differently with BLAS's thread count (OMP_NUM_THREADS), and it runs on
+    every prompt here (under "half" ties, and for the groups)."""
+    runs = outputs_by_thread_count(tmp_path, OPTIMAL_SCRIPT, [1, 2])
+    for name, values in runs[1].items():
+        assert values.tobytes() == runs[2][name].tobytes(), name
 
 
 def test_kelley_bound_from_the_recent_cuts(monkeypatch: pytest.MonkeyPatch) -> None:

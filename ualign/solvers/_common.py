@@ -1,6 +1,6 @@
 """Machinery shared by the solvers: unvalidated calls to a model's exact kernels,
 the Euclidean projection onto the simplex, Jacobians from vector–Jacobian
-products, certified lower bounds and HiGHS linear programs.
+products, certified lower bounds, HiGHS linear programs, and BLAS on one thread.
 
 Everything here works through :class:`~ualign.model.PreferenceModel` only, so
 every solver serves any model (rankings, Plackett–Luce mixtures, ...).
@@ -8,8 +8,9 @@ every solver serves any model (rankings, Plackett–Luce mixtures, ...).
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +21,7 @@ from ..model import PreferenceModel
 from ..operands import _products
 
 Array = NDArray[np.float64]
+T = TypeVar("T")
 
 _ONE = np.ones(1)
 
@@ -27,6 +29,27 @@ _ONE = np.ones(1)
 #: solvers certify their answers to ~1e-12 (every figure reported is recomputed
 #: with the exact kernels anyway; the LP only proposes).
 HIGHS_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+
+
+@functools.cache
+def _blas_threads() -> Any:
+    # scipy's BLAS is a library of its own: loaded first, so that the controller finds it
+    import scipy.optimize  # type: ignore[import-untyped]  # noqa: F401
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+    return ThreadpoolController()
+
+
+def on_one_blas_thread(function: Callable[..., T]) -> Callable[..., T]:
+    """``function`` with BLAS (numpy's and scipy's) on one thread: scipy's SLSQP and
+    LAPACK's solves round differently with BLAS's thread count, and a solver's
+    answer must not depend on it. The compiled kernels keep their OpenMP threads."""
+    @functools.wraps(function)
+    def on_one_thread(*args: Any, **kwargs: Any) -> T:
+        with _blas_threads().limit(limits=1, user_api="blas"):
+            return function(*args, **kwargs)
+
+    return on_one_thread
 
 
 class Clock:
@@ -134,7 +157,7 @@ def linprog(c: Array, A_ub: Optional[Array] = None, b_ub: Optional[Array] = None
     almost parallel cuts) HiGHS can end with an unknown status under them; it is
     then run again with its default tolerances: every figure the solvers report is
     recomputed with the exact kernels, the LP only proposes."""
-    from scipy.optimize import linprog as _linprog  # type: ignore[import-untyped]
+    from scipy.optimize import linprog as _linprog
 
     result = _linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs",
                       options=HIGHS_OPTIONS)

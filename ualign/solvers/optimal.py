@@ -57,6 +57,7 @@ from ._common import (
     linprog,
     minimax_lp,
     normalised,
+    on_one_blas_thread,
     project_simplex,
 )
 from .certify import certify
@@ -214,6 +215,7 @@ def _active_rows(u: Array, x: Array) -> NDArray[np.bool_]:
     return u >= F - spread
 
 
+@on_one_blas_thread
 def _equilibrium_bounds(models: Sequence[PreferenceModel], starts: Sequence[MPNEResult], k: int, ties: str,
                         tol: float) -> Tuple[List[Optional[Tuple[float, float]]], PromptBatch]:
     """Per prompt, the bound of its equilibrium's dual system (:func:`_dual_bound` on
@@ -457,7 +459,10 @@ def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
 @dataclass(frozen=True, repr=False)
 class GroupOptimalResult(OptimalResult):
     """:func:`solve_optimal` with ``groups``: the policy maximising the worst group's
-    robust level. ``robust_level`` is that level, ``certificate`` the worst group's."""
+    robust level. ``robust_level`` and ``group_levels`` are those of
+    :func:`ualign.group_levels` (one pass over the voters, the audit's numbers);
+    ``certificate`` re-checks the worst group as a population of its own (equal
+    to within a few units in the last place)."""
 
     #: The distinct group labels (sorted) and each one's robust level.
     groups: NDArray[Any]
@@ -470,7 +475,7 @@ class GroupOptimalResult(OptimalResult):
 
 
 def _solve_group_optimal(model: Any, k: int, ties: str, tol: float, max_iter: int, groups: Any) -> OptimalResult:
-    from ..groups import group_models
+    from ..groups import group_levels, group_models
 
     clock = Clock()
     model = checked_model(model)
@@ -484,14 +489,14 @@ def _solve_group_optimal(model: Any, k: int, ties: str, tol: float, max_iter: in
 
     def finish(pi: Array, upper: float, method: str, iterations: int, passes: int,
                history: List[float]) -> OptimalResult:
-        certs = [certify(group, pi, k, ties=ties, tol=tol) for group in models]
-        levels = np.array([cert.robust_level for cert in certs])
+        levels = group_levels(model, pi, k, groups, ties).levels[:, 0]
         worst = int(np.argmin(levels))
+        cert = certify(models[worst], pi, k, ties=ties, tol=tol)
         upper = max(upper, float(levels[worst]))
         gap = upper - float(levels[worst])
         return GroupOptimalResult(policy=pi, robust_level=float(levels[worst]),
-                                  exploitability=certs[worst].exploitability, iterations=iterations,
-                                  wall_time=clock(), converged=gap <= tol, certificate=certs[worst], method=method,
+                                  exploitability=cert.exploitability, iterations=iterations,
+                                  wall_time=clock(), converged=gap <= tol, certificate=cert, method=method,
                                   k=k, ties=ties, evaluations=passes + len(models), history=tuple(history) or (gap,),
                                   upper_bound=upper, gap=gap, groups=labels, group_levels=levels,
                                   worst_group=labels[worst])
@@ -616,6 +621,7 @@ def _matrix_game(model: PreferenceModel, ties: str, tol: float, clock: Clock) ->
     return _finish(model, pi, 1, ties, tol, upper, "lp (k = 1 matrix game)", 1, 1, [], clock)
 
 
+@on_one_blas_thread
 def _optimise_from(models: Sequence[PreferenceModel], mp: MPNEResult, k: int, ties: str, tol: float, max_iter: int,
                    finish: Callable[..., OptimalResult]) -> OptimalResult:
     """Certify the equilibrium ``mp`` through the dual system and, if the gap is not
