@@ -220,9 +220,9 @@ def _equilibrium_bounds(models: Sequence[PreferenceModel], starts: Sequence[MPNE
                         tol: float) -> Tuple[List[Optional[Tuple[float, float]]], PromptBatch]:
     """Per prompt, the bound of its equilibrium's dual system (:func:`_dual_bound` on
     the active rows and the support) and the equilibrium's ``max u'`` where that
-    certifies the gap, else None; for all
-    prompts at once (one utility and one Jacobian call of the batch; the rows of a
-    prompt too costly for a Jacobian are left to :func:`_optimise_from`)."""
+    certifies the gap, else None; for all prompts at once (one utility and one
+    Jacobian call of the batch). A prompt whose active rows are too costly for a
+    Jacobian is left to :func:`_optimise_from` (GMRES)."""
     batch = PromptBatch(models)
     code = tie_code(mirror_ties(ties))
     X = batch.padded([normalised(np.asarray(mp.policy)) for mp in starts], batch.all)
@@ -269,8 +269,8 @@ def _certify_point(kern: _StackedKernels, x: Array, u: Array, cuts: _Cuts, tol: 
 
 
 class _Certified(Exception):
-    """Raised inside SLSQP once the gap is certified: its remaining iterations (it
-    runs to ``ftol`` 1e-16) would not change the answer."""
+    """Raised inside SLSQP once the gap is certified: SLSQP would run on to ``ftol``
+    1e-16, improving the point by less than the tolerance asked for."""
 
 
 #: At an SQP iterate, the rows within this of the maximum count as active and the
