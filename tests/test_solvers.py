@@ -356,14 +356,18 @@ out = {}
 for ties in ("weak", "half"):
     out[ties] = np.concatenate([r.policy for k in (2, 3) for r in ua.solvers.solve_optimal_batch(models, k, ties)])
 out["groups"] = ua.solve_optimal(models[0], 3, "weak", groups=np.arange(100) % 3).policy
+n = 400  # the cyclic population: the interior point's dense solves are big enough for BLAS threads
+cyclic = ua.RankingPopulation((np.arange(n)[None, :] - np.arange(n)[:, None]) % n, rng.uniform(0.5, 1.5, n))
+out["nlhf"] = ua.solve_nlhf(cyclic).policy
 np.savez(sys.argv[1], **out)
 """
 
 
-def test_convex_program_bits_do_not_depend_on_threads(tmp_path) -> None:
-    """SQP, the dual systems and the LPs run with BLAS on one thread: scipy's SLSQP
-    rounds differently with BLAS's thread count (OMP_NUM_THREADS), and it runs on
-    every prompt here (under "half" ties, and for the groups)."""
+def test_solver_bits_do_not_depend_on_blas_threads(tmp_path) -> None:
+    """Every public solver runs with BLAS on one thread: scipy's SLSQP (it runs on
+    every prompt here under "half" ties, and for the groups) and the interior
+    point's LAPACK solves round differently with BLAS's thread count, which
+    OMP_NUM_THREADS sets."""
     runs = outputs_by_thread_count(tmp_path, OPTIMAL_SCRIPT, [1, 2])
     for name, values in runs[1].items():
         assert values.tobytes() == runs[2][name].tobytes(), name

@@ -87,7 +87,7 @@ from .._validate import as_choice, as_count, as_tolerance, mirror_ties, tie_code
 from ..game import OpponentSearch, opponent_search
 from ..operands import MultisetPolicy, as_operand
 from ..ranking import RankingPopulation
-from ._common import Array, Clock, checked_model, linprog, normalised
+from ._common import Array, Clock, checked_model, linprog, normalised, on_one_blas_thread
 from .certify import certify
 from .results import CommitteeResult, OpponentCommitteeResult
 
@@ -356,6 +356,7 @@ def _padded(S: Tuple[int, ...], k: int) -> Tuple[int, ...]:
     return tuple(sorted(S + (S[0],) * (k - len(S))))
 
 
+@on_one_blas_thread
 def solve_committee(model: Any, k: int, ties: str = "uniform", pricing: str = "auto", tol: float = 1e-9,
                     max_iter: int = 300, time_limit: float = TIME_LIMIT, opponent_k: int = 1) -> CommitteeResult:
     """The best distribution over k-multisets (Theorem 3.1's multi-output policy):

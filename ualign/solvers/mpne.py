@@ -51,7 +51,7 @@ from .._validate import (
 )
 from ..batch import PromptBatch, Rows, exploitability_rows, masked_max, project_rows
 from ..operands import ProductMixture
-from ._common import Array, Clock, checked_model
+from ._common import Array, Clock, checked_model, on_one_blas_thread
 from .certify import certificates, certify
 from .nlhf import maximal_lotteries
 from .results import MPNEResult
@@ -480,6 +480,7 @@ def _initial(batch: PromptBatch, init: Any) -> Array:
     return x
 
 
+@on_one_blas_thread
 def solve_mpne_batch(models: Sequence[Any], k: int, ties: str = "uniform", method: str = "auto",
                      tol: float = 1e-8, max_iter: Optional[int] = None, step: Optional[float] = None,
                      init: Any = None) -> List[MPNEResult]:
@@ -566,6 +567,7 @@ def solve_mpne_batch(models: Sequence[Any], k: int, ties: str = "uniform", metho
     return results
 
 
+@on_one_blas_thread
 def solve_mpne(model: Any, k: int, ties: str = "uniform", method: str = "auto", tol: float = 1e-8,
                max_iter: Optional[int] = None, step: Optional[float] = None,
                init: Any = None) -> MPNEResult:

@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 
 from .._validate import as_choice, as_count, as_tolerance, mirror_ties, tie_code
 from ..batch import PromptBatch, masked_max
-from ._common import Array, Clock, checked_model, linprog, normalised
+from ._common import Array, Clock, checked_model, linprog, normalised, on_one_blas_thread
 from .certify import certificates
 from .results import MaximalLotterySet, NLHFLevelRange, NLHFResult
 
@@ -91,6 +91,7 @@ def _crossover(A: Array, support: NDArray[np.bool_]) -> Tuple[Array, NDArray[np.
     return np.divide(pi, total, out=np.zeros_like(pi), where=total > 0), ok
 
 
+@on_one_blas_thread
 def maximal_lotteries(pairwise: Sequence[Array], tol: float = 1e-10, max_iter: int = 200
                       ) -> List[Tuple[Array, float, int, bool, List[float]]]:
     """The maximal lottery of each pairwise matrix (``M + Mᵀ = 1``; sizes may differ)
@@ -263,6 +264,7 @@ def _interior_point(A: Array, sizes: NDArray[np.int64], tol: float, max_iter: in
     return best_pi, iterations
 
 
+@on_one_blas_thread
 def maximal_lottery(pairwise: Array, tol: float = 1e-10, max_iter: int = 200
                     ) -> Tuple[Array, float, int, bool, List[float]]:
     """The maximal lottery of a pairwise matrix with ``M + Mᵀ = 1``: the batch of one of
@@ -286,6 +288,7 @@ def _maxmin_lp(P: Array) -> Tuple[Array, Optional[Array]]:
     return normalised(res.x[:m]), (normalised(q) if q.sum() > 0 else None)
 
 
+@on_one_blas_thread
 def solve_nlhf_batch(models: Sequence[Any], ties: str = "uniform", method: str = "auto", tol: float = 1e-10,
                      max_iter: int = 200) -> List[NLHFResult]:
     """:func:`solve_nlhf` for many prompts: the double oracle and its interior-point
@@ -612,6 +615,7 @@ def _lottery_set(P: Array, ties: str, p: Array, played: Mask, opposed: Mask, val
                              lower=vertices.min(axis=0), upper=vertices.max(axis=0), rank_gap=rank_gap)
 
 
+@on_one_blas_thread
 def solve_nlhf(model: Any, ties: str = "uniform", method: str = "auto", tol: float = 1e-10,
                max_iter: int = 200) -> NLHFResult:
     """NLHF: the maximal lottery ``pi`` of the pairwise matrix, ``min_z P[pi ≻ z] >= 1/2``.
@@ -644,6 +648,7 @@ _RANGE_TOL = 1e-9
 _RANGE_MAX_ITER = 200
 
 
+@on_one_blas_thread
 def nlhf_level_range(model: Any, k: int, ties: str = "uniform", lotteries: Optional[MaximalLotterySet] = None,
                      tol: float = _RANGE_TOL, max_iter: int = _RANGE_MAX_ITER) -> NLHFLevelRange:
     """The smallest and largest robust level ``f(pi, k)`` over all maximal lotteries

@@ -215,7 +215,6 @@ def _active_rows(u: Array, x: Array) -> NDArray[np.bool_]:
     return u >= F - spread
 
 
-@on_one_blas_thread
 def _equilibrium_bounds(models: Sequence[PreferenceModel], starts: Sequence[MPNEResult], k: int, ties: str,
                         tol: float) -> Tuple[List[Optional[Tuple[float, float]]], PromptBatch]:
     """Per prompt, the bound of its equilibrium's dual system (:func:`_dual_bound` on
@@ -377,6 +376,7 @@ def _from_uniform_mpne(mp: MPNEResult, wall_time: float, tol: float) -> OptimalR
                          history=mp.history or (gap,), upper_bound=upper, gap=gap)
 
 
+@on_one_blas_thread
 def solve_optimal_batch(models: Sequence[Any], k: int, ties: str = "uniform", tol: float = 1e-8,
                         max_iter: int = 200, init: Any = None) -> List[OptimalResult]:
     """:func:`solve_optimal` for many prompts (one model each), one result per prompt.
@@ -419,6 +419,7 @@ def solve_optimal_batch(models: Sequence[Any], k: int, ties: str = "uniform", to
     return results
 
 
+@on_one_blas_thread
 def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
                   max_iter: int = 200, groups: Any = None, opponent_k: int = 1,
                   time_limit: float = OPPONENT_TIME_LIMIT) -> OptimalResult:
@@ -621,7 +622,6 @@ def _matrix_game(model: PreferenceModel, ties: str, tol: float, clock: Clock) ->
     return _finish(model, pi, 1, ties, tol, upper, "lp (k = 1 matrix game)", 1, 1, [], clock)
 
 
-@on_one_blas_thread
 def _optimise_from(models: Sequence[PreferenceModel], mp: MPNEResult, k: int, ties: str, tol: float, max_iter: int,
                    finish: Callable[..., OptimalResult]) -> OptimalResult:
     """Certify the equilibrium ``mp`` through the dual system and, if the gap is not

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._validate import as_optional_distribution, as_positive_real, as_tolerance, tie_code
 from ..batch import PromptBatch
-from ._common import Array, Clock, checked_model
+from ._common import Array, Clock, checked_model, on_one_blas_thread
 from .certify import certificates
 from .results import RLHFResult
 
@@ -30,6 +30,7 @@ def _sigmoid_terms(x: Array) -> Tuple[Array, Array]:
     return np.minimum(x, 0.0) - np.log(one_plus), np.where(x >= 0.0, 1.0, t) / one_plus
 
 
+@on_one_blas_thread
 def bradley_terry_batch(matrices: Sequence[Array], ridge: float = 1e-8, tol: float = 1e-12, max_iter: int = 100
                         ) -> List[Tuple[Array, float, int, bool]]:
     """Maximum-likelihood Bradley–Terry rewards for each preference matrix
@@ -102,6 +103,7 @@ def bradley_terry_batch(matrices: Sequence[Array], ridge: float = 1e-8, tol: flo
             for j in range(count)]
 
 
+@on_one_blas_thread
 def bradley_terry(pairwise: Array, ridge: float = 1e-8, tol: float = 1e-12, max_iter: int = 100
                   ) -> Tuple[Array, float, int, bool]:
     """Maximum-likelihood Bradley–Terry rewards of one preference matrix: the batch of
@@ -110,6 +112,7 @@ def bradley_terry(pairwise: Array, ridge: float = 1e-8, tol: float = 1e-12, max_
     return bradley_terry_batch([np.asarray(pairwise, dtype=np.float64)], ridge, tol, max_iter)[0]
 
 
+@on_one_blas_thread
 def rlhf_policy_batch(models: Sequence[Any], beta: float, reference: Any = None, ties: str = "uniform",
                       ridge: float = 1e-8, tol: float = 1e-10) -> List[RLHFResult]:
     """:func:`rlhf_policy` for many prompts: the Bradley–Terry fits advance together.
@@ -148,6 +151,7 @@ def rlhf_policy_batch(models: Sequence[Any], beta: float, reference: Any = None,
             for pi, cert, (r, loglik, iterations, converged) in zip(policies, certs, fits)]
 
 
+@on_one_blas_thread
 def rlhf_policy(model: Any, beta: float, reference: Any = None, ties: str = "uniform",
                 ridge: float = 1e-8, tol: float = 1e-10) -> RLHFResult:
     """The RLHF policy: Bradley–Terry rewards ``r`` fitted by maximum likelihood to
