@@ -41,11 +41,12 @@ def _blas_threads() -> Any:
 
 
 def on_one_blas_thread(function: F) -> F:
-    """``function`` with BLAS (numpy's and scipy's) on one thread. Every public solver
-    runs so: LAPACK's solves and factorisations, BLAS products and scipy's SLSQP round
-    differently with BLAS's thread count (the maximal lottery of a 400-response
-    population moved by 4.7e-15 between 1 and 2 threads), and a solver's answer must
-    not depend on it. The compiled kernels keep their OpenMP threads."""
+    """``function`` with BLAS (numpy's and scipy's) on one thread. Every solver runs
+    so (a single-prompt function through its batch function): LAPACK's solves and
+    factorisations, BLAS products and scipy's SLSQP round differently with BLAS's
+    thread count (the maximal lottery of a 400-response population moved by 4.7e-15
+    between 1 and 2 threads), and a solver's answer must not depend on it. The
+    compiled kernels keep their OpenMP threads."""
     @functools.wraps(function)
     def on_one_thread(*args: Any, **kwargs: Any) -> Any:
         with _blas_threads().limit(limits=1, user_api="blas"):

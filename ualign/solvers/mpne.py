@@ -567,7 +567,6 @@ def solve_mpne_batch(models: Sequence[Any], k: int, ties: str = "uniform", metho
     return results
 
 
-@on_one_blas_thread
 def solve_mpne(model: Any, k: int, ties: str = "uniform", method: str = "auto", tol: float = 1e-8,
                max_iter: Optional[int] = None, step: Optional[float] = None,
                init: Any = None) -> MPNEResult:

@@ -264,7 +264,6 @@ def _interior_point(A: Array, sizes: NDArray[np.int64], tol: float, max_iter: in
     return best_pi, iterations
 
 
-@on_one_blas_thread
 def maximal_lottery(pairwise: Array, tol: float = 1e-10, max_iter: int = 200
                     ) -> Tuple[Array, float, int, bool, List[float]]:
     """The maximal lottery of a pairwise matrix with ``M + Mᵀ = 1``: the batch of one of
@@ -615,7 +614,6 @@ def _lottery_set(P: Array, ties: str, p: Array, played: Mask, opposed: Mask, val
                              lower=vertices.min(axis=0), upper=vertices.max(axis=0), rank_gap=rank_gap)
 
 
-@on_one_blas_thread
 def solve_nlhf(model: Any, ties: str = "uniform", method: str = "auto", tol: float = 1e-10,
                max_iter: int = 200) -> NLHFResult:
     """NLHF: the maximal lottery ``pi`` of the pairwise matrix, ``min_z P[pi ≻ z] >= 1/2``.

@@ -419,7 +419,6 @@ def solve_optimal_batch(models: Sequence[Any], k: int, ties: str = "uniform", to
     return results
 
 
-@on_one_blas_thread
 def solve_optimal(model: Any, k: int, ties: str = "uniform", tol: float = 1e-8,
                   max_iter: int = 200, groups: Any = None, opponent_k: int = 1,
                   time_limit: float = OPPONENT_TIME_LIMIT) -> OptimalResult:
@@ -475,6 +474,7 @@ class GroupOptimalResult(OptimalResult):
         return f"{super()._extra()}, worst_group={self.worst_group!r}"
 
 
+@on_one_blas_thread
 def _solve_group_optimal(model: Any, k: int, ties: str, tol: float, max_iter: int, groups: Any) -> OptimalResult:
     from ..groups import group_levels, group_models
 
@@ -505,6 +505,7 @@ def _solve_group_optimal(model: Any, k: int, ties: str, tol: float, max_iter: in
     return _optimise_from(models, start, k, ties, tol, max_iter, finish)
 
 
+@on_one_blas_thread
 def _solve_against_opponents(model: Any, k: int, ties: str, tol: float, max_iter: int, opponent_k: int,
                              time_limit: float) -> OpponentOptimalResult:
     """``max_pi f_ℓ(pi, k)``, i.e. ``min_pi F(pi)`` with ``F(pi) = max_{|Y| = ℓ} G_Y(pi)``

@@ -103,7 +103,6 @@ def bradley_terry_batch(matrices: Sequence[Array], ridge: float = 1e-8, tol: flo
             for j in range(count)]
 
 
-@on_one_blas_thread
 def bradley_terry(pairwise: Array, ridge: float = 1e-8, tol: float = 1e-12, max_iter: int = 100
                   ) -> Tuple[Array, float, int, bool]:
     """Maximum-likelihood Bradley–Terry rewards of one preference matrix: the batch of
@@ -151,7 +150,6 @@ def rlhf_policy_batch(models: Sequence[Any], beta: float, reference: Any = None,
             for pi, cert, (r, loglik, iterations, converged) in zip(policies, certs, fits)]
 
 
-@on_one_blas_thread
 def rlhf_policy(model: Any, beta: float, reference: Any = None, ties: str = "uniform",
                 ridge: float = 1e-8, tol: float = 1e-10) -> RLHFResult:
     """The RLHF policy: Bradley–Terry rewards ``r`` fitted by maximum likelihood to
